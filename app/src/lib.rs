@@ -1,0 +1,8 @@
+//! The record-shop API and the tree stress endpoints: the service that the lab puts under load.
+//! It knows nothing of benchmarks.
+
+pub mod cgroup;
+pub mod config;
+pub mod error;
+pub mod startup;
+pub mod stress;

@@ -1,0 +1,118 @@
+//! Command-line interface: one subcommand per job.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lab",
+    version,
+    about = "Benchmark lab: run the stack under resource caps, load it with siege, measure and plot"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the stack (replicas, nginx, database) under a profile's caps and return when healthy.
+    Up(UpArgs),
+    /// Stop exactly what `lab up` started and remove its cgroups.
+    Down(StateArgs),
+    /// Show each service, its PID, caps and usage.
+    Status(StateArgs),
+    /// Run siege scenarios over profiles x concurrency steps and write results and plots.
+    Bench(BenchArgs),
+    /// Compare runs made under different profiles: a Markdown table and overlay plots.
+    Compare(CompareArgs),
+    /// Redraw a run's report and plots from its data alone.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    Native,
+    Compose,
+}
+
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// Where the running stack keeps its state (PIDs, cgroups, logs).
+    #[arg(long, env = "LAB_STATE_DIR", default_value = ".lab/stack")]
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Profile name (a file `profiles/<name>.env`) or a path to an env file.
+    #[arg(long, default_value = "tight")]
+    pub profile: String,
+    #[arg(long, value_enum, default_value_t = DbKind::Sqlite)]
+    pub db: DbKind,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Profiles to run one after another (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',', default_values_t = vec!["tight".to_string(), "roomy".to_string()])]
+    pub profile: Vec<String>,
+    /// Scenarios from `siege/` (read, write, mixed, stress).
+    #[arg(long, value_delimiter = ',', default_values_t = vec!["read".to_string()])]
+    pub scenario: Vec<String>,
+    #[arg(long, value_enum, default_value_t = DbKind::Sqlite)]
+    pub db: DbKind,
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Native)]
+    pub runtime: RuntimeKind,
+    /// Concurrent siege users per step.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![10u32, 50, 100, 250, 450])]
+    pub users: Vec<u32>,
+    /// Seconds per measured step.
+    #[arg(long, default_value_t = 20)]
+    pub step_secs: u64,
+    /// Seconds of uncounted warm-up before each profile/scenario.
+    #[arg(long, default_value_t = 5)]
+    pub warmup_secs: u64,
+    /// Ramp mode: raise users step by step until an SLO breaks (finds the knee).
+    #[arg(long)]
+    pub ramp: bool,
+    /// SLO thresholds, e.g. `p99_ms<250,availability>=99.9`.
+    #[arg(long)]
+    pub slo: Option<String>,
+    /// Label appended to the results folder name.
+    #[arg(long, default_value = "bench")]
+    pub label: String,
+    /// Where results go: `<results>/<timestamp>-<label>/`.
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Run folders (or their run.json) to compare.
+    #[arg(required = true, num_args = 2..)]
+    pub runs: Vec<PathBuf>,
+    /// Folder for the comparison's Markdown and plots.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A run folder (or its run.json).
+    pub run: PathBuf,
+}

@@ -1,0 +1,17 @@
+//! Dispatch from the parsed command line to the job that implements it.
+
+mod bench;
+mod stack;
+
+use crate::cli::{Cli, Command};
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up(args) => stack::up(args),
+        Command::Down(args) => stack::down(args),
+        Command::Status(args) => stack::status(args),
+        Command::Bench(args) => bench::bench(args),
+        Command::Compare(args) => bench::compare(args),
+        Command::Report(args) => bench::report(args),
+    }
+}

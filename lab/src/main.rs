@@ -1,0 +1,18 @@
+//! `lab`: runs the stack natively under cgroup caps (or through compose), drives siege,
+//! measures what siege cannot, and writes results and plots. It knows nothing of SQL.
+
+mod cli;
+mod commands;
+mod profile;
+mod stack;
+
+use clap::Parser;
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = cli::Cli::parse();
+    if let Err(err) = commands::run(cli) {
+        eprintln!("lab: error: {err:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,106 @@
+//! Resource profiles: `profiles/<name>.env`, plain `KEY=VALUE` lines read by both
+//! `docker compose --env-file` and the native runtime, so the two can never drift.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+
+/// A profile as loaded from its env file: its name and every variable it sets.
+#[derive(Debug, Clone, Serialize)]
+pub struct Profile {
+    pub name: String,
+    pub path: PathBuf,
+    pub vars: BTreeMap<String, String>,
+}
+
+impl Profile {
+    /// `name_or_path` is a name under `profiles/` or a path to an env file.
+    pub fn load(name_or_path: &str) -> anyhow::Result<Self> {
+        let as_path = Path::new(name_or_path);
+        let path = if as_path.extension().is_some_and(|e| e == "env") || as_path.exists() {
+            as_path.to_path_buf()
+        } else {
+            profiles_dir().join(format!("{name_or_path}.env"))
+        };
+        let text = fs::read_to_string(&path).with_context(|| {
+            format!(
+                "cannot read profile {} (profiles are files profiles/<name>.env)",
+                path.display()
+            )
+        })?;
+        let name = path.file_stem().map_or_else(
+            || name_or_path.to_owned(),
+            |s| s.to_string_lossy().into_owned(),
+        );
+        Ok(Self {
+            name,
+            vars: parse_env(&text).with_context(|| format!("in {}", path.display()))?,
+            path,
+        })
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.vars
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// The `profiles/` folder of the repository (found from the current directory upwards).
+pub fn profiles_dir() -> PathBuf {
+    repo_root().join("profiles")
+}
+
+/// The repository root: the nearest ancestor of the current directory with a `profiles/` and
+/// `nginx.conf`, or the current directory.
+pub fn repo_root() -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    cwd.ancestors()
+        .find(|dir| dir.join("profiles").is_dir() && dir.join("nginx.conf").is_file())
+        .map_or(cwd.clone(), Path::to_path_buf)
+}
+
+/// Parses compose-style env files: `KEY=VALUE`, `#` comments, blank lines, optional quotes.
+pub fn parse_env(text: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut vars = BTreeMap::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            bail!("line {}: expected KEY=VALUE, got {line:?}", number + 1);
+        };
+        let key = key.trim();
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            bail!("line {}: invalid variable name {key:?}", number + 1);
+        }
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+            .unwrap_or(value);
+        vars.insert(key.to_owned(), value.to_owned());
+    }
+    Ok(vars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_files_parse_like_compose() {
+        let vars = parse_env("# c\nA=1\n\nB=\"two words\"\nC='x'\nD=\n").unwrap();
+        assert_eq!(vars["A"], "1");
+        assert_eq!(vars["B"], "two words");
+        assert_eq!(vars["C"], "x");
+        assert_eq!(vars["D"], "");
+        assert!(parse_env("NOEQUALS").is_err());
+    }
+}
