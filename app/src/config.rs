@@ -3,6 +3,7 @@
 
 use std::env;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 
@@ -19,6 +20,68 @@ pub struct Settings {
     pub body_limit_bytes: usize,
     /// `APP_ACCESS_LOG`: log one line per request (default off: nginx logs requests).
     pub access_log: bool,
+    /// `DATABASE_URL`, `DB_POOL_MAX`, `DB_ACQUIRE_TIMEOUT_MS`.
+    pub database: DatabaseSettings,
+}
+
+/// Where the database is and how the connection pool behaves.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// `DATABASE_URL`: `postgres://…`, `mysql://…` (MariaDB too) or `sqlite://…`
+    /// (default [`DEFAULT_DATABASE_URL`], a file created with its folder on first start).
+    pub url: String,
+    /// `DB_POOL_MAX`: most connections the pool opens (default [`DEFAULT_POOL_MAX`]).
+    pub pool_max: u32,
+    /// `DB_ACQUIRE_TIMEOUT_MS`: how long a request waits for a pooled connection before it is
+    /// answered 503 (default [`DEFAULT_ACQUIRE_TIMEOUT_MS`]).
+    pub acquire_timeout: Duration,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/app.db";
+pub const DEFAULT_POOL_MAX: u32 = 10;
+pub const DEFAULT_ACQUIRE_TIMEOUT_MS: u64 = 3000;
+
+impl DatabaseSettings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let pool_max: u32 = parse_var("DB_POOL_MAX", DEFAULT_POOL_MAX)?;
+        if pool_max == 0 {
+            return Err(anyhow!("DB_POOL_MAX must be at least 1"));
+        }
+        Ok(Self {
+            url: env_nonempty("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            pool_max,
+            acquire_timeout: Duration::from_millis(parse_var(
+                "DB_ACQUIRE_TIMEOUT_MS",
+                DEFAULT_ACQUIRE_TIMEOUT_MS,
+            )?),
+        })
+    }
+
+    /// The URL with any password replaced by `***`, for logs.
+    pub fn redacted_url(&self) -> String {
+        redact_password(&self.url)
+    }
+}
+
+/// `scheme://user:secret@host/db` becomes `scheme://user:***@host/db`.
+fn redact_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    match rest[..at].find(':') {
+        Some(colon) => format!(
+            "{}{}:***{}",
+            &url[..scheme_end + 3],
+            &rest[..colon],
+            &rest[at..]
+        ),
+        None => url.to_owned(),
+    }
 }
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
@@ -32,14 +95,23 @@ impl Settings {
             instance: env_nonempty("INSTANCE_NAME").unwrap_or_else(host_name),
             body_limit_bytes: parse_var("BODY_LIMIT_BYTES", DEFAULT_BODY_LIMIT_BYTES)?,
             access_log: parse_bool("APP_ACCESS_LOG")?,
+            database: DatabaseSettings::from_env()?,
         })
     }
 
     /// One line for the start-up log; never includes credentials.
     pub fn summary(&self) -> String {
         format!(
-            "listen={} workers={} instance={} body_limit_bytes={} access_log={}",
-            self.listen, self.workers, self.instance, self.body_limit_bytes, self.access_log
+            "listen={} workers={} instance={} body_limit_bytes={} access_log={} database={} \
+             pool_max={} acquire_timeout_ms={}",
+            self.listen,
+            self.workers,
+            self.instance,
+            self.body_limit_bytes,
+            self.access_log,
+            self.database.redacted_url(),
+            self.database.pool_max,
+            self.database.acquire_timeout.as_millis()
         )
     }
 }
@@ -90,4 +162,25 @@ pub fn listen_port() -> anyhow::Result<u16> {
     let listen: SocketAddr = parse_var("APP_LISTEN", DEFAULT_LISTEN.parse()?)
         .context("reading APP_LISTEN for the health check")?;
     Ok(listen.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_password;
+
+    #[test]
+    fn passwords_never_reach_the_log() {
+        assert_eq!(
+            redact_password("postgres://app:s3cret@db:5432/shop"),
+            "postgres://app:***@db:5432/shop"
+        );
+        assert_eq!(
+            redact_password("mysql://root@127.0.0.1/shop"),
+            "mysql://root@127.0.0.1/shop"
+        );
+        assert_eq!(
+            redact_password("sqlite://data/app.db"),
+            "sqlite://data/app.db"
+        );
+    }
 }

@@ -1,0 +1,282 @@
+//! Disk queries, including the filtered, paged list. Inputs arrive validated
+//! (see `routes::disks`).
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{missing_inserted_id, with_conn, Backend, Db, InsertedId, Sql};
+
+/// A disk for sale.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
+pub struct Disk {
+    #[schema(example = 1)]
+    pub id: i64,
+    #[schema(example = "Kind of Blue")]
+    pub title: String,
+    #[schema(example = "Miles Davis")]
+    pub artist: String,
+    #[schema(example = "jazz")]
+    pub genre: String,
+    #[schema(example = 1959)]
+    pub year: i32,
+    /// Price in integer cents (never a float).
+    #[schema(example = 2990)]
+    pub price_cents: i64,
+    /// Units in stock; never negative.
+    #[schema(example = 12)]
+    pub stock: i64,
+}
+
+/// Validated disk fields (create and full replace).
+#[derive(Debug, Clone)]
+pub struct DiskFields {
+    pub title: String,
+    pub artist: String,
+    pub genre: String,
+    pub year: i32,
+    pub price_cents: i64,
+    pub stock: i64,
+}
+
+impl DiskFields {
+    fn into_disk(self, id: i64) -> Disk {
+        Disk {
+            id,
+            title: self.title,
+            artist: self.artist,
+            genre: self.genre,
+            year: self.year,
+            price_cents: self.price_cents,
+            stock: self.stock,
+        }
+    }
+}
+
+/// Validated list filters. Text filters are already lower-cased.
+#[derive(Debug, Clone, Default)]
+pub struct DiskFilter {
+    /// Case-insensitive substring of the artist.
+    pub artist: Option<String>,
+    /// Case-insensitive substring of the title.
+    pub title: Option<String>,
+    /// Case-insensitive exact genre.
+    pub genre: Option<String>,
+    pub min_price_cents: Option<i64>,
+    pub max_price_cents: Option<i64>,
+    /// `Some(true)`: stock > 0; `Some(false)`: stock = 0.
+    pub in_stock: Option<bool>,
+}
+
+const COLUMNS: &str = "id, title, artist, genre, year, price_cents, stock";
+static INSERT: Sql = Sql::new(
+    "INSERT INTO disks (title, artist, genre, year, price_cents, stock) VALUES (?, ?, ?, ?, ?, ?)",
+);
+static INSERT_RETURNING: Sql = Sql::new(
+    "INSERT INTO disks (title, artist, genre, year, price_cents, stock) \
+     VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+);
+static FIND: Sql =
+    Sql::new("SELECT id, title, artist, genre, year, price_cents, stock FROM disks WHERE id = ?");
+static UPDATE: Sql = Sql::new(
+    "UPDATE disks SET title = ?, artist = ?, genre = ?, year = ?, price_cents = ?, stock = ? \
+     WHERE id = ?",
+);
+static DELETE: Sql = Sql::new("DELETE FROM disks WHERE id = ?");
+
+/// A value bound to a run-time-built statement.
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// The `WHERE` clause (with `?` placeholders) and its arguments for `filter`.
+fn where_clause(filter: &DiskFilter) -> (String, Vec<Arg>) {
+    let mut conditions: Vec<&str> = Vec::new();
+    let mut args = Vec::new();
+    // `!` escapes LIKE wildcards: the same literal on every backend (a backslash would not be).
+    if let Some(artist) = &filter.artist {
+        conditions.push("LOWER(artist) LIKE ? ESCAPE '!'");
+        args.push(Arg::Text(contains_pattern(artist)));
+    }
+    if let Some(title) = &filter.title {
+        conditions.push("LOWER(title) LIKE ? ESCAPE '!'");
+        args.push(Arg::Text(contains_pattern(title)));
+    }
+    if let Some(genre) = &filter.genre {
+        conditions.push("LOWER(genre) = ?");
+        args.push(Arg::Text(genre.clone()));
+    }
+    if let Some(min) = filter.min_price_cents {
+        conditions.push("price_cents >= ?");
+        args.push(Arg::Int(min));
+    }
+    if let Some(max) = filter.max_price_cents {
+        conditions.push("price_cents <= ?");
+        args.push(Arg::Int(max));
+    }
+    match filter.in_stock {
+        Some(true) => conditions.push("stock > 0"),
+        Some(false) => conditions.push("stock = 0"),
+        None => {}
+    }
+    if conditions.is_empty() {
+        return (String::new(), args);
+    }
+    (format!(" WHERE {}", conditions.join(" AND ")), args)
+}
+
+/// `%text%` with LIKE's wildcards in `text` escaped, so user input matches literally.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for ch in text.chars() {
+        if matches!(ch, '%' | '_' | '!') {
+            pattern.push('!');
+        }
+        pattern.push(ch);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Binds `args` in order onto a sqlx query of any backend.
+macro_rules! bind_args {
+    ($query:expr, $args:expr) => {{
+        let mut query = $query;
+        for arg in $args {
+            query = match arg {
+                Arg::Text(text) => query.bind(text.as_str()),
+                Arg::Int(value) => query.bind(*value),
+            };
+        }
+        query
+    }};
+}
+
+impl Db {
+    pub async fn insert_disk(&self, new: DiskFields) -> Result<Disk, sqlx::Error> {
+        let id: i64 = with_conn!(self, backend, conn => {
+            if backend == Backend::Postgres {
+                sqlx::query_scalar(INSERT_RETURNING.on(backend))
+                    .bind(&new.title)
+                    .bind(&new.artist)
+                    .bind(&new.genre)
+                    .bind(new.year)
+                    .bind(new.price_cents)
+                    .bind(new.stock)
+                    .fetch_one(conn)
+                    .await?
+            } else {
+                // MySQL 8 has no INSERT … RETURNING; the driver reports the new id instead.
+                sqlx::query(INSERT.on(backend))
+                    .bind(&new.title)
+                    .bind(&new.artist)
+                    .bind(&new.genre)
+                    .bind(new.year)
+                    .bind(new.price_cents)
+                    .bind(new.stock)
+                    .execute(conn)
+                    .await?
+                    .inserted_id()
+                    .ok_or_else(|| missing_inserted_id("disks"))?
+            }
+        });
+        Ok(new.into_disk(id))
+    }
+
+    pub async fn find_disk(&self, id: i64) -> Result<Option<Disk>, sqlx::Error> {
+        with_conn!(self, backend, conn => {
+            sqlx::query_as(FIND.on(backend)).bind(id).fetch_optional(conn).await
+        })
+    }
+
+    /// One page of the disks matching `filter`, by id, and how many match in total.
+    pub async fn list_disks(
+        &self,
+        filter: &DiskFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<Disk>, i64), sqlx::Error> {
+        let (where_sql, args) = where_clause(filter);
+        let list_sql =
+            format!("SELECT {COLUMNS} FROM disks{where_sql} ORDER BY id LIMIT ? OFFSET ?");
+        let count_sql = format!("SELECT COUNT(*) FROM disks{where_sql}");
+        with_conn!(self, backend, conn => {
+            let list_sql = backend.placeholders(&list_sql);
+            let items = bind_args!(sqlx::query_as(&list_sql), &args)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(&mut *conn)
+                .await?;
+            let count_sql = backend.placeholders(&count_sql);
+            let total: i64 = bind_args!(sqlx::query_scalar(&count_sql), &args)
+                .fetch_one(conn)
+                .await?;
+            Ok((items, total))
+        })
+    }
+
+    /// Replaces a disk's fields; `None` when the id does not exist.
+    pub async fn update_disk(
+        &self,
+        id: i64,
+        fields: DiskFields,
+    ) -> Result<Option<Disk>, sqlx::Error> {
+        let rows = with_conn!(self, backend, conn => {
+            sqlx::query(UPDATE.on(backend))
+                .bind(&fields.title)
+                .bind(&fields.artist)
+                .bind(&fields.genre)
+                .bind(fields.year)
+                .bind(fields.price_cents)
+                .bind(fields.stock)
+                .bind(id)
+                .execute(conn)
+                .await?
+                .rows_affected()
+        });
+        Ok((rows > 0).then(|| fields.into_disk(id)))
+    }
+
+    /// Deletes a disk; `false` when the id does not exist. A disk with orders fails with a
+    /// foreign-key violation.
+    pub async fn delete_disk(&self, id: i64) -> Result<bool, sqlx::Error> {
+        with_conn!(self, backend, conn => {
+            let done = sqlx::query(DELETE.on(backend)).bind(id).execute(conn).await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_wildcards_in_user_text_match_literally() {
+        assert_eq!(contains_pattern("50%_off!"), "%50!%!_off!!%");
+    }
+
+    #[test]
+    fn no_filter_means_no_where_clause() {
+        let (sql, args) = where_clause(&DiskFilter::default());
+        assert_eq!(sql, "");
+        assert!(args.is_empty());
+    }
+
+    #[test]
+    fn every_filter_adds_one_condition_and_its_arguments() {
+        let filter = DiskFilter {
+            artist: Some("miles".into()),
+            title: Some("blue".into()),
+            genre: Some("jazz".into()),
+            min_price_cents: Some(100),
+            max_price_cents: Some(200),
+            in_stock: Some(true),
+        };
+        let (sql, args) = where_clause(&filter);
+        assert_eq!(sql.matches(" AND ").count(), 5, "{sql}");
+        assert_eq!(sql.matches('?').count(), 5, "{sql}");
+        assert_eq!(args.len(), 5);
+    }
+}
