@@ -176,6 +176,10 @@ pub fn deserialize_error(e: &serde_json::Error) -> ApiError {
                 field_from_serde_message(&e.to_string()).unwrap_or_else(|| "body".to_owned());
             ApiError::invalid_field(&field, strip_position(&e.to_string()))
         }
+        // `1e400`: well-formed JSON, but no field can hold it.
+        Category::Syntax if e.to_string().starts_with("number out of range") => {
+            ApiError::invalid_field("body", "a number is out of range")
+        }
         Category::Syntax | Category::Eof | Category::Io => {
             ApiError::malformed_json(format!("body is not valid JSON: {e}"))
         }

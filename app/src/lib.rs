@@ -3,6 +3,11 @@
 
 pub mod cgroup;
 pub mod config;
+pub mod db;
 pub mod error;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
 pub mod startup;
 pub mod stress;
+pub mod telemetry;

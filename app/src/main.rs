@@ -1,15 +1,74 @@
-//! The `app` binary: `app` serves, `app healthcheck` probes `/health` for Docker.
+//! The `app` binary: `app` (or `app serve`) serves, `app seed` bulk-loads the database for
+//! benchmarks, `app healthcheck` probes `/health` for Docker (no curl in the image).
 
-use app::config::{self, Settings};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use app::config::{self, DatabaseSettings, Settings};
+use app::db::seed::SeedPlan;
+use app::db::Db;
 use app::startup::Application;
+use app::telemetry;
 
-fn main() -> anyhow::Result<()> {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        None | Some("serve") => serve(),
-        Some("healthcheck") => healthcheck(),
-        Some(other) => anyhow::bail!("unknown command {other:?}; expected serve or healthcheck"),
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "Record-shop API (configuration: environment variables, see README)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Load deterministic customers and disks (ids 1..=N) into DATABASE_URL.
+    Seed {
+        /// Customers to create.
+        #[arg(long, default_value_t = 1000)]
+        customers: u64,
+        /// Disks to create.
+        #[arg(long, default_value_t = 10_000)]
+        disks: u64,
+        /// Stock of every disk.
+        #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(i64).range(0..=1_000_000_000))]
+        stock: i64,
+        /// Empty the tables first (otherwise they must be empty).
+        #[arg(long)]
+        reset: bool,
+    },
+    /// Exit 0 when GET /health on APP_LISTEN's port answers 200 within 2 s.
+    Healthcheck,
+}
+
+fn main() -> ExitCode {
+    telemetry::init_logging();
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(),
+        Command::Seed {
+            customers,
+            disks,
+            stock,
+            reset,
+        } => seed(SeedPlan {
+            customers,
+            disks,
+            stock,
+            reset,
+        }),
+        Command::Healthcheck => healthcheck(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            log::error!("{err:#}");
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -20,6 +79,26 @@ fn serve() -> anyhow::Result<()> {
         let app = Application::build(settings).await?;
         log::info!("listening on port {}", app.port());
         app.run_until_stopped().await?;
+        Ok(())
+    })
+}
+
+fn seed(plan: SeedPlan) -> anyhow::Result<()> {
+    let settings = DatabaseSettings::from_env()?;
+    log::info!("seeding {} with {plan:?}", settings.redacted_url());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let db = Db::connect(&settings).await?;
+        let report = db.seed(plan).await?;
+        db.close().await;
+        log::info!(
+            "seeded {} customers and {} disks in {:.2?}",
+            report.customers,
+            report.disks,
+            report.elapsed
+        );
         Ok(())
     })
 }

@@ -1,0 +1,370 @@
+//! Request metrics in the Prometheus text format, kept cheap on the hot path.
+//!
+//! Every counter is a preallocated atomic indexed by (route pattern, method, status class), so
+//! recording a request is a few relaxed `fetch_add`s: no lock, no map, no allocation beyond
+//! actix's own matched-pattern string. Routes are labelled by their *pattern* (`/disks/{id}`),
+//! never the raw path, so the series count stays fixed whatever clients send.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+
+use crate::db::PoolSnapshot;
+
+/// Route patterns with their own series; anything else (unknown routes) is `unmatched`.
+const ROUTES: &[&str] = &[
+    "unmatched",
+    "/",
+    "/health",
+    "/ready",
+    "/metrics",
+    "/openapi.json",
+    "/customers",
+    "/customers/{id}",
+    "/customers/{id}/orders",
+    "/disks",
+    "/disks/{id}",
+    "/orders",
+    "/orders/{id}",
+    "/start",
+    "/stop",
+    "/status",
+    "/logs",
+    "/clear",
+];
+const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "other"];
+/// Status codes this API answers; anything else is counted under its class (`2xx`…).
+const STATUSES: &[u16] = &[
+    200, 201, 204, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 503,
+];
+const STATUS_CLASSES: &[&str] = &["1xx", "2xx", "3xx", "4xx", "5xx"];
+/// Latency histogram upper bounds, in seconds.
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+const STATUS_SLOTS: usize = STATUSES.len() + STATUS_CLASSES.len();
+const BUCKET_SLOTS: usize = BUCKETS.len() + 1;
+
+/// The process-wide request counters, shared by every HTTP worker.
+pub struct Metrics {
+    /// [route][method][status slot]
+    requests: Vec<AtomicU64>,
+    /// [route][method][bucket], not cumulative (made cumulative when rendered).
+    latency_buckets: Vec<AtomicU64>,
+    /// [route][method], microseconds.
+    latency_sum_micros: Vec<AtomicU64>,
+    in_flight: AtomicI64,
+}
+
+fn zeroed(len: usize) -> Vec<AtomicU64> {
+    std::iter::repeat_with(AtomicU64::default)
+        .take(len)
+        .collect()
+}
+
+fn route_index(pattern: Option<&str>) -> usize {
+    pattern
+        .and_then(|p| ROUTES.iter().position(|r| *r == p))
+        .unwrap_or(0)
+}
+
+fn method_index(method: &Method) -> usize {
+    match *method {
+        Method::GET => 0,
+        Method::POST => 1,
+        Method::PUT => 2,
+        Method::DELETE => 3,
+        _ => 4,
+    }
+}
+
+fn status_slot(status: StatusCode) -> usize {
+    let code = status.as_u16();
+    match STATUSES.iter().position(|s| *s == code) {
+        Some(slot) => slot,
+        None => STATUSES.len() + usize::from(code / 100).clamp(1, 5) - 1,
+    }
+}
+
+fn status_label(slot: usize) -> String {
+    match STATUSES.get(slot) {
+        Some(code) => code.to_string(),
+        None => STATUS_CLASSES[slot - STATUSES.len()].to_owned(),
+    }
+}
+
+fn bucket_slot(seconds: f64) -> usize {
+    BUCKETS
+        .iter()
+        .position(|le| seconds <= *le)
+        .unwrap_or(BUCKETS.len())
+}
+
+/// Decrements the in-flight gauge even when the request future is dropped mid-way.
+struct InFlight<'a>(&'a AtomicI64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Self> {
+        let series = ROUTES.len() * METHODS.len();
+        Arc::new(Self {
+            requests: zeroed(series * STATUS_SLOTS),
+            latency_buckets: zeroed(series * BUCKET_SLOTS),
+            latency_sum_micros: zeroed(series),
+            in_flight: AtomicI64::new(0),
+        })
+    }
+
+    fn record(&self, route: usize, method: usize, status: StatusCode, started: Instant) {
+        let series = route * METHODS.len() + method;
+        let elapsed = started.elapsed();
+        self.requests[series * STATUS_SLOTS + status_slot(status)].fetch_add(1, Ordering::Relaxed);
+        self.latency_buckets[series * BUCKET_SLOTS + bucket_slot(elapsed.as_secs_f64())]
+            .fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.latency_sum_micros[series].fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Middleware body (see `startup`): counts the request under its matched route pattern.
+    pub async fn track(
+        self: Arc<Self>,
+        req: ServiceRequest,
+        next: Next<impl MessageBody>,
+    ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+        let started = Instant::now();
+        let method = method_index(req.method());
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let _in_flight = InFlight(&self.in_flight);
+        let result = next.call(req).await;
+        match &result {
+            Ok(res) => {
+                let route = route_index(res.request().match_pattern().as_deref());
+                self.record(route, method, res.status(), started);
+            }
+            Err(err) => {
+                let status = err.as_response_error().status_code();
+                self.record(0, method, status, started);
+            }
+        }
+        result
+    }
+
+    /// Appends the HTTP metrics, the pool's and the process's, in the text format.
+    pub fn write_prometheus(&self, out: &mut String, pool: &PoolSnapshot) {
+        self.write_requests(out);
+        self.write_latency(out);
+        let _ = writeln!(
+            out,
+            "# HELP http_requests_in_flight Requests being served now.\n\
+             # TYPE http_requests_in_flight gauge\n\
+             http_requests_in_flight {}",
+            // This scrape itself is in flight; report the others.
+            (self.in_flight.load(Ordering::Relaxed) - 1).max(0)
+        );
+        write_pool(out, pool);
+        write_process(out);
+    }
+
+    fn write_requests(&self, out: &mut String) {
+        out.push_str(
+            "# HELP http_requests_total Requests answered, by route pattern, method and status.\n\
+             # TYPE http_requests_total counter\n",
+        );
+        for (route, route_name) in ROUTES.iter().enumerate() {
+            for (method, method_name) in METHODS.iter().enumerate() {
+                let series = route * METHODS.len() + method;
+                for slot in 0..STATUS_SLOTS {
+                    let count = self.requests[series * STATUS_SLOTS + slot].load(Ordering::Relaxed);
+                    if count > 0 {
+                        let _ = writeln!(
+                            out,
+                            "http_requests_total{{route=\"{route_name}\",method=\"{method_name}\",status=\"{}\"}} {count}",
+                            status_label(slot)
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn write_latency(&self, out: &mut String) {
+        out.push_str(
+            "# HELP http_request_duration_seconds Time from request to response, by route \
+             pattern and method.\n# TYPE http_request_duration_seconds histogram\n",
+        );
+        for (route, route_name) in ROUTES.iter().enumerate() {
+            for (method, method_name) in METHODS.iter().enumerate() {
+                let series = route * METHODS.len() + method;
+                let counts: Vec<u64> = (0..BUCKET_SLOTS)
+                    .map(|b| {
+                        self.latency_buckets[series * BUCKET_SLOTS + b].load(Ordering::Relaxed)
+                    })
+                    .collect();
+                let total: u64 = counts.iter().sum();
+                if total == 0 {
+                    continue;
+                }
+                let labels = format!("route=\"{route_name}\",method=\"{method_name}\"");
+                let mut cumulative = 0;
+                for (le, count) in BUCKETS.iter().zip(&counts) {
+                    cumulative += count;
+                    let _ = writeln!(
+                        out,
+                        "http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {cumulative}"
+                    );
+                }
+                let sum = self.latency_sum_micros[series].load(Ordering::Relaxed) as f64 / 1e6;
+                let _ = writeln!(
+                    out,
+                    "http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {total}\n\
+                     http_request_duration_seconds_sum{{{labels}}} {sum}\n\
+                     http_request_duration_seconds_count{{{labels}}} {total}"
+                );
+            }
+        }
+    }
+}
+
+fn write_pool(out: &mut String, pool: &PoolSnapshot) {
+    let _ = writeln!(
+        out,
+        "# HELP db_pool_connections Open database connections.\n\
+         # TYPE db_pool_connections gauge\n\
+         db_pool_connections {}\n\
+         # HELP db_pool_idle_connections Open connections not in use.\n\
+         # TYPE db_pool_idle_connections gauge\n\
+         db_pool_idle_connections {}\n\
+         # HELP db_pool_max_connections The pool's cap (DB_POOL_MAX).\n\
+         # TYPE db_pool_max_connections gauge\n\
+         db_pool_max_connections {}\n\
+         # HELP db_pool_acquires_total Connections taken from the pool.\n\
+         # TYPE db_pool_acquires_total counter\n\
+         db_pool_acquires_total {}\n\
+         # HELP db_pool_waits_total Acquisitions that found no idle connection and waited.\n\
+         # TYPE db_pool_waits_total counter\n\
+         db_pool_waits_total {}\n\
+         # HELP db_pool_wait_seconds_total Time spent waiting for a connection.\n\
+         # TYPE db_pool_wait_seconds_total counter\n\
+         db_pool_wait_seconds_total {}",
+        pool.size,
+        pool.idle,
+        pool.max,
+        pool.acquires_total,
+        pool.waits_total,
+        pool.wait_seconds_total
+    );
+}
+
+fn write_process(out: &mut String) {
+    if let Some(rss) = resident_memory_bytes() {
+        let _ = writeln!(
+            out,
+            "# HELP process_resident_memory_bytes Resident set size.\n\
+             # TYPE process_resident_memory_bytes gauge\n\
+             process_resident_memory_bytes {rss}"
+        );
+    }
+    if let Some(cpu) = cpu_seconds() {
+        let _ = writeln!(
+            out,
+            "# HELP process_cpu_seconds_total User and system CPU time.\n\
+             # TYPE process_cpu_seconds_total counter\n\
+             process_cpu_seconds_total {cpu}"
+        );
+    }
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).unwrap_or(4096)
+}
+
+/// RSS from `/proc/self/statm` (second field, in pages).
+pub fn resident_memory_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * page_size())
+}
+
+/// utime + stime from `/proc/self/stat`, in seconds.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (ticks > 0).then(|| (utime + stime) / ticks as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_outside_the_list_fall_into_their_class() {
+        assert_eq!(status_label(status_slot(StatusCode::OK)), "200");
+        assert_eq!(status_label(status_slot(StatusCode::IM_A_TEAPOT)), "4xx");
+        assert_eq!(
+            status_label(status_slot(StatusCode::GATEWAY_TIMEOUT)),
+            "5xx"
+        );
+    }
+
+    #[test]
+    fn unknown_patterns_are_unmatched_not_raw_paths() {
+        assert_eq!(ROUTES[route_index(Some("/disks/{id}"))], "/disks/{id}");
+        assert_eq!(ROUTES[route_index(Some("/disks/42"))], "unmatched");
+        assert_eq!(ROUTES[route_index(None)], "unmatched");
+    }
+
+    #[test]
+    fn latency_lands_in_the_first_bucket_that_holds_it() {
+        assert_eq!(bucket_slot(0.0001), 0);
+        assert_eq!(bucket_slot(0.001), 1);
+        assert_eq!(bucket_slot(100.0), BUCKETS.len());
+    }
+
+    #[test]
+    fn rendering_reports_recorded_requests_cumulatively() {
+        let metrics = Metrics::new();
+        let route = route_index(Some("/disks/{id}"));
+        metrics.record(route, 0, StatusCode::OK, Instant::now());
+        metrics.record(route, 0, StatusCode::NOT_FOUND, Instant::now());
+        let mut out = String::new();
+        let pool = PoolSnapshot {
+            size: 1,
+            idle: 1,
+            max: 5,
+            acquires_total: 2,
+            waits_total: 1,
+            wait_seconds_total: 0.5,
+        };
+        metrics.write_prometheus(&mut out, &pool);
+        assert!(out.contains(
+            "http_requests_total{route=\"/disks/{id}\",method=\"GET\",status=\"404\"} 1"
+        ));
+        assert!(out.contains(
+            "http_request_duration_seconds_count{route=\"/disks/{id}\",method=\"GET\"} 2"
+        ));
+        assert!(out.contains(
+            "http_request_duration_seconds_bucket{route=\"/disks/{id}\",method=\"GET\",le=\"+Inf\"} 2"
+        ));
+        assert!(out.contains("db_pool_waits_total 1"));
+    }
+}
