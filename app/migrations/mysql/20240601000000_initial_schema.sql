@@ -1,11 +1,13 @@
 -- Record shop schema (MySQL 8 / MariaDB 10.5+). Money is integer cents; stock can never go
--- negative. utf8mb4_bin keeps comparisons and uniqueness exact, as on Postgres and SQLite.
+-- negative. utf8mb4 with the server's default collation: a binary one (utf8mb4_bin) would make
+-- the driver report text columns as VARBINARY. Comparisons that matter are case-normalised by
+-- the application (emails are stored lower-cased, filters compare LOWER(column)).
 CREATE TABLE customers (
     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
     name VARCHAR(200) NOT NULL,
     email VARCHAR(254) NOT NULL,
     CONSTRAINT customers_email_key UNIQUE (email)
-) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
 
 CREATE TABLE disks (
     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
@@ -21,7 +23,7 @@ CREATE TABLE disks (
     INDEX disks_title_idx (title),
     INDEX disks_genre_idx (genre),
     INDEX disks_price_cents_idx (price_cents)
-) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
 
 CREATE TABLE orders (
     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
@@ -37,4 +39,4 @@ CREATE TABLE orders (
     CONSTRAINT orders_customer_fk FOREIGN KEY (customer_id) REFERENCES customers (id) ON DELETE RESTRICT,
     CONSTRAINT orders_disk_fk FOREIGN KEY (disk_id) REFERENCES disks (id) ON DELETE RESTRICT,
     INDEX orders_customer_id_idx (customer_id, id)
-) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;

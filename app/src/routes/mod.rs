@@ -324,6 +324,16 @@ impl Validator {
     }
 }
 
+/// A JSON request body: must be an object (serde would otherwise accept `[1, 2, 3]` as a
+/// positional struct), then read into the route's input type, whose unknown fields are a 422.
+pub type JsonObject = web::Json<serde_json::Map<String, Value>>;
+
+/// Reads a [`JsonObject`] into `T`, mapping shape errors to the one error shape.
+pub fn from_object<T: serde::de::DeserializeOwned>(body: JsonObject) -> Result<T, ApiError> {
+    serde_json::from_value(Value::Object(body.into_inner()))
+        .map_err(|e| crate::error::deserialize_error(&e))
+}
+
 /// `201 Created` with the new resource and its `Location`.
 pub fn created<T: Serialize>(location: String, body: &T) -> HttpResponse {
     HttpResponse::Created()

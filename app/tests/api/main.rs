@@ -1,0 +1,12 @@
+//! The API over HTTP, on SQLite, Postgres and MySQL/MariaDB: one integration binary.
+
+#[macro_use]
+mod helpers;
+
+mod concurrency;
+mod customers;
+mod disks;
+mod errors;
+mod orders;
+mod seed;
+mod service;
