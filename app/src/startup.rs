@@ -68,6 +68,8 @@ impl Application {
                 .default_service(web::to(routes::unknown_route))
         })
         .workers(settings.workers)
+        // Docker stops a container 10 s after SIGTERM: finish in-flight requests well before.
+        .shutdown_timeout(5)
         .listen(listener)?
         .run();
         Ok(Self { port, server, db })

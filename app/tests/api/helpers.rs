@@ -99,7 +99,7 @@ pub struct TestApp {
     /// The application's own database handle, to check what HTTP cannot show.
     pub db: Db,
     handle: ServerHandle,
-    database: TestDatabase,
+    pub database: TestDatabase,
 }
 
 impl TestApp {
@@ -376,6 +376,45 @@ impl TestDatabase {
                     admin_url: Some(admin_url),
                 }
             }
+        }
+    }
+
+    /// Ends every server session on this database (Postgres and MySQL), as a database restart
+    /// or a network cut would: the application's pooled connections die under it.
+    pub async fn kill_connections(&self) {
+        let Some(admin_url) = &self.admin_url else {
+            return;
+        };
+        match self.backend {
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(admin_url).await.expect("admin");
+                sqlx::query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = $1 AND pid <> pg_backend_pid()",
+                )
+                .bind(&self.name)
+                .execute(&mut conn)
+                .await
+                .expect("terminating sessions");
+            }
+            Backend::Mysql => {
+                let mut conn = sqlx::MySqlConnection::connect(admin_url)
+                    .await
+                    .expect("admin");
+                let ids: Vec<i64> = sqlx::query_scalar(
+                    "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ?",
+                )
+                .bind(&self.name)
+                .fetch_all(&mut conn)
+                .await
+                .expect("listing sessions");
+                for id in ids {
+                    let _ = sqlx::raw_sql(&format!("KILL {id}"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            }
+            Backend::Sqlite => {}
         }
     }
 

@@ -3,6 +3,7 @@
 #[macro_use]
 mod helpers;
 
+mod cli;
 mod concurrency;
 mod customers;
 mod disks;

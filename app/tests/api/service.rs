@@ -90,6 +90,51 @@ on_every_backend! {
     }
 }
 
+/// Connections killed under the pool (a database restart): never a 500, and it recovers.
+async fn killed_connections_are_a_503_at_worst_and_the_pool_recovers(app: TestApp) {
+    let disk = app.disk("Survivor", 100, 5).await;
+    // Open several pooled connections, then kill them all server-side.
+    let warm = (0..8).map(|_| app.get_disk(disk));
+    futures_util::future::join_all(warm).await;
+    app.database.kill_connections().await;
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        let reply = app.get_disk(disk).await;
+        statuses.push(reply.status);
+        if reply.status == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(reply.error_code(), "unavailable");
+        }
+    }
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::SERVICE_UNAVAILABLE),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[20..].iter().all(|s| *s == StatusCode::OK),
+        "no recovery: {statuses:?}"
+    );
+    let order = app.post_order(&serde_json::json!({"customer_id": app.customer("A", "a@example.com").await, "disk_id": disk, "quantity": 1})).await;
+    assert_eq!(order.status, StatusCode::CREATED, "{}", order.text);
+}
+
+#[tokio::test]
+async fn killed_postgres_connections_are_a_503_at_worst_and_the_pool_recovers() {
+    killed_connections_are_a_503_at_worst_and_the_pool_recovers(
+        TestApp::spawn(Backend::Postgres).await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn killed_mysql_connections_are_a_503_at_worst_and_the_pool_recovers() {
+    killed_connections_are_a_503_at_worst_and_the_pool_recovers(
+        TestApp::spawn(Backend::Mysql).await,
+    )
+    .await;
+}
+
 /// An application whose database is a closed port: requests must fail fast with 503.
 async fn app_over_unreachable_database(url: &str) -> TestApp {
     let mut settings = test_settings(url.to_owned());
