@@ -6,7 +6,7 @@ use serde_json::Value;
 use sqlx::error::ErrorKind;
 use utoipa::ToSchema;
 
-use super::{created, from_object, JsonObject, Page, PageQuery, Paged, Validator};
+use super::{created, JsonObject, Page, PageQuery, Paged, Validator};
 use crate::db::customers::{Customer, CustomerFields};
 use crate::db::{self, Db};
 use crate::error::{ApiError, ErrorBody};
@@ -81,8 +81,11 @@ fn email_taken(email: &str) -> ApiError {
         (status = 422, description = "Invalid or unknown fields", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
-pub async fn create(db: web::Data<Db>, body: JsonObject) -> Result<HttpResponse, ApiError> {
-    let fields = CustomerFields::parse(from_object(body)?)?;
+pub async fn create(
+    db: web::Data<Db>,
+    body: JsonObject<CustomerInput>,
+) -> Result<HttpResponse, ApiError> {
+    let fields = CustomerFields::parse(body.into_inner().0)?;
     let email = fields.email.clone();
     let customer = db
         .insert_customer(fields)
@@ -149,10 +152,10 @@ pub async fn get(db: web::Data<Db>, id: web::Path<i64>) -> Result<HttpResponse, 
 pub async fn replace(
     db: web::Data<Db>,
     id: web::Path<i64>,
-    body: JsonObject,
+    body: JsonObject<CustomerInput>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let fields = CustomerFields::parse(from_object(body)?)?;
+    let fields = CustomerFields::parse(body.into_inner().0)?;
     let email = fields.email.clone();
     let customer = db
         .update_customer(id, fields)

@@ -6,7 +6,7 @@ use serde_json::Value;
 use sqlx::error::ErrorKind;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{created, from_object, JsonObject, Page, Paged, Validator};
+use super::{created, JsonObject, Page, Paged, Validator};
 use crate::db::disks::{Disk, DiskFields, DiskFilter};
 use crate::db::{self, Db};
 use crate::error::{ApiError, ErrorBody};
@@ -175,8 +175,11 @@ impl DiskQuery {
         (status = 422, description = "Invalid or unknown fields", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
-pub async fn create(db: web::Data<Db>, body: JsonObject) -> Result<HttpResponse, ApiError> {
-    let fields = DiskFields::parse(from_object(body)?)?;
+pub async fn create(
+    db: web::Data<Db>,
+    body: JsonObject<DiskInput>,
+) -> Result<HttpResponse, ApiError> {
+    let fields = DiskFields::parse(body.into_inner().0)?;
     let disk = db
         .insert_disk(fields)
         .await
@@ -236,10 +239,10 @@ pub async fn get(db: web::Data<Db>, id: web::Path<i64>) -> Result<HttpResponse, 
 pub async fn replace(
     db: web::Data<Db>,
     id: web::Path<i64>,
-    body: JsonObject,
+    body: JsonObject<DiskInput>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let fields = DiskFields::parse(from_object(body)?)?;
+    let fields = DiskFields::parse(body.into_inner().0)?;
     let disk = db
         .update_disk(id, fields)
         .await

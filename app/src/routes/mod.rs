@@ -324,15 +324,36 @@ impl Validator {
     }
 }
 
-/// A JSON request body: must be an object (serde would otherwise accept `[1, 2, 3]` as a
-/// positional struct), then read into the route's input type, whose unknown fields are a 422.
-pub type JsonObject = web::Json<serde_json::Map<String, Value>>;
+/// A JSON request body that must be an object. serde's derived structs would also accept an
+/// array (`[1, 2, 3]` as positional fields); this wrapper asks the parser for a map, and the
+/// inner type still rejects unknown and duplicate fields (422), all in one parsing pass.
+#[derive(Debug)]
+pub struct Object<T>(pub T);
 
-/// Reads a [`JsonObject`] into `T`, mapping shape errors to the one error shape.
-pub fn from_object<T: serde::de::DeserializeOwned>(body: JsonObject) -> Result<T, ApiError> {
-    serde_json::from_value(Value::Object(body.into_inner()))
-        .map_err(|e| crate::error::deserialize_error(&e))
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(std::marker::PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for ObjectVisitor<T> {
+            type Value = T;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+
+        deserializer
+            .deserialize_map(ObjectVisitor(std::marker::PhantomData))
+            .map(Object)
+    }
 }
+
+/// The extractor for every JSON body (limits and errors come from `error::json_config`).
+pub type JsonObject<T> = web::Json<Object<T>>;
 
 /// `201 Created` with the new resource and its `Location`.
 pub fn created<T: Serialize>(location: String, body: &T) -> HttpResponse {

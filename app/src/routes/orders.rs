@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{created, from_object, JsonObject, Page, PageQuery, Paged, Validator};
+use super::{created, JsonObject, Page, PageQuery, Paged, Validator};
 use crate::db::orders::{NewOrder, Order, OrderRejected};
 use crate::db::{self, Db};
 use crate::error::{ApiError, ErrorBody};
@@ -59,8 +59,11 @@ impl NewOrder {
         (status = 422, description = "Invalid or unknown fields (quantity outside 1..=100)", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
-pub async fn create(db: web::Data<Db>, body: JsonObject) -> Result<HttpResponse, ApiError> {
-    let new = NewOrder::parse(from_object(body)?)?;
+pub async fn create(
+    db: web::Data<Db>,
+    body: JsonObject<OrderInput>,
+) -> Result<HttpResponse, ApiError> {
+    let new = NewOrder::parse(body.into_inner().0)?;
     let placed = db
         .place_order(new)
         .await

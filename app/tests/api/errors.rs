@@ -66,7 +66,11 @@ on_every_backend! {
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(reply.error_fields(), ["admin"]);
         let reply = app.post_order(&json!([1, 2, 3])).await;
-        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.text);
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "arrays are not objects: {}", reply.text);
+        let duplicate = br#"{"name": "a", "name": "b", "email": "a@example.com"}"#.to_vec();
+        let reply = app.send(Method::POST, "/customers", Some(("application/json", duplicate))).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "duplicate keys: {}", reply.text);
+        assert_eq!(reply.error_code(), "validation_failed");
     }
 
     async fn nul_characters_and_oversized_text_are_422_not_500(app: TestApp) {
