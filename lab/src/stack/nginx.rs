@@ -205,7 +205,9 @@ mod tests {
         let rendered = render(template, &vars).unwrap();
         assert!(rendered.contains("server 127.0.0.1:18082 max_fails=3"));
         assert!(rendered.contains("rate=10r/s"));
-        let directives = rendered.lines().filter(|l| !l.trim_start().starts_with('#'));
+        let directives = rendered
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'));
         assert!(directives.clone().all(|l| !l.contains("${")));
     }
 }
