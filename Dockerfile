@@ -27,7 +27,7 @@ RUN cargo build --release --locked -p app -p lab
 # Runtime: glibc, libgcc_s and CA certificates, no shell, no package manager, non-root (65532).
 FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
 COPY --from=builder /src/target/release/app /app
-USER nonroot:nonroot
+USER 65532:65532
 ENV APP_LISTEN=0.0.0.0:8080
 EXPOSE 8080
 HEALTHCHECK --interval=5s --timeout=3s --retries=5 CMD ["/app", "healthcheck"]
@@ -44,6 +44,6 @@ COPY --from=builder /src/target/release/lab /usr/local/bin/lab
 WORKDIR /work
 # Profiles, nginx.conf and siege scenarios: lab finds its repository root by them.
 COPY --chown=lab:lab . /work
-USER lab
+USER 10001:10001
 ENTRYPOINT ["lab"]
 CMD ["--help"]
