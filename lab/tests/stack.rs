@@ -29,7 +29,8 @@ fn app_bin() -> PathBuf {
 }
 
 /// A stack under test: its state dir and ports; `lab down` runs when it is dropped, so a
-/// failing assertion leaves nothing running either.
+/// failing assertion leaves nothing running either. Ports stay below 32768, outside Linux's
+/// ephemeral range, so no client connection can be holding them.
 struct Stack {
     state: tempfile::TempDir,
     http_port: u16,
@@ -193,7 +194,7 @@ fn pid_alive(pid: u64) -> bool {
 
 #[test]
 fn tight_stack_alternates_replicas_under_the_profile_caps_and_down_leaves_nothing() {
-    let stack = Stack::new(38180);
+    let stack = Stack::new(21180);
     stack.up(&["--profile", "tight"]);
     let info = stack.info();
     assert_eq!(info["capped"], true, "cgroups must be writable as root");
@@ -326,7 +327,7 @@ fn tight_stack_alternates_replicas_under_the_profile_caps_and_down_leaves_nothin
 
 #[test]
 fn a_killed_replica_is_back_within_five_seconds_and_serves_again() {
-    let stack = Stack::new(38280);
+    let stack = Stack::new(21280);
     stack.up(&["--profile", "tight"]);
     let old_pid = stack.service("app1")["pid"].as_u64().unwrap();
     // SAFETY: plain kill(2) of a process this test's stack started.
@@ -361,9 +362,59 @@ fn a_killed_replica_is_back_within_five_seconds_and_serves_again() {
     assert!(instances.contains(&"app1".to_owned()) && instances.contains(&"app2".to_owned()));
 }
 
+/// compose's `restart: unless-stopped` brings an OOM-killed container back; so does the
+/// supervisor, and it counts the OOM kill. A memory hog joins app1's cgroup (400M cap) and app1
+/// is made the OOM killer's first choice.
+#[test]
+fn an_oom_killed_replica_is_restarted_and_counted_as_an_oom_kill() {
+    let stack = Stack::new(21780);
+    stack.up(&["--profile", "tight"]);
+    let app1 = stack.service("app1");
+    let old_pid = app1["pid"].as_u64().unwrap();
+    std::fs::write(format!("/proc/{old_pid}/oom_score_adj"), "1000").unwrap();
+    let memory_dir = if app1["cgroup"]["version"] == "v1" {
+        PathBuf::from(app1["cgroup"]["memory"].as_str().unwrap())
+    } else {
+        PathBuf::from(app1["cgroup"]["dir"].as_str().unwrap())
+    };
+    // `tail` of an endless line without newlines keeps all of it in memory.
+    let mut hog = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("echo $$ > \"$1/cgroup.procs\" && exec tail /dev/zero")
+        .arg("sh")
+        .arg(&memory_dir)
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let outcome = loop {
+        let service = stack.service("app1");
+        if service["oom_kills"] == 1 && service["pid"].as_u64().is_some_and(|p| p != old_pid) {
+            break Ok(service);
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            break Err(service);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = hog.kill();
+    let _ = hog.wait();
+    let service = outcome.unwrap_or_else(|s| panic!("no OOM restart recorded: {s}"));
+    assert_eq!(service["restarts"], 1);
+    let events = std::fs::read_to_string(stack.state.path().join("events.jsonl")).unwrap();
+    assert!(events.contains("OOM-killed"), "{events}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while stack.get("/replicas/app1/health").status != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "app1 does not serve after its OOM restart"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn past_the_rate_limit_clients_get_429_with_retry_after_and_json_and_under_it_none() {
-    let stack = Stack::new(38380);
+    let stack = Stack::new(21380);
     stack.up(&["--profile", "ratelimited"]);
     // 10 r/s with a burst of 20: 60 back-to-back requests must overflow it.
     let answers: Vec<Answer> = (0..60).map(|_| stack.get("/health")).collect();
@@ -396,7 +447,7 @@ fn postgres_runs_as_a_private_capped_server_and_down_removes_it() {
     if !Path::new("/usr/lib/postgresql").is_dir() {
         panic!("the Postgres server binaries are required (apt-get install postgresql)");
     }
-    let stack = Stack::new(38480);
+    let stack = Stack::new(21480);
     stack.up(&["--profile", "tight", "--db", "postgres"]);
     let db = stack.service("db");
     let (cpus, memory, _) = kernel_caps(&db);
@@ -426,7 +477,7 @@ fn postgres_runs_as_a_private_capped_server_and_down_removes_it() {
 /// A private MariaDB, the same way.
 #[test]
 fn mariadb_runs_as_a_private_capped_server_and_down_removes_it() {
-    let stack = Stack::new(38580);
+    let stack = Stack::new(21580);
     stack.up(&["--profile", "tight", "--db", "mysql"]);
     let db = stack.service("db");
     let (cpus, _, _) = kernel_caps(&db);
@@ -446,7 +497,11 @@ fn mariadb_runs_as_a_private_capped_server_and_down_removes_it() {
         ])
         .output()
         .unwrap();
-    assert!(ping.status.success(), "{}", String::from_utf8_lossy(&ping.stderr));
+    assert!(
+        ping.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ping.stderr)
+    );
     let pid = db["pid"].as_u64().unwrap();
     stack.lab().arg("down").assert().success();
     assert!(!pid_alive(pid));
@@ -454,7 +509,7 @@ fn mariadb_runs_as_a_private_capped_server_and_down_removes_it() {
 
 #[test]
 fn an_unknown_profile_is_a_clear_error() {
-    let stack = Stack::new(38680);
+    let stack = Stack::new(21680);
     stack
         .lab()
         .args(["up", "--profile", "no-such-profile"])

@@ -6,6 +6,7 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -92,6 +93,9 @@ struct Running {
     child: Option<Child>,
     cgroup: Option<CgroupPaths>,
     info: ServiceInfo,
+    /// The cgroup's oom_kill counter when last looked at: a death by SIGKILL while it rose is
+    /// an OOM kill (the counter also counts other processes of the cgroup, hence not copied).
+    oom_counter_seen: u64,
 }
 
 /// Entry point of `lab __supervise`.
@@ -250,6 +254,7 @@ impl Supervisor {
                 child: None,
                 cgroup,
                 info,
+                oom_counter_seen: 0,
             });
             let index = self.services.len() - 1;
             self.launch(index)?;
@@ -341,25 +346,30 @@ impl Supervisor {
         while !STOP.load(Ordering::SeqCst) {
             for index in 0..self.services.len() {
                 let exited = match self.services[index].child.as_mut().map(Child::try_wait) {
-                    Some(Ok(Some(status))) => Some(status.to_string()),
-                    Some(Err(err)) => Some(format!("wait failed: {err}")),
+                    Some(Ok(Some(status))) => {
+                        Some((status.to_string(), status.signal() == Some(libc::SIGKILL)))
+                    }
+                    Some(Err(err)) => Some((format!("wait failed: {err}"), false)),
                     _ => None,
                 };
-                if let Some(status) = exited {
-                    self.restart(index, status);
+                if let Some((status, killed)) = exited {
+                    self.restart(index, status, killed);
                 }
             }
             std::thread::sleep(POLL);
         }
     }
 
-    fn restart(&mut self, index: usize, status: String) {
+    fn restart(&mut self, index: usize, status: String, killed: bool) {
         let name = self.services[index].plan.name.clone();
         let oom = {
             let running = &mut self.services[index];
-            let kills = running.cgroup.as_ref().map_or(0, cgroup::oom_kills) as u32;
-            let oom = kills > running.info.oom_kills;
-            running.info.oom_kills = running.info.oom_kills.max(kills);
+            let counter = running.cgroup.as_ref().map_or(0, cgroup::oom_kills);
+            let oom = killed && counter > running.oom_counter_seen;
+            running.oom_counter_seen = counter;
+            if oom {
+                running.info.oom_kills += 1;
+            }
             // Leftovers of the dead process's group (nginx workers, database backends) would
             // hold its port or data: clear them before starting again.
             if let Some(pid) = running.info.pid {
