@@ -517,3 +517,61 @@ fn an_unknown_profile_is_a_clear_error() {
         .failure()
         .stderr(contains("profiles/no-such-profile.env"));
 }
+
+#[test]
+fn without_writable_cgroups_the_stack_runs_uncapped_and_says_so_loudly() {
+    let stack = Stack::new(21880);
+    let no_cgroups = tempfile::tempdir().unwrap();
+    stack
+        .lab()
+        .env("LAB_CGROUP_ROOT", no_cgroups.path())
+        .args(["up", "--profile", "tight"])
+        .assert()
+        .success()
+        .stderr(contains("WITHOUT RESOURCE CAPS").and(contains("app1 runs UNCAPPED")));
+    let info = stack.info();
+    assert_eq!(info["capped"], false);
+    assert!(stack.service("app1")["cgroup"].is_null());
+    assert_eq!(stack.get("/health").status, 200);
+    let pid = stack.service("nginx")["pid"].as_u64().unwrap();
+    stack.lab().arg("down").assert().success();
+    assert!(!pid_alive(pid));
+}
+
+/// The seed runs during `up` with the stack's DATABASE_URL and the profile's sizes (a wrapper
+/// around the app records the call; the environment overrides the profile).
+#[test]
+fn up_seeds_the_database_with_the_agreed_command_line() {
+    let stack = Stack::new(21980);
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("seed-call");
+    let wrapper = dir.path().join("app");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = seed ]; then echo \"$DATABASE_URL $*\" > {}; exit 0; fi\nexec {} \"$@\"\n",
+            record.display(),
+            app_bin().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    stack
+        .lab()
+        .env_remove("LAB_SKIP_SEED")
+        .env("LAB_APP_BIN", &wrapper)
+        .env("SEED_DISKS", "77")
+        .args(["up", "--profile", "tight"])
+        .assert()
+        .success();
+    let call = read(&record);
+    assert!(call.starts_with("sqlite://"), "{call}");
+    assert!(
+        call.ends_with("seed --customers 1000 --disks 77 --stock 1000000 --reset"),
+        "{call}"
+    );
+}

@@ -748,3 +748,32 @@ fn app_binary() -> anyhow::Result<PathBuf> {
     }
     Ok(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_tool_names_the_debian_package_to_install() {
+        let err = find_tool(
+            "LAB_TEST_UNSET_TOOL",
+            "no-such-tool-anywhere",
+            "some-package",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("apt-get install some-package"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn ports_move_with_the_environment_and_reject_garbage() {
+        assert_eq!(
+            env_number::<u16>("LAB_TEST_UNSET_PORT", 8080).unwrap(),
+            8080
+        );
+        std::env::set_var("LAB_TEST_BAD_PORT", "eighty");
+        assert!(env_number::<u16>("LAB_TEST_BAD_PORT", 8080).is_err());
+    }
+}
