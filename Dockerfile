@@ -20,7 +20,7 @@ RUN cargo chef prepare --recipe-path recipe.json
 FROM chef AS builder
 COPY --from=planner /src/recipe.json recipe.json
 # The dependency layer: cached until Cargo.toml/Cargo.lock change.
-RUN cargo chef cook --release --locked --recipe-path recipe.json -p app -p lab
+RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
 RUN cargo build --release --locked -p app -p lab
 

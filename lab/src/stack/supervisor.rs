@@ -96,6 +96,26 @@ struct Running {
     /// The cgroup's oom_kill counter when last looked at: a death by SIGKILL while it rose is
     /// an OOM kill (the counter also counts other processes of the cgroup, hence not copied).
     oom_counter_seen: u64,
+    /// When the current process was started.
+    started_at: Instant,
+    /// Deaths in a row that came soon after a start (a crash loop): they space out restarts.
+    quick_deaths: u32,
+    /// When a dead service is due to be started again.
+    restart_due: Option<Instant>,
+}
+
+/// A death this soon after a start counts towards a crash loop.
+const QUICK_DEATH: Duration = Duration::from_secs(10);
+/// The longest pause between restarts of a crash-looping service.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// No pause after a single death (a killed replica is back at once); then 0.5 s, 1 s, 2 s...
+/// up to 5 s while the service keeps dying right after starting.
+fn backoff(quick_deaths: u32) -> Duration {
+    match quick_deaths {
+        0 | 1 => Duration::ZERO,
+        n => (Duration::from_millis(250) * 2u32.saturating_pow(n - 1)).min(MAX_BACKOFF),
+    }
 }
 
 /// Entry point of `lab __supervise`.
@@ -255,6 +275,9 @@ impl Supervisor {
                 cgroup,
                 info,
                 oom_counter_seen: 0,
+                started_at: Instant::now(),
+                quick_deaths: 0,
+                restart_due: None,
             });
             let index = self.services.len() - 1;
             self.launch(index)?;
@@ -305,6 +328,8 @@ impl Supervisor {
         running.info.pid = Some(child.id());
         running.info.start_time = process::start_time(child.id());
         running.child = Some(child);
+        running.started_at = Instant::now();
+        running.restart_due = None;
         Ok(())
     }
 
@@ -353,14 +378,21 @@ impl Supervisor {
                     _ => None,
                 };
                 if let Some((status, killed)) = exited {
-                    self.restart(index, status, killed);
+                    self.record_death(index, status, killed);
+                }
+                if self.services[index]
+                    .restart_due
+                    .is_some_and(|due| Instant::now() >= due)
+                {
+                    self.relaunch(index);
                 }
             }
             std::thread::sleep(POLL);
         }
     }
 
-    fn restart(&mut self, index: usize, status: String, killed: bool) {
+    /// Notes a death (OOM or not), clears what the process left and schedules its restart.
+    fn record_death(&mut self, index: usize, status: String, killed: bool) {
         let name = self.services[index].plan.name.clone();
         let oom = {
             let running = &mut self.services[index];
@@ -380,7 +412,12 @@ impl Supervisor {
             }
             running.child = None;
             running.info.pid = None;
-            running.info.restarts += 1;
+            if running.started_at.elapsed() < QUICK_DEATH {
+                running.quick_deaths += 1;
+            } else {
+                running.quick_deaths = 1;
+            }
+            running.restart_due = Some(Instant::now() + backoff(running.quick_deaths));
             oom
         };
         let detail = if oom {
@@ -389,12 +426,23 @@ impl Supervisor {
             status
         };
         self.event(&name, "exited", detail);
+        self.save();
+    }
+
+    fn relaunch(&mut self, index: usize) {
+        let name = self.services[index].plan.name.clone();
         match self.launch(index) {
             Ok(()) => {
+                self.services[index].info.restarts += 1;
                 let pid = self.services[index].info.pid.unwrap_or_default();
                 self.event(&name, "restarted", format!("pid {pid}"));
             }
-            Err(err) => self.event(&name, "restart_failed", format!("{err:#}")),
+            Err(err) => {
+                let running = &mut self.services[index];
+                running.quick_deaths += 1;
+                running.restart_due = Some(Instant::now() + backoff(running.quick_deaths));
+                self.event(&name, "restart_failed", format!("{err:#}"));
+            }
         }
         self.save();
     }
@@ -470,4 +518,18 @@ pub fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_single_death_restarts_at_once_and_a_crash_loop_backs_off_to_five_seconds() {
+        assert_eq!(backoff(1), Duration::ZERO);
+        assert_eq!(backoff(2), Duration::from_millis(500));
+        assert_eq!(backoff(3), Duration::from_secs(1));
+        assert_eq!(backoff(9), MAX_BACKOFF);
+        assert_eq!(backoff(40), MAX_BACKOFF);
+    }
 }
