@@ -209,5 +209,8 @@ mod tests {
             .lines()
             .filter(|l| !l.trim_start().starts_with('#'));
         assert!(directives.clone().all(|l| !l.contains("${")));
+        // Retries only for what is safe to repeat: never an order.
+        assert!(rendered.contains("proxy_next_upstream error timeout http_502 http_503;"));
+        assert!(directives.clone().all(|l| !l.contains("non_idempotent")));
     }
 }
