@@ -8,12 +8,13 @@ use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::logs::{Operation, LOG_CAPACITY};
 use super::memory::{self, to_mib};
 use super::request::StartRequest;
 use super::{ClearResponse, LogsResponse, StartResponse, StatusResponse, StressManager};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{deserialize_error, ApiError, ErrorBody};
 
 /// How long `POST /stop` waits for the worker to acknowledge before answering anyway.
 const STOP_WAIT: Duration = Duration::from_secs(1);
@@ -60,10 +61,13 @@ impl FromRequest for Authorized {
 pub async fn start(
     _auth: Authorized,
     manager: web::Data<StressManager>,
-    body: web::Json<StartRequest>,
+    body: web::Json<serde_json::Map<String, Value>>,
 ) -> Result<HttpResponse, ApiError> {
+    // Through a map: serde would otherwise also accept a JSON array as the struct's fields.
+    let request = StartRequest::deserialize(Value::Object(body.into_inner()))
+        .map_err(|e| deserialize_error(&e))?;
     let manager = manager.into_inner();
-    let started: StartResponse = manager.start(&body)?;
+    let started: StartResponse = manager.start(&request)?;
     Ok(HttpResponse::Accepted().json(started))
 }
 
