@@ -612,7 +612,10 @@ impl TestCgroup {
                 .map(|controller| {
                     let path = own
                         .lines()
-                        .filter_map(|l| l.splitn(3, ':').nth(1).zip(l.splitn(3, ':').nth(2)))
+                        .filter_map(|line| {
+                            let mut parts = line.splitn(3, ':').skip(1);
+                            Some((parts.next()?, parts.next()?))
+                        })
                         .find(|(ctrls, _)| ctrls.split(',').any(|c| c == *controller))
                         .map(|(_, p)| p.trim_start_matches('/').to_owned())
                         .unwrap_or_default();

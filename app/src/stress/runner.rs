@@ -1,7 +1,7 @@
 //! The stress test itself, on its own thread: free the previous tree, build the new one,
 //! search it, hand it back to the manager.
 //!
-//! The build never sleeps: it only yields the CPU every few nodes, so reaching a gigabyte
+//! The build never sleeps: it only yields the CPU every few megabytes, so reaching a gigabyte
 //! takes about as long as the kernel needs to fault the pages in. Its progress is counted in
 //! bytes allocated (free to read) and confirmed with the real RSS every
 //! [`RSS_CHECK_BYTES`]: the build ends when either reaches the target, so the RSS growth a
@@ -31,8 +31,10 @@ const STOP_POLL: Duration = Duration::from_millis(20);
 const RELEASE_SLICE_BYTES: u64 = 64 << 20;
 /// How often (in tree bytes) the build confirms its progress with the real RSS.
 const RSS_CHECK_BYTES: u64 = 16 << 20;
-/// The build yields the CPU after this many nodes.
-const YIELD_EVERY_NODES: usize = 8;
+/// The build yields the CPU after allocating this many bytes (by bytes, not nodes, so the
+/// pace does not depend on the payload size): often enough to let HTTP workers in, rarely
+/// enough not to hand whole time slices to competing processes on a busy host.
+const YIELD_EVERY_BYTES: u64 = 4 << 20;
 /// Searches per batch, as in the seed; the pause comes after each batch.
 const SEARCH_BATCH: u64 = 100;
 
@@ -176,7 +178,7 @@ fn build(manager: &StressManager, config: &StressConfig, tree: &mut Tree) -> Res
     let payload_len = (config.payload_kb * 1024) as usize;
     let keys = KeySequence::new(rand::random());
     let mut next_rss_check = RSS_CHECK_BYTES;
-    let mut until_yield = YIELD_EVERY_NODES;
+    let mut next_yield = YIELD_EVERY_BYTES;
     loop {
         if tree.bytes() >= target {
             break;
@@ -198,9 +200,8 @@ fn build(manager: &StressManager, config: &StressConfig, tree: &mut Tree) -> Res
             )));
         }
         manager.progress.set_tree(tree);
-        until_yield -= 1;
-        if until_yield == 0 {
-            until_yield = YIELD_EVERY_NODES;
+        if tree.bytes() >= next_yield {
+            next_yield += YIELD_EVERY_BYTES;
             thread::yield_now();
         }
     }
