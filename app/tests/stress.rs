@@ -632,7 +632,11 @@ impl TestCgroup {
         if let Some(bytes) = memory_limit_bytes {
             if cgroup.v2 {
                 write_cgroup(&cgroup.memory_dir().join("memory.max"), &bytes.to_string());
-                write_cgroup(&cgroup.memory_dir().join("memory.swap.max"), "0");
+                // Swap would blur the cap; the file only exists with swap accounting.
+                let swap = cgroup.memory_dir().join("memory.swap.max");
+                if swap.exists() {
+                    write_cgroup(&swap, "0");
+                }
             } else {
                 write_cgroup(
                     &cgroup.memory_dir().join("memory.limit_in_bytes"),
