@@ -76,7 +76,7 @@ pub struct StartRequest {
     pub allow_oom: Option<Value>,
 }
 
-/// `search_threads`: a thread count or `"max"`.
+/// `search_threads`: a thread count (1 to 4 x the available CPUs) or `"max"`.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum SearchThreads {
