@@ -29,6 +29,9 @@ pub enum Command {
     Compare(CompareArgs),
     /// Redraw a run's report and plots from its data alone.
     Report(ReportArgs),
+    /// Internal: the supervisor `lab up` leaves running (restarts dead services).
+    #[command(name = "__supervise", hide = true)]
+    Supervise(StateArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
@@ -60,6 +63,9 @@ pub struct UpArgs {
     pub profile: String,
     #[arg(long, value_enum, default_value_t = DbKind::Sqlite)]
     pub db: DbKind,
+    /// Local processes under cgroups, or docker compose.
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Native)]
+    pub runtime: RuntimeKind,
     #[command(flatten)]
     pub state: StateArgs,
 }

@@ -13,5 +13,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::bench(args),
         Command::Compare(args) => bench::compare(args),
         Command::Report(args) => bench::report(args),
+        Command::Supervise(args) => stack::supervise(args),
     }
 }

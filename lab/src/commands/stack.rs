@@ -1,15 +1,130 @@
-//! `lab up`, `lab down`, `lab status` (owned by the stack work).
+//! `lab up`, `lab down`, `lab status` and the hidden `lab __supervise`.
 
-use crate::cli::{StateArgs, UpArgs};
+use crate::cli::{RuntimeKind, StateArgs, UpArgs};
+use crate::profile::Profile;
+use crate::stack::units::human_bytes;
+use crate::stack::{self, cgroup, StackInfo, UpOptions};
 
-pub fn up(_args: UpArgs) -> anyhow::Result<()> {
-    anyhow::bail!("lab up: not built yet")
+pub fn up(args: UpArgs) -> anyhow::Result<()> {
+    let profile = Profile::load(&args.profile)?;
+    let opts = UpOptions {
+        profile,
+        db: args.db,
+        state_dir: args.state.state_dir,
+    };
+    let info = stack::runtime(args.runtime).up(&opts)?;
+    warn_if_uncapped(&info);
+    print!("{}", table(&info));
+    println!(
+        "stack ready: {} (profile {}, db {:?}, {:?}); access log {}",
+        info.base_url,
+        info.profile,
+        info.db,
+        info.runtime,
+        info.access_log.display()
+    );
+    Ok(())
 }
 
-pub fn down(_args: StateArgs) -> anyhow::Result<()> {
-    anyhow::bail!("lab down: not built yet")
+pub fn down(args: StateArgs) -> anyhow::Result<()> {
+    let Some(info) = stack::load_info(&args.state_dir)? else {
+        println!("nothing running from {}", args.state_dir.display());
+        return Ok(());
+    };
+    stack::runtime(info.runtime).down(&args.state_dir)?;
+    println!(
+        "stopped the {} stack (profile {})",
+        runtime_name(info.runtime),
+        info.profile
+    );
+    Ok(())
 }
 
-pub fn status(_args: StateArgs) -> anyhow::Result<()> {
-    anyhow::bail!("lab status: not built yet")
+pub fn status(args: StateArgs) -> anyhow::Result<()> {
+    let Some(recorded) = stack::load_info(&args.state_dir)? else {
+        anyhow::bail!("no stack is running from {}", args.state_dir.display());
+    };
+    let info = stack::runtime(recorded.runtime).status(&args.state_dir)?;
+    println!(
+        "{} stack, profile {}, db {:?}, state {}: {}",
+        runtime_name(info.runtime),
+        info.profile,
+        info.db,
+        info.state,
+        info.base_url
+    );
+    warn_if_uncapped(&info);
+    print!("{}", table(&info));
+    Ok(())
+}
+
+pub fn supervise(args: StateArgs) -> anyhow::Result<()> {
+    stack::supervisor::run(&args.state_dir)
+}
+
+fn runtime_name(kind: RuntimeKind) -> &'static str {
+    match kind {
+        RuntimeKind::Native => "native",
+        RuntimeKind::Compose => "compose",
+    }
+}
+
+fn warn_if_uncapped(info: &StackInfo) {
+    for warning in &info.warnings {
+        eprintln!("lab: WARNING: {warning}");
+    }
+    if !info.capped {
+        eprintln!(
+            "lab: WARNING: THIS STACK RUNS WITHOUT RESOURCE CAPS (cgroups could not be written); \
+             its measurements are recorded as uncapped"
+        );
+    }
+}
+
+/// One line per service: PID, caps, CPU time used, memory now and peak, restarts, OOM kills.
+fn table(info: &StackInfo) -> String {
+    let mut rows = vec![[
+        "SERVICE", "PID", "CPU CAP", "MEM CAP", "CPU USED", "MEM", "MEM PEAK", "RESTARTS", "OOM",
+    ]
+    .map(String::from)];
+    for service in &info.services {
+        let usage = service
+            .cgroup
+            .as_ref()
+            .map(cgroup::usage)
+            .unwrap_or_default();
+        // Caps as the kernel holds them, when the service has a cgroup.
+        let (cpu_cap, memory_cap) = service.cgroup.as_ref().map_or(
+            (service.cpu_limit, service.memory_limit_bytes),
+            cgroup::read_limits,
+        );
+        let dash = || "-".to_owned();
+        rows.push([
+            service.name.clone(),
+            service.pid.map_or_else(dash, |p| p.to_string()),
+            cpu_cap.map_or_else(dash, |c| format!("{c:.2}")),
+            memory_cap.map_or_else(dash, human_bytes),
+            usage
+                .cpu_usage_ns
+                .map_or_else(dash, |ns| format!("{:.2} s", ns as f64 / 1e9)),
+            usage.memory_bytes.map_or_else(dash, human_bytes),
+            usage.memory_peak_bytes.map_or_else(dash, human_bytes),
+            service.restarts.to_string(),
+            service.oom_kills.to_string(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|col| rows.iter().map(|r| r[col].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
 }

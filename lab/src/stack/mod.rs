@@ -1,12 +1,53 @@
 //! The stack behind one trait: the native runtime (local processes under cgroup caps) and the
 //! compose runtime (`docker compose` with the profile's env file). `lab bench` only sees this.
 
+pub mod cgroup;
+pub mod compose;
+pub mod native;
+pub mod nginx;
+mod process;
+pub mod supervisor;
+pub mod units;
+
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cli::DbKind;
+use crate::cli::{DbKind, RuntimeKind};
 use crate::profile::Profile;
+
+/// The runtime of a given kind; `lab bench` calls `up`, `status` and `down` on it.
+pub fn runtime(kind: RuntimeKind) -> Box<dyn Runtime> {
+    match kind {
+        RuntimeKind::Native => Box::new(native::NativeRuntime),
+        RuntimeKind::Compose => Box::new(compose::ComposeRuntime),
+    }
+}
+
+/// The stack described by `<state_dir>/stack.json`, whatever runtime started it.
+pub fn load_info(state_dir: &std::path::Path) -> anyhow::Result<Option<StackInfo>> {
+    let path = state_dir.join(STACK_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).map_err(|e| {
+            anyhow::anyhow!("{} is not a valid stack description: {e}", path.display())
+        })?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// Writes `stack.json` atomically (write to a temporary file, then rename), so a reader never
+/// sees half a file while the supervisor updates it.
+pub fn save_info(state_dir: &std::path::Path, info: &StackInfo) -> anyhow::Result<()> {
+    let path = state_dir.join(STACK_FILE);
+    let tmp = state_dir.join(format!("{STACK_FILE}.tmp"));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(info)?)?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(())
+}
+
+/// File name of the stack description in the state dir.
+pub const STACK_FILE: &str = "stack.json";
 
 /// What `up` needs to know.
 #[derive(Debug, Clone)]
@@ -30,6 +71,28 @@ pub struct StackInfo {
     /// False when cgroups could not be written and the run is uncapped.
     pub capped: bool,
     pub services: Vec<ServiceInfo>,
+    /// Which runtime started the stack (so `down`/`status` need no flag).
+    #[serde(default = "default_runtime")]
+    pub runtime: RuntimeKind,
+    /// Native: the supervisor's PID (it restarts dead services); None under compose.
+    #[serde(default)]
+    pub supervisor_pid: Option<u32>,
+    /// Native: `starting`, `ready`, `failed` or `stopped`.
+    #[serde(default)]
+    pub state: String,
+    /// Why start-up failed, when `state` is `failed`.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Native: restarts and exits, one JSON object per line.
+    #[serde(default)]
+    pub events_log: Option<PathBuf>,
+    /// Loud warnings from start-up (e.g. a service runs uncapped and why).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+fn default_runtime() -> RuntimeKind {
+    RuntimeKind::Native
 }
 
 /// One service of the stack (a replica, nginx, the database).
@@ -45,6 +108,19 @@ pub struct ServiceInfo {
     pub memory_limit_bytes: Option<u64>,
     /// Where its cgroup's counters are read.
     pub cgroup: Option<CgroupPaths>,
+    /// Times the supervisor restarted it after it died.
+    #[serde(default)]
+    pub restarts: u32,
+    /// How many of those deaths were OOM kills (the cgroup's oom_kill counter rose).
+    #[serde(default)]
+    pub oom_kills: u32,
+    /// Address it listens on (`127.0.0.1:18081`), when it has one.
+    #[serde(default)]
+    pub addr: Option<String>,
+    /// Kernel start time of `pid` (clock ticks since boot): tells it apart from a later
+    /// process that reuses the PID, so `lab down` never signals a stranger.
+    #[serde(default)]
+    pub start_time: Option<u64>,
 }
 
 /// Directories of a service's cgroup, per hierarchy version.

@@ -1,0 +1,49 @@
+# syntax=docker/dockerfile:1
+# Multistage build of the app (target `runtime`, the default) and of the bench image (target
+# `bench`: siege + lab). Dependencies are compiled in their own layer by cargo-chef, so editing
+# the sources rebuilds only the workspace crates.
+#
+#   docker build -t record-lab-app .
+#   docker build --target bench -t record-lab-bench .
+
+# Debian 12 builder to match the distroless/cc-debian12 runtime's glibc.
+ARG RUST_IMAGE=rust:1-slim-bookworm
+
+FROM ${RUST_IMAGE} AS chef
+RUN cargo install cargo-chef --locked --version ^0.1
+WORKDIR /src
+
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS builder
+COPY --from=planner /src/recipe.json recipe.json
+# The dependency layer: cached until Cargo.toml/Cargo.lock change.
+RUN cargo chef cook --release --locked --recipe-path recipe.json
+COPY . .
+RUN cargo build --release --locked -p app -p lab
+
+# Runtime: glibc, libgcc_s and CA certificates, no shell, no package manager, non-root (65532).
+FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
+COPY --from=builder /src/target/release/app /app
+USER 65532:65532
+ENV APP_LISTEN=0.0.0.0:8080
+EXPOSE 8080
+HEALTHCHECK --interval=5s --timeout=3s --retries=5 CMD ["/app", "healthcheck"]
+ENTRYPOINT ["/app"]
+
+# Bench: siege and lab, run against the compose stack (compose.yaml's `bench` service).
+FROM debian:bookworm-slim AS bench
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends siege ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=builder /src/target/release/lab /usr/local/bin/lab
+WORKDIR /work
+# Profiles, nginx.conf and siege scenarios: lab finds its repository root by them.
+COPY . /work
+# Runs as root on purpose: it writes results into the bind-mounted ./results, whose owner on
+# the host is unknown, and it serves nothing.
+ENTRYPOINT ["lab"]
+CMD ["--help"]

