@@ -78,6 +78,9 @@ on_every_backend! {
             ("/disks", "get"), ("/disks", "post"), ("/disks/{id}", "get"),
             ("/disks/{id}", "put"), ("/disks/{id}", "delete"),
             ("/orders", "post"), ("/orders/{id}", "get"),
+            // Merged from the stress module's own document.
+            ("/start", "post"), ("/stop", "post"), ("/clear", "post"), ("/status", "get"),
+            ("/logs", "get"),
         ] {
             assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} undocumented");
         }
