@@ -2,6 +2,7 @@
 //! request/response types, so it cannot drift from the code. The stress endpoints are
 //! documented by the stress module's own document, merged in here.
 
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
 
 use crate::db::customers::Customer;
@@ -41,8 +42,28 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ShopApi::openapi();
     // Stress paths are added by the stress module via its own OpenApi document, merged here.
     doc.merge(crate::stress::openapi());
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(STRESS_TOKEN_SCHEME, stress_token_scheme());
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc
+}
+
+/// The name the stress paths' `security` requirement refers to.
+pub const STRESS_TOKEN_SCHEME: &str = "stress_token";
+
+/// `Authorization: Bearer <STRESS_TOKEN>`. Declared required because every deployed stack
+/// sets a token (compose reads it from `.env`); a replica started without `STRESS_TOKEN`
+/// does not check it.
+fn stress_token_scheme() -> SecurityScheme {
+    SecurityScheme::Http(
+        HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "The replica's STRESS_TOKEN; without it (or with a wrong one) the stress \
+                 endpoints answer 401. Not checked when the replica has no STRESS_TOKEN.",
+            ))
+            .build(),
+    )
 }
 
 /// [`document`] as JSON, rendered once at start-up.

@@ -16,10 +16,10 @@ use crate::error::{ApiError, ErrorBody};
 #[serde(deny_unknown_fields)]
 pub struct CustomerInput {
     /// 1 to 200 characters, stored as sent.
-    #[schema(value_type = String, required = true, example = "Lea Santos")]
+    #[schema(value_type = String, required = true, example = "Lea Santos", min_length = 1, max_length = 200)]
     pub name: Option<Value>,
     /// A plausible address, at most 254 characters; stored lower-cased and unique.
-    #[schema(value_type = String, required = true, example = "lea@example.com")]
+    #[schema(value_type = String, required = true, example = "lea@example.com", min_length = 3, max_length = 254)]
     pub email: Option<Value>,
 }
 
@@ -146,6 +146,8 @@ pub async fn get(db: web::Data<Db>, id: web::Path<i64>) -> Result<HttpResponse, 
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 404, description = "No such customer", body = ErrorBody),
         (status = 409, description = "`email_taken`", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid or unknown fields", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]

@@ -17,13 +17,13 @@ use crate::error::{ApiError, ErrorBody};
 #[serde(deny_unknown_fields)]
 pub struct DiskInput {
     /// 1 to 200 characters.
-    #[schema(value_type = String, required = true, example = "Kind of Blue")]
+    #[schema(value_type = String, required = true, example = "Kind of Blue", min_length = 1, max_length = 200)]
     pub title: Option<Value>,
     /// 1 to 200 characters.
-    #[schema(value_type = String, required = true, example = "Miles Davis")]
+    #[schema(value_type = String, required = true, example = "Miles Davis", min_length = 1, max_length = 200)]
     pub artist: Option<Value>,
     /// 1 to 50 characters.
-    #[schema(value_type = String, required = true, example = "jazz")]
+    #[schema(value_type = String, required = true, example = "jazz", min_length = 1, max_length = 50)]
     pub genre: Option<Value>,
     /// 1850 to 2100.
     #[schema(value_type = i32, required = true, example = 1959, minimum = 1850, maximum = 2100)]
@@ -233,6 +233,8 @@ pub async fn get(db: web::Data<Db>, id: web::Path<i64>) -> Result<HttpResponse, 
         (status = 200, description = "The updated disk", body = Disk),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 404, description = "No such disk", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid or unknown fields", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]

@@ -48,12 +48,14 @@ impl FromRequest for Authorized {
     post,
     path = "/start",
     tag = "stress",
+    security(("stress_token" = [])),
     request_body = StartRequest,
     responses(
         (status = 202, description = "Test started; the resolved configuration", body = StartResponse),
         (status = 400, description = "Body is not valid JSON", body = ErrorBody),
         (status = 401, description = "STRESS_TOKEN is set and the bearer token is missing or wrong", body = ErrorBody),
         (status = 409, description = "A test is already running", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "A field is out of range, of the wrong type or unknown, memory_mb and memory_percent are both or neither given, or the target exceeds the memory limit without allow_oom", body = ErrorBody),
     )
@@ -76,6 +78,7 @@ pub async fn start(
     post,
     path = "/stop",
     tag = "stress",
+    security(("stress_token" = [])),
     responses(
         (status = 200, description = "Stopped; the status after stopping", body = StatusResponse),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
@@ -99,6 +102,7 @@ pub async fn stop(
     get,
     path = "/status",
     tag = "stress",
+    security(("stress_token" = [])),
     responses(
         (status = 200, body = StatusResponse),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
@@ -118,6 +122,7 @@ struct LogsQuery {
     get,
     path = "/logs",
     tag = "stress",
+    security(("stress_token" = [])),
     params(
         ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000,
          description = "How many of the newest entries to return (1-1000, default 100)")
@@ -161,6 +166,7 @@ fn parse_log_limit(query: &str) -> Result<usize, ApiError> {
     post,
     path = "/clear",
     tag = "stress",
+    security(("stress_token" = [])),
     responses(
         (status = 200, description = "Tree freed (or there was none)", body = ClearResponse),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),

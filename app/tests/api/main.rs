@@ -3,6 +3,7 @@
 #[macro_use]
 mod helpers;
 
+mod bad_input;
 mod cli;
 mod concurrency;
 mod customers;
