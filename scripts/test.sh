@@ -22,3 +22,5 @@ if [ -x scripts/static-checks.sh ]; then
 fi
 echo "== tests"
 cargo test --workspace --locked --no-fail-fast
+echo "== schemathesis against /openapi.json through nginx (native stack, Postgres)"
+scripts/schemathesis.sh
