@@ -201,6 +201,12 @@ impl StressManager {
             .ok()
             .map(|t| t.trim().to_owned())
             .filter(|t| !t.is_empty());
+        if token.is_none() {
+            log::warn!(
+                "STRESS_TOKEN is not set: the stress endpoints, which can allocate gigabytes, \
+                 answer anyone who reaches this port"
+            );
+        }
         Arc::new(Self {
             instance,
             token,
