@@ -85,7 +85,8 @@ stack_down() {
 schemathesis() {
     local name=$1; shift
     log "run: $name"
-    timeout --signal=INT --kill-after=10 "$RUN_TIMEOUT" \
+    # From the state folder: schemathesis keeps its example database in ./.schemathesis.
+    (cd "$LAB_STATE_DIR" && timeout --signal=INT --kill-after=10 "$RUN_TIMEOUT" \
         "$VENV/bin/st" run "$BASE_URL/openapi.json" \
         --checks not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance,ignored_auth \
         --seed "$SEED" \
@@ -94,7 +95,7 @@ schemathesis() {
         --exclude-path /start \
         --report junit --report-junit-path "$REPORT_DIR/$name.xml" \
         --no-color \
-        "$@"
+        "$@")
 }
 
 ensure_venv
