@@ -143,11 +143,16 @@ impl Plan {
             bail!("--attach benches the one running stack: give exactly one --profile (the env file it runs under)");
         }
         for scenario in &args.scenario {
-            if Scenario::parse(scenario).is_none() && !Path::new(scenario).is_file() {
+            if Scenario::parse(scenario).is_some() {
+                continue;
+            }
+            if !Path::new(scenario).is_file() {
                 bail!(
                     "unknown scenario {scenario:?}: use read, write, mixed, stress, or a path to a siege URL file"
                 );
             }
+            // A hand-written file is checked before anything starts.
+            urls::validate(Path::new(scenario))?;
         }
         let profiles = args
             .profile
@@ -278,6 +283,14 @@ impl Bench {
         scenario: &str,
     ) -> anyhow::Result<()> {
         let urls_file = self.urls_file(profile, stack, scenario)?;
+        // A URL file given by path is named by its stem in tables and plots.
+        let label = match Scenario::parse(scenario) {
+            Some(_) => scenario.to_owned(),
+            None => Path::new(scenario)
+                .file_stem()
+                .map_or_else(|| scenario.to_owned(), |s| s.to_string_lossy().into_owned()),
+        };
+        let stress = Scenario::parse(scenario) == Some(Scenario::Stress);
         if args.warmup_secs > 0 {
             self.warm_up(&urls_file, self.plan.users[0], args.warmup_secs)?;
         }
@@ -298,7 +311,8 @@ impl Bench {
             let step = self.measure_step(
                 &StepPlan {
                     profile: &profile.name,
-                    scenario,
+                    scenario: &label,
+                    stress,
                     users,
                     secs: args.step_secs,
                     urls_file: &urls_file,
@@ -412,7 +426,7 @@ impl Bench {
         let index = self.run.steps.len();
         let mut tracked: Vec<Tracked> = stack.services.iter().map(Tracked::start).collect();
         let log_start = access_log::offset(&stack.access_log);
-        let stress_start_status = if Scenario::parse(plan.scenario) == Some(Scenario::Stress) {
+        let stress_start_status = if plan.stress {
             Some(start_stress(
                 &stack.base_url,
                 plan.secs,
@@ -591,6 +605,8 @@ impl Bench {
 struct StepPlan<'a> {
     profile: &'a str,
     scenario: &'a str,
+    /// Grow a memory tree in one replica during the step.
+    stress: bool,
     users: u32,
     secs: u64,
     urls_file: &'a Path,
