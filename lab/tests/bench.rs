@@ -360,11 +360,37 @@ fn percentiles_match_a_known_latency_distribution() {
     assert!(f(&nginx["requests"]) > 300.0, "{nginx}");
     let p50 = f(&nginx["p50_ms"]);
     let p99 = f(&nginx["p99_ms"]);
-    assert!((20.0..=30.0).contains(&p50), "p50 {p50}");
-    assert!((200.0..=230.0).contains(&p99), "p99 {p99}");
+    // The known distribution, with room for a busy machine's scheduling delays.
+    assert!((20.0..=35.0).contains(&p50), "p50 {p50}");
+    assert!((200.0..=300.0).contains(&p99), "p99 {p99}");
     assert!(f(&nginx["max_ms"]) >= 200.0);
     let mean = f(&nginx["mean_ms"]);
-    assert!((36.0..=50.0).contains(&mean), "mean {mean} (expected ~38)");
+    assert!((36.0..=60.0).contains(&mean), "mean {mean} (expected ~38)");
+    // And exactly what the log says: sort every request_time of the step (the only one;
+    // lab's `GET /` asking the app's version came before it).
+    let mut times: Vec<f64> = std::fs::read_to_string(stack.path("access.log"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["uri"] != "/")
+        .map(|v| (f(&v["request_time"]) * 1000.0).round())
+        .collect();
+    times.sort_by(f64::total_cmp);
+    assert_eq!(times.len() as f64, f(&nginx["requests"]));
+    let rank = |q: f64| {
+        let n = times.len() as f64;
+        let low = times[((q * n).floor() as usize).saturating_sub(1)];
+        let high = times[((q * n).ceil() as usize).min(times.len() - 1)];
+        (low, high)
+    };
+    for (q, value) in [(0.5, p50), (0.99, p99)] {
+        let (low, high) = rank(q);
+        assert!(
+            low <= value && value <= high,
+            "q{q}: {value} not in [{low}, {high}]"
+        );
+    }
+    assert_eq!(f(&nginx["max_ms"]), *times.last().unwrap());
     assert_eq!(f(&nginx["availability_percent"]), 100.0);
     // Both replicas served about half.
     let app1 = f(&nginx["replicas"]["app1"]);
