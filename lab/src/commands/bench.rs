@@ -850,7 +850,8 @@ fn create_run_dir(results: &Path, label: &str) -> anyhow::Result<PathBuf> {
         n += 1;
     }
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    Ok(dir)
+    // Absolute, because nginx resolves the ceiling config's paths against its own prefix.
+    fs::canonicalize(&dir).with_context(|| format!("cannot resolve {}", dir.display()))
 }
 
 fn read_attached_stack(state_dir: &Path) -> anyhow::Result<StackInfo> {
