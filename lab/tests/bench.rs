@@ -33,7 +33,8 @@ fn log_format() -> String {
     r#"log_format lab escape=json '{"t":"$time_iso8601","msec":$msec,"status":$status,"method":"$request_method","uri":"$request_uri","request_time":$request_time,"upstream_response_time":"$upstream_response_time","upstream_addr":"$upstream_addr","upstream_status":"$upstream_status","bytes":$body_bytes_sent,"instance":"$upstream_http_x_instance"}';"#.to_owned()
 }
 
-fn read_request(stream: &mut TcpStream) -> Option<String> {
+/// Reads one request; returns (path, head).
+fn read_request(stream: &mut TcpStream) -> Option<(String, String)> {
     let mut buffer = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -60,7 +61,7 @@ fn read_request(stream: &mut TcpStream) -> Option<String> {
                 buffer.extend_from_slice(&chunk[..n]);
             }
             let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
-            return Some(path);
+            return Some((path, head));
         }
     }
 }
@@ -75,13 +76,19 @@ fn upstream(name: &'static str, counter: Arc<AtomicU64>, behaviour: Behaviour) -
             let counter = counter.clone();
             let behaviour = behaviour.clone();
             std::thread::spawn(move || {
-                let Some(path) = read_request(&mut stream) else {
+                let Some((path, head)) = read_request(&mut stream) else {
                     return;
                 };
+                // Like the app: a body that is not declared JSON is refused.
+                let json_body = head
+                    .lines()
+                    .any(|l| l.eq_ignore_ascii_case("content-type: application/json"));
                 let (status, delay) = if path == "/start" {
                     (202, Duration::ZERO)
                 } else if path == "/stop" || path == "/clear" {
                     (200, Duration::ZERO)
+                } else if head.starts_with("POST") && !json_body {
+                    (415, Duration::ZERO)
                 } else {
                     behaviour(counter.fetch_add(1, Ordering::SeqCst), &path)
                 };

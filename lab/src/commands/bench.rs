@@ -370,7 +370,9 @@ impl Bench {
             secs,
         })?;
         bar.finish_and_clear();
-        if outcome.summary.is_none() {
+        if outcome.hung {
+            eprintln!("lab bench: warning: siege hung on exit after the warm-up and was stopped");
+        } else if outcome.summary.is_none() {
             bail!(
                 "siege printed no summary during warm-up against {}: {}",
                 urls_file.display(),
@@ -395,19 +397,26 @@ impl Bench {
             return Ok(None);
         };
         let bar = spinner(format!("siege ceiling at {users} users ({secs}s)"));
-        let outcome = siege::run(&SiegeCommand {
+        let command = SiegeCommand {
             rc: self.rc.clone(),
             urls: nginx.urls_file.clone(),
             users,
             secs,
-        })?;
+        };
+        let mut outcome = siege::run(&command)?;
+        if outcome.summary.is_none() {
+            // siege 4.0.7 sometimes hangs on exit at high concurrency: one more try.
+            eprintln!("  siege gave no summary for its ceiling at {users} users (hung: {}); retrying once", outcome.hung);
+            outcome = siege::run(&command)?;
+        }
         bar.finish_and_clear();
         let done = outcome.summary.as_ref().map_or(0.0, |s| {
             s.transactions.unwrap_or(0.0) + s.failed_transactions.unwrap_or(0.0)
         });
+        let load_secs = outcome.load_secs(secs);
         let point = CeilingPoint {
             users,
-            transactions_per_s: done / outcome.wall_secs.max(1e-3),
+            transactions_per_s: done / load_secs,
             wall_secs: outcome.wall_secs,
             siege_cpu_cores: outcome.cpu_seconds / outcome.wall_secs.max(1e-3),
             siege: outcome.summary,
@@ -497,8 +506,14 @@ impl Bench {
         let bytes = access_log::read_slice(&stack.access_log, log_start, log_end)
             .with_context(|| format!("reading {}", stack.access_log.display()))?;
         let wall_secs = outcome.wall_secs;
-        let nginx = access_log::stats(&bytes, wall_secs);
-        let services: Vec<_> = tracked.iter_mut().map(|t| t.usage(wall_secs)).collect();
+        let load_secs = outcome.load_secs(plan.secs);
+        if outcome.hung {
+            eprintln!(
+                "lab bench: warning: siege hung on exit and was stopped; rates use {load_secs:.1} s"
+            );
+        }
+        let nginx = access_log::stats(&bytes, load_secs);
+        let services: Vec<_> = tracked.iter_mut().map(|t| t.usage(load_secs)).collect();
         if stress_start_status.is_some() {
             stop_stress(&stack.base_url, plan.stress_token.as_deref());
         }
@@ -512,7 +527,7 @@ impl Bench {
         let siege_done = outcome.summary.as_ref().map_or(0.0, |s| {
             s.transactions.unwrap_or(0.0) + s.failed_transactions.unwrap_or(0.0)
         });
-        let siege_transactions_per_s = siege_done / wall_secs.max(1e-3);
+        let siege_transactions_per_s = siege_done / load_secs;
         let ceiling_percent = plan
             .ceiling
             .filter(|c| *c > 0.0)
@@ -537,6 +552,7 @@ impl Bench {
             wall_secs,
             urls_file: plan.urls_file.display().to_string(),
             siege_exit_code: outcome.exit_code,
+            siege_hung: outcome.hung,
             siege: outcome.summary,
             siege_transactions_per_s,
             siege_cpu_seconds: outcome.cpu_seconds,

@@ -74,6 +74,7 @@ fn step(index: usize, users: u32, rps: f64, p99: f64, throttled: f64) -> Step {
         wall_secs: 10.0,
         urls_file: "siege/urls/read.txt".into(),
         siege_exit_code: Some(0),
+        siege_hung: false,
         siege: Some(SiegeSummary {
             transactions: Some(requests as f64),
             availability: Some(99.99),

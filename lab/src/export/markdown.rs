@@ -249,7 +249,7 @@ impl Exporter for MarkdownReport {
         let _ = writeln!(md, "## How the figures are made\n");
         let _ = writeln!(md, "- **availability %** = (2xx + 3xx) / all requests nginx logged in the step, leaving out 499 (connections siege cut when its time ran out). A 429 lowers it; siege's own availability does not.");
         let _ = writeln!(md, "- **p50/p90/p99/max** from nginx's `request_time` (1 ms resolution) through an HDR histogram; siege gives no percentiles and ~10 ms resolution.");
-        let _ = writeln!(md, "- **req/s** = requests nginx logged / siege's wall-clock seconds (siege's `elapsed_time` can be shorter than `-t`).");
+        let _ = writeln!(md, "- **req/s** = requests nginx logged / siege's wall-clock seconds, at most the step's duration + 1 s (siege's `elapsed_time` can be shorter than `-t`, and siege 4.0.7 sometimes hangs on exit at high concurrency: lab stops it and says so).");
         let _ = writeln!(md, "- **CPU, throttling, memory, OOM kills** from each service's cgroup (v1: cpuacct.usage, cpu.stat, memory.max_usage_in_bytes reset at each step; v2: cpu.stat, memory.current, memory.events), sampled every second; siege's CPU from the kernel's accounting of the finished process.");
         let _ = writeln!(md, "- **bottleneck**: 429 share >= {}% -> rate limiter; a capped service throttled in > {}% of CFS periods while using >= {}% of its quota (or OOM-killed) -> that service; siege at >= {}% of its ceiling or using >= {}% of the cores -> load generator; else none.", verdict::RATE_LIMITED_PERCENT, verdict::THROTTLED_PERCENT, verdict::QUOTA_USED_PERCENT, verdict::CEILING_PERCENT, verdict::SIEGE_CORES_PERCENT);
         Ok(md)

@@ -196,12 +196,16 @@ pub struct Step {
     pub started_at: DateTime<Utc>,
     /// Seconds since the run started, at siege's start (aligns with `Sample::t_secs`).
     pub start_offset_secs: f64,
-    /// Wall-clock seconds siege really ran.
+    /// Wall-clock seconds siege really ran (rates divide by this, capped at the asked
+    /// duration plus one second).
     pub wall_secs: f64,
     /// URL file siege read.
     pub urls_file: String,
     /// siege's exit status (None when killed by a signal).
     pub siege_exit_code: Option<i32>,
+    /// True when siege hung on exit and lab stopped it (rates then use the asked duration).
+    #[serde(default)]
+    pub siege_hung: bool,
     /// siege's summary, when it printed one.
     pub siege: Option<SiegeSummary>,
     /// siege's transactions plus failed ones per wall-clock second (compared with the ceiling).
