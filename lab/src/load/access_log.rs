@@ -79,12 +79,15 @@ pub fn stats(bytes: &[u8], wall_secs: f64) -> NginxStats {
             400..=498 => stats.status_4xx += 1,
             _ => stats.status_5xx += 1,
         }
-        let replica = if entry.instance.is_empty() {
-            "nginx".to_owned()
-        } else {
-            entry.instance
-        };
-        *stats.replicas.entry(replica).or_insert(0) += 1;
+        // A 499 was answered by nobody: it says nothing about the balance.
+        if entry.status != 499 {
+            let replica = if entry.instance.is_empty() {
+                "nginx".to_owned()
+            } else {
+                entry.instance
+            };
+            *stats.replicas.entry(replica).or_insert(0) += 1;
+        }
         let ms = (entry.request_time * 1000.0).round().max(0.0);
         sum_ms += ms;
         histogram.saturating_record(ms as u64);
@@ -192,7 +195,8 @@ mod tests {
         assert_eq!(s.availability_percent, 70.0);
         assert_eq!(s.rate_limited_percent, 10.0);
         assert_eq!(s.errors_5xx_percent, 15.0);
-        assert_eq!(s.replicas["nginx"], 11);
+        // The 429s are nginx's own answers; the 499 counts for nobody.
+        assert_eq!(s.replicas["nginx"], 10);
         let shares = replica_shares(&s);
         assert!((shares.values().sum::<f64>() - 100.0).abs() < 1e-9);
     }

@@ -9,7 +9,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::load::access_log::replica_shares;
-use crate::results::{Run, Step};
+use crate::results::{verdict, Run, Step};
 
 /// One line of a chart.
 struct Line {
@@ -109,9 +109,12 @@ fn draw_panel<DB: DrawingBackend>(
                 .draw_series(LineSeries::new(points.clone(), style))
                 .map_err(plot_err)?
         };
-        series
-            .label(line.label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        // An empty label continues an earlier line (another step of the same service).
+        if !line.label.is_empty() {
+            series
+                .label(line.label.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        }
         chart
             .draw_series(points.iter().map(|p| Circle::new(*p, 3, style.filled())))
             .map_err(plot_err)?;
@@ -186,35 +189,59 @@ fn by_users(steps: &[&Step], value: impl Fn(&Step) -> f64) -> Vec<(f64, f64)> {
     steps.iter().map(|s| (s.users as f64, value(s))).collect()
 }
 
-fn throughput_panel(series: &[Series<'_>], ceiling: Option<&Run>) -> Panel {
+fn throughput_panel(series: &[Series<'_>]) -> Panel {
+    Panel {
+        title: "Throughput vs users (requests/s at nginx)".into(),
+        x_label: "concurrent siege users".into(),
+        y_label: "requests/s".into(),
+        lines: series
+            .iter()
+            .enumerate()
+            .map(|(i, (name, steps))| Line {
+                label: name.clone(),
+                points: by_users(steps, |s| s.nginx.requests_per_s),
+                color: i,
+                dashed: false,
+            })
+            .collect(),
+        levels: Vec::new(),
+    }
+}
+
+/// siege's throughput as a share of its own ceiling: at the dashed line a step is siege-bound.
+fn ceiling_panel(series: &[Series<'_>], run: &Run) -> Panel {
     let mut lines: Vec<Line> = series
         .iter()
         .enumerate()
         .map(|(i, (name, steps))| Line {
-            label: format!("{name} (nginx req/s)"),
-            points: by_users(steps, |s| s.nginx.requests_per_s),
+            label: name.clone(),
+            points: steps
+                .iter()
+                .filter_map(|s| Some((s.users as f64, s.ceiling_percent?)))
+                .collect(),
             color: i,
             dashed: false,
         })
         .collect();
-    if let Some(run) = ceiling.filter(|r| !r.siege_ceiling.is_empty()) {
-        lines.push(Line {
-            label: "siege's ceiling (trivial nginx route)".into(),
-            points: run
-                .siege_ceiling
-                .iter()
-                .map(|c| (c.users as f64, c.transactions_per_s))
-                .collect(),
-            color: 7,
-            dashed: true,
-        });
-    }
+    lines.retain(|l| !l.points.is_empty());
+    let ceilings: Vec<String> = run
+        .siege_ceiling
+        .iter()
+        .map(|c| format!("{}: {:.0}/s", c.users, c.transactions_per_s))
+        .collect();
     Panel {
-        title: "Throughput vs users".into(),
+        title: format!(
+            "Share of siege's own ceiling (ceiling {})",
+            ceilings.join(", ")
+        ),
         x_label: "concurrent siege users".into(),
-        y_label: "requests/s".into(),
+        y_label: "% of siege's ceiling".into(),
         lines,
-        levels: Vec::new(),
+        levels: vec![Level {
+            label: format!("siege-bound at {:.0}%", verdict::CEILING_PERCENT),
+            value: verdict::CEILING_PERCENT,
+            color: 1,
+        }],
     }
 }
 
@@ -334,23 +361,36 @@ fn resource_panels(run: &Run, profile: &str, scenario: &str) -> Vec<Panel> {
     let mut memory = Vec::new();
     let mut cpu_caps = Vec::new();
     let mut memory_caps = Vec::new();
+    let mut steps: Vec<usize> = samples.iter().map(|s| s.step).collect();
+    steps.dedup();
     for (i, service) in services.iter().enumerate() {
-        let mine: Vec<_> = samples.iter().filter(|s| s.service == *service).collect();
-        cpu.push(Line {
-            label: service.to_string(),
-            points: mine.iter().map(|s| (s.t_secs - t0, s.cpu_cores)).collect(),
-            color: i,
-            dashed: false,
-        });
-        memory.push(Line {
-            label: service.to_string(),
-            points: mine
+        // One line per step, so the gaps between steps (warm-up, ceiling) are not drawn as data.
+        for (n, step) in steps.iter().enumerate() {
+            let mine: Vec<_> = samples
                 .iter()
-                .map(|s| (s.t_secs - t0, s.memory_bytes as f64 / 1_048_576.0))
-                .collect(),
-            color: i,
-            dashed: false,
-        });
+                .filter(|s| s.service == *service && s.step == *step)
+                .collect();
+            let label = if n == 0 {
+                service.to_string()
+            } else {
+                String::new()
+            };
+            cpu.push(Line {
+                label: label.clone(),
+                points: mine.iter().map(|s| (s.t_secs - t0, s.cpu_cores)).collect(),
+                color: i,
+                dashed: false,
+            });
+            memory.push(Line {
+                label,
+                points: mine
+                    .iter()
+                    .map(|s| (s.t_secs - t0, s.memory_bytes as f64 / 1_048_576.0))
+                    .collect(),
+                color: i,
+                dashed: false,
+            });
+        }
         if let Some(caps) = run.caps(profile, service) {
             if let Some(c) = caps.cpu_limit_cores {
                 cpu_caps.push(Level {
@@ -434,7 +474,7 @@ pub fn draw_run(run: &Run, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     written.extend(render(
         dir,
         "throughput",
-        &[throughput_panel(&series, Some(run))],
+        &[throughput_panel(&series), ceiling_panel(&series, run)],
     )?);
     written.extend(render(dir, "latency", &[latency_panel(&series)])?);
     written.extend(render(dir, "availability", &availability_panels(&series))?);
@@ -460,7 +500,7 @@ pub fn draw_compare(runs: &[Run], dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     written.extend(render(
         dir,
         "compare-throughput",
-        &[throughput_panel(&series, None)],
+        &[throughput_panel(&series)],
     )?);
     written.extend(render(dir, "compare-latency", &[latency_panel(&series)])?);
     written.extend(render(

@@ -268,7 +268,8 @@ pub struct NginxStats {
     pub rate_limited_percent: f64,
     /// 5xx share of requests (499 excluded), percent.
     pub errors_5xx_percent: f64,
-    /// Requests answered per replica (`instance`); nginx's own answers under `nginx`.
+    /// Requests answered per replica (`instance`); nginx's own answers (e.g. 429) under
+    /// `nginx`; 499s are left out.
     pub replicas: BTreeMap<String, u64>,
     /// Log lines that could not be parsed (should be 0).
     pub unparsable_lines: u64,
