@@ -527,7 +527,12 @@ impl Bench {
         let siege_done = outcome.summary.as_ref().map_or(0.0, |s| {
             s.transactions.unwrap_or(0.0) + s.failed_transactions.unwrap_or(0.0)
         });
-        let siege_transactions_per_s = siege_done / load_secs;
+        // Without siege's summary (it hung on exit), what nginx logged is what siege sent.
+        let siege_transactions_per_s = if outcome.summary.is_some() {
+            siege_done / load_secs
+        } else {
+            nginx.requests_per_s
+        };
         let ceiling_percent = plan
             .ceiling
             .filter(|c| *c > 0.0)
