@@ -103,6 +103,17 @@ pub struct BenchArgs {
     /// Where results go: `<results>/<timestamp>-<label>/`.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
+    /// Seconds per siege-ceiling measurement (siege against a trivial uncapped nginx route),
+    /// once per concurrency; 0 skips it (no step can then be flagged siege-bound by it).
+    #[arg(long, default_value_t = 5)]
+    pub ceiling_secs: u64,
+    /// Bench the stack already running at --state-dir (its stack.json) instead of starting
+    /// one per profile; takes exactly one --profile (its env file describes that stack).
+    #[arg(long)]
+    pub attach: bool,
+    /// Only (re)write the scenario URL files in siege/urls/ for the profile's seed sizes.
+    #[arg(long)]
+    pub write_urls: bool,
     #[command(flatten)]
     pub state: StateArgs,
 }

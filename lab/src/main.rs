@@ -3,7 +3,12 @@
 
 mod cli;
 mod commands;
+mod export;
+mod load;
+mod plot;
 mod profile;
+mod results;
+mod sample;
 mod stack;
 
 use clap::Parser;
@@ -13,6 +18,6 @@ fn main() {
     let cli = cli::Cli::parse();
     if let Err(err) = commands::run(cli) {
         eprintln!("lab: error: {err:#}");
-        std::process::exit(1);
+        std::process::exit(commands::exit_code(&err));
     }
 }

@@ -16,3 +16,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Supervise(args) => stack::supervise(args),
     }
 }
+
+/// Exit status for an error: 2 when a bench met its SLOs nowhere it had to (a CI gate), else 1.
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    if err.downcast_ref::<bench::SloFailed>().is_some() {
+        2
+    } else {
+        1
+    }
+}

@@ -1,0 +1,202 @@
+//! A small, fixed `Run` for exporter snapshots and plot tests.
+
+use std::collections::BTreeMap;
+
+use chrono::{TimeZone, Utc};
+
+use crate::results::*;
+
+fn usage(name: &str, cores: f64, limit: f64, throttled: f64, peak_mb: u64) -> ServiceUsage {
+    ServiceUsage {
+        name: name.into(),
+        source: "cgroup v1".into(),
+        cpu_seconds: cores * 10.0,
+        cpu_cores: cores,
+        cpu_limit_cores: Some(limit),
+        cpu_periods: 100,
+        cpu_throttled_periods: throttled as u64,
+        cpu_throttled_secs: throttled / 100.0,
+        cpu_throttled_percent: throttled,
+        memory_current_bytes: peak_mb << 20,
+        memory_peak_bytes: peak_mb << 20,
+        memory_limit_bytes: Some(400 << 20),
+        oom_kills: 0,
+    }
+}
+
+fn step(index: usize, users: u32, rps: f64, p99: f64, throttled: f64) -> Step {
+    let started_at = Utc.with_ymd_and_hms(2025, 1, 2, 3, 4, 5).unwrap();
+    let requests = (rps * 10.0) as u64;
+    let mut replicas = BTreeMap::new();
+    replicas.insert("app1".to_owned(), requests / 2);
+    replicas.insert("app2".to_owned(), requests - requests / 2 - 2);
+    replicas.insert("nginx".to_owned(), 2);
+    let nginx = NginxStats {
+        requests,
+        requests_per_s: rps,
+        p50_ms: p99 / 5.0,
+        p90_ms: p99 / 2.0,
+        p99_ms: p99,
+        max_ms: p99 * 2.0,
+        mean_ms: p99 / 4.0,
+        status_2xx: requests - 3,
+        status_3xx: 0,
+        status_4xx: 0,
+        status_429: 2,
+        status_499: 0,
+        status_5xx: 1,
+        availability_percent: 100.0 * (requests - 3) as f64 / requests as f64,
+        rate_limited_percent: 200.0 / requests as f64,
+        errors_5xx_percent: 100.0 / requests as f64,
+        replicas,
+        unparsable_lines: 0,
+    };
+    let services = vec![
+        usage("app1", 0.28, 0.3, throttled, 20),
+        usage("nginx", 0.04, 0.1, 0.0, 8),
+    ];
+    let ceiling = 4000.0;
+    let ceiling_percent = 100.0 * rps / ceiling;
+    let verdict = verdict::decide(&verdict::VerdictInput {
+        nginx: &nginx,
+        services: &services,
+        ceiling_percent: Some(ceiling_percent),
+        siege_cpu_cores: 0.5,
+        machine_cores: 2,
+    });
+    let mut s = Step {
+        index,
+        profile: "tight".into(),
+        scenario: "read".into(),
+        users,
+        started_at,
+        start_offset_secs: index as f64 * 11.0,
+        wall_secs: 10.0,
+        urls_file: "siege/urls/read.txt".into(),
+        siege_exit_code: Some(0),
+        siege_hung: false,
+        siege: Some(SiegeSummary {
+            transactions: Some(requests as f64),
+            availability: Some(99.99),
+            failed_transactions: Some(1.0),
+            ..Default::default()
+        }),
+        siege_transactions_per_s: rps,
+        siege_cpu_seconds: 5.0,
+        siege_cpu_cores: 0.5,
+        nginx,
+        services,
+        ceiling_transactions_per_s: Some(ceiling),
+        ceiling_percent: Some(ceiling_percent),
+        siege_bound: ceiling_percent >= verdict::CEILING_PERCENT,
+        verdict,
+        slo: None,
+        stress_start_status: None,
+    };
+    let rules = slo::parse("p99_ms<250,availability>=99.9").unwrap();
+    s.slo = Some(slo::evaluate(&s, &rules));
+    s
+}
+
+/// Two steps of `tight / read`, the second one throttled and over the p99 SLO.
+pub fn run() -> Run {
+    let mut vars = BTreeMap::new();
+    vars.insert("APP_CPUS".to_owned(), "0.3".to_owned());
+    vars.insert("APP_MEMORY".to_owned(), "400m".to_owned());
+    let samples = (0..4)
+        .flat_map(|t| {
+            ["app1", "nginx", "siege"].map(|service| Sample {
+                t_secs: t as f64,
+                step: usize::from(t >= 2),
+                profile: "tight".into(),
+                scenario: "read".into(),
+                service: service.into(),
+                cpu_cores: 0.1 * (t + 1) as f64,
+                cpu_throttled_percent: 10.0 * t as f64,
+                memory_bytes: (10 + t as u64) << 20,
+            })
+        })
+        .collect();
+    let mut run = Run {
+        schema_version: SCHEMA_VERSION,
+        label: "tight-vs-roomy".into(),
+        started_at: Utc.with_ymd_and_hms(2025, 1, 2, 3, 4, 0).unwrap(),
+        finished_at: Some(Utc.with_ymd_and_hms(2025, 1, 2, 3, 5, 0).unwrap()),
+        command_line: vec![
+            "lab".into(),
+            "bench".into(),
+            "--profile".into(),
+            "tight".into(),
+        ],
+        settings: Settings {
+            runtime: "native".into(),
+            db: "postgres".into(),
+            scenarios: vec!["read".into()],
+            users: vec![10, 450],
+            step_secs: 10,
+            warmup_secs: 2,
+            ceiling_secs: 3,
+            ramp: false,
+            slo_text: Some("p99_ms<250,availability>=99.9".into()),
+            slo: slo::parse("p99_ms<250,availability>=99.9").unwrap(),
+        },
+        machine: Machine {
+            hostname: "lab-host".into(),
+            cores: 2,
+            memory_total_bytes: 8 << 30,
+            kernel: "6.1.0".into(),
+            cgroup_version: "v1".into(),
+        },
+        versions: Versions {
+            lab: "0.1.0".into(),
+            git_commit: Some("0123456789abcdef".into()),
+            app: Some("0.1.0".into()),
+            nginx: Some("nginx/1.22.1".into()),
+            siege: Some("SIEGE 4.0.7".into()),
+        },
+        profiles: vec![ProfileRecord {
+            name: "tight".into(),
+            vars,
+            base_url: "http://127.0.0.1:8080".into(),
+            capped: true,
+            services: vec![
+                ServiceCaps {
+                    name: "app1".into(),
+                    cpu_limit_cores: Some(0.3),
+                    memory_limit_bytes: Some(400 << 20),
+                },
+                ServiceCaps {
+                    name: "nginx".into(),
+                    cpu_limit_cores: Some(0.1),
+                    memory_limit_bytes: Some(200 << 20),
+                },
+            ],
+            seed_customers: 1000,
+            seed_disks: 10000,
+        }],
+        siege_ceiling: vec![
+            CeilingPoint {
+                users: 10,
+                transactions_per_s: 4000.0,
+                wall_secs: 3.0,
+                siege_cpu_cores: 1.2,
+                siege: None,
+            },
+            CeilingPoint {
+                users: 450,
+                transactions_per_s: 4000.0,
+                wall_secs: 3.0,
+                siege_cpu_cores: 1.8,
+                siege: None,
+            },
+        ],
+        steps: vec![
+            step(0, 10, 900.0, 12.0, 5.0),
+            step(1, 450, 3500.0, 310.0, 60.0),
+        ],
+        samples,
+        sustainable: Vec::new(),
+    };
+    run.update_sustainable();
+    run
+}

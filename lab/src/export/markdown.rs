@@ -1,0 +1,327 @@
+//! `report.md` for one run and the side-by-side table of `lab compare`. Plain tables a reader
+//! can check: every figure says where it comes from (nginx's log, siege, cgroups).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use super::Exporter;
+use crate::load::access_log::replica_shares;
+use crate::plot;
+use crate::results::{verdict, Run, Step};
+
+/// `report.md`.
+pub struct MarkdownReport;
+
+fn mb(bytes: u64) -> String {
+    format!("{:.0}", bytes as f64 / 1_048_576.0)
+}
+
+fn or_dash(value: Option<String>) -> String {
+    value.unwrap_or_else(|| "-".to_owned())
+}
+
+fn shares(step: &Step) -> String {
+    replica_shares(&step.nginx)
+        .iter()
+        .map(|(name, share)| format!("{name} {share:.0}%"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn siege_availability(step: &Step) -> String {
+    or_dash(
+        step.siege
+            .as_ref()
+            .and_then(|s| s.availability)
+            .map(|a| format!("{a:.2}")),
+    )
+}
+
+fn slo_cell(step: &Step) -> String {
+    match &step.slo {
+        None => "-".into(),
+        Some(o) if o.passed => "pass".into(),
+        Some(o) => format!("FAIL: {}", o.failures.join("; ")),
+    }
+}
+
+impl Exporter for MarkdownReport {
+    fn file_name(&self) -> &'static str {
+        "report.md"
+    }
+
+    fn render(&self, run: &Run) -> anyhow::Result<String> {
+        let mut md = String::new();
+        let _ = writeln!(md, "# Bench run `{}`\n", run.label);
+        let _ = match run.finished_at {
+            Some(end) => writeln!(
+                md,
+                "Started {} and finished {} ({} steps).\n",
+                run.started_at.to_rfc3339(),
+                end.to_rfc3339(),
+                run.steps.len()
+            ),
+            None => writeln!(
+                md,
+                "Started {}; **not finished** (interrupted or still running): {} steps recorded.\n",
+                run.started_at.to_rfc3339(),
+                run.steps.len()
+            ),
+        };
+        let _ = writeln!(md, "Command: `{}`\n", run.command_line.join(" "));
+        let s = &run.settings;
+        let _ = writeln!(
+            md,
+            "Runtime {}, database {}, scenarios {}, {} s per step after {} s of uncounted warm-up{}.\n",
+            s.runtime,
+            s.db,
+            s.scenarios.join(", "),
+            s.step_secs,
+            s.warmup_secs,
+            if s.ramp { ", ramp mode (users double until an SLO breaks)" } else { "" }
+        );
+
+        let m = &run.machine;
+        let v = &run.versions;
+        let _ = writeln!(md, "## Machine and versions\n");
+        let _ = writeln!(
+            md,
+            "| host | cores | RAM | kernel | cgroup | lab | git | app | nginx | siege |"
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} MB | {} | {} | {} | {} | {} | {} | {} |\n",
+            m.hostname,
+            m.cores,
+            mb(m.memory_total_bytes),
+            m.kernel,
+            m.cgroup_version,
+            v.lab,
+            or_dash(v.git_commit.as_ref().map(|c| c.chars().take(10).collect())),
+            or_dash(v.app.clone()),
+            or_dash(v.nginx.clone()),
+            or_dash(v.siege.clone())
+        );
+
+        let _ = writeln!(md, "## Profiles\n");
+        let _ = writeln!(
+            md,
+            "| profile | capped | service | CPU cap | memory cap (MB) |"
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|");
+        for profile in &run.profiles {
+            for service in &profile.services {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {} | {} |",
+                    profile.name,
+                    if profile.capped { "yes" } else { "**no**" },
+                    service.name,
+                    or_dash(service.cpu_limit_cores.map(|c| format!("{c}"))),
+                    or_dash(service.memory_limit_bytes.map(mb))
+                );
+            }
+        }
+        md.push('\n');
+
+        let _ = writeln!(md, "## siege's own ceiling\n");
+        let _ = writeln!(
+            md,
+            "siege against a trivial, uncapped nginx route started by lab on another port: the most siege can drive on this machine at each concurrency. A step at or above {:.0}% of it is **siege-bound**.\n",
+            verdict::CEILING_PERCENT
+        );
+        let _ = writeln!(md, "| users | transactions/s | siege CPU (cores) |");
+        let _ = writeln!(md, "|---|---|---|");
+        for point in &run.siege_ceiling {
+            let _ = writeln!(
+                md,
+                "| {} | {:.0} | {:.2} |",
+                point.users, point.transactions_per_s, point.siege_cpu_cores
+            );
+        }
+        md.push('\n');
+
+        let _ = writeln!(md, "## Steps\n");
+        let _ = writeln!(md, "Latency, status counts, availability and replica shares come from nginx's access log for exactly each step; siege's availability is shown for contrast (it counts 429 as available and 5xx as failed).\n");
+        let _ = writeln!(md, "| profile | scenario | users | req/s | p50 ms | p90 ms | p99 ms | max ms | availability % | siege avail. % | 4xx | 429 | 5xx | replicas | % of siege ceiling | bottleneck | SLO |");
+        let _ = writeln!(
+            md,
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        );
+        for step in &run.steps {
+            let n = &step.nginx;
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {}{} | {} | {} |",
+                step.profile,
+                step.scenario,
+                step.users,
+                n.requests_per_s,
+                n.p50_ms,
+                n.p90_ms,
+                n.p99_ms,
+                n.max_ms,
+                n.availability_percent,
+                siege_availability(step),
+                n.status_4xx,
+                n.status_429,
+                n.status_5xx,
+                shares(step),
+                or_dash(step.ceiling_percent.map(|p| format!("{p:.0}"))),
+                if step.siege_bound { " **siege-bound**" } else { "" },
+                step.verdict.bottleneck.label(),
+                slo_cell(step)
+            );
+        }
+        md.push('\n');
+
+        let _ = writeln!(md, "## Bottleneck evidence\n");
+        for step in &run.steps {
+            let _ = writeln!(
+                md,
+                "- **{} / {} / {} users: {}**: {}",
+                step.profile,
+                step.scenario,
+                step.users,
+                step.verdict.bottleneck.label(),
+                step.verdict.evidence.join("; ")
+            );
+        }
+        md.push('\n');
+
+        let _ = writeln!(md, "## Resources per step\n");
+        let _ = writeln!(md, "| profile | scenario | users | service | CPU (cores) | CPU cap | throttled % | throttled s | memory peak MB | memory cap MB | OOM kills | source |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+        for step in &run.steps {
+            for u in &step.services {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {} | {:.2} | {} | {:.0} | {:.2} | {} | {} | {} | {} |",
+                    step.profile,
+                    step.scenario,
+                    step.users,
+                    u.name,
+                    u.cpu_cores,
+                    or_dash(u.cpu_limit_cores.map(|c| format!("{c}"))),
+                    u.cpu_throttled_percent,
+                    u.cpu_throttled_secs,
+                    mb(u.memory_peak_bytes),
+                    or_dash(u.memory_limit_bytes.map(mb)),
+                    u.oom_kills,
+                    u.source
+                );
+            }
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | siege | {:.2} | - | - | - | - | - | - | wait4 |",
+                step.profile, step.scenario, step.users, step.siege_cpu_cores
+            );
+        }
+        md.push('\n');
+
+        if !run.settings.slo.is_empty() {
+            let rules: Vec<String> = run.settings.slo.iter().map(ToString::to_string).collect();
+            let _ = writeln!(md, "## SLO: `{}`\n", rules.join(","));
+            let _ = writeln!(
+                md,
+                "| profile | scenario | max sustainable users | first failing users |"
+            );
+            let _ = writeln!(md, "|---|---|---|---|");
+            for s in &run.sustainable {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {} |",
+                    s.profile,
+                    s.scenario,
+                    or_dash(s.max_users.map(|u| u.to_string())),
+                    or_dash(s.first_failing_users.map(|u| u.to_string()))
+                );
+            }
+            md.push('\n');
+        }
+
+        let _ = writeln!(md, "## Plots\n");
+        for (stem, title) in plot::run_plot_stems(run) {
+            let _ = writeln!(md, "### {title}\n\n![{title}]({stem}.png)\n");
+        }
+
+        let _ = writeln!(md, "## How the figures are made\n");
+        let _ = writeln!(md, "- **availability %** = (2xx + 3xx) / all requests nginx logged in the step, leaving out 499 (connections siege cut when its time ran out). A 429 lowers it; siege's own availability does not.");
+        let _ = writeln!(md, "- **p50/p90/p99/max** from nginx's `request_time` (1 ms resolution) through an HDR histogram; siege gives no percentiles and ~10 ms resolution.");
+        let _ = writeln!(md, "- **req/s** = requests nginx logged / siege's wall-clock seconds, at most the step's duration + 1 s (siege's `elapsed_time` can be shorter than `-t`, and siege 4.0.7 sometimes hangs on exit at high concurrency: lab stops it and says so).");
+        let _ = writeln!(md, "- **CPU, throttling, memory, OOM kills** from each service's cgroup (v1: cpuacct.usage, cpu.stat, memory.max_usage_in_bytes reset at each step; v2: cpu.stat, memory.current, memory.events), sampled every second; siege's CPU from the kernel's accounting of the finished process.");
+        let _ = writeln!(md, "- **bottleneck**: 429 share >= {}% -> rate limiter; a capped service throttled in > {}% of CFS periods while using >= {}% of its quota (or OOM-killed) -> that service; siege at >= {}% of its ceiling or using >= {}% of the cores -> load generator; else none.", verdict::RATE_LIMITED_PERCENT, verdict::THROTTLED_PERCENT, verdict::QUOTA_USED_PERCENT, verdict::CEILING_PERCENT, verdict::SIEGE_CORES_PERCENT);
+        Ok(md)
+    }
+}
+
+/// The side-by-side table of `lab compare`: one row per concurrency, one column group per
+/// run, profile and scenario.
+pub fn compare_markdown(runs: &[(Run, PathBuf)]) -> String {
+    let mut columns: Vec<(String, Vec<&Step>)> = Vec::new();
+    for (run, _) in runs {
+        for ((profile, scenario), steps) in run.series() {
+            columns.push((format!("{} / {profile} / {scenario}", run.label), steps));
+        }
+    }
+    let mut users: Vec<u32> = columns
+        .iter()
+        .flat_map(|(_, steps)| steps.iter().map(|s| s.users))
+        .collect();
+    users.sort_unstable();
+    users.dedup();
+
+    let mut md = String::new();
+    let _ = writeln!(md, "# Comparison\n");
+    for (run, path) in runs {
+        let profiles: Vec<&str> = run.profiles.iter().map(|p| p.name.as_str()).collect();
+        let _ = writeln!(
+            md,
+            "- `{}` ({}): profiles {}, runtime {}, database {}, started {}",
+            run.label,
+            path.display(),
+            profiles.join(", "),
+            run.settings.runtime,
+            run.settings.db,
+            run.started_at.to_rfc3339()
+        );
+    }
+    md.push('\n');
+    let _ = writeln!(
+        md,
+        "Per cell: requests/s, p99 ms, availability % (nginx), bottleneck.\n"
+    );
+    let mut header = String::from("| users |");
+    let mut rule = String::from("|---|");
+    for (name, _) in &columns {
+        let _ = write!(header, " {name} |");
+        rule.push_str("---|");
+    }
+    let _ = writeln!(md, "{header}\n{rule}");
+    for u in users {
+        let _ = write!(md, "| {u} |");
+        for (_, steps) in &columns {
+            match steps.iter().find(|s| s.users == u) {
+                Some(s) => {
+                    let _ = write!(
+                        md,
+                        " {:.0} req/s, p99 {} ms, {:.2}%, {}{} |",
+                        s.nginx.requests_per_s,
+                        s.nginx.p99_ms,
+                        s.nginx.availability_percent,
+                        s.verdict.bottleneck.label(),
+                        if s.siege_bound { " (siege-bound)" } else { "" }
+                    );
+                }
+                None => md.push_str(" - |"),
+            }
+        }
+        md.push('\n');
+    }
+    md.push('\n');
+    let _ = writeln!(md, "![throughput](compare-throughput.png)\n");
+    let _ = writeln!(md, "![latency](compare-latency.png)\n");
+    let _ = writeln!(md, "![availability](compare-availability.png)");
+    md
+}

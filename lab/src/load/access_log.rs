@@ -1,0 +1,216 @@
+//! nginx's JSON access log (log_format `lab`, one object per line), read for exactly one step
+//! by byte offsets taken before and after siege ran. Latency percentiles come from here
+//! (`request_time`, seconds with millisecond resolution) through an HDR histogram, and so do
+//! the status split and each replica's share: siege has neither.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use hdrhistogram::Histogram;
+use serde::Deserialize;
+
+use crate::results::NginxStats;
+
+/// The fields of a log line lab uses (the format has more; they are ignored).
+#[derive(Debug, Deserialize)]
+struct LogLine {
+    status: u16,
+    #[serde(default)]
+    uri: String,
+    request_time: f64,
+    #[serde(default)]
+    instance: String,
+}
+
+/// Paths lab requests itself (stress control, health): not part of the measured load.
+fn is_control(uri: &str) -> bool {
+    uri.starts_with("/replicas/") || uri.starts_with("/nginx-health")
+}
+
+/// The log's current length: a step's start or end offset.
+pub fn offset(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Reads the bytes from `start` to `end`, stopping after the last complete line. If the log
+/// shrank (rotated or truncated by a restart), reads from its start.
+pub fn read_slice(path: &Path, start: u64, end: u64) -> std::io::Result<Vec<u8>> {
+    let start = if end < start { 0 } else { start };
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.take(end - start).read_to_end(&mut bytes)?;
+    let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    bytes.truncate(complete);
+    Ok(bytes)
+}
+
+/// Counts complete lines in a chunk (live requests/s while siege runs).
+pub fn count_lines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|b| **b == b'\n').count() as u64
+}
+
+/// Statistics of one step's log lines; `wall_secs` turns counts into rates.
+pub fn stats(bytes: &[u8], wall_secs: f64) -> NginxStats {
+    // 1 ms .. 1 hour, 3 significant digits: exact up to 2 s, 0.1% above.
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000, 3)
+        .expect("static histogram bounds are valid");
+    let mut stats = NginxStats::default();
+    let mut sum_ms = 0.0;
+    for line in bytes.split(|b| *b == b'\n') {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let Ok(entry) = serde_json::from_slice::<LogLine>(line) else {
+            stats.unparsable_lines += 1;
+            continue;
+        };
+        if is_control(&entry.uri) {
+            continue;
+        }
+        stats.requests += 1;
+        match entry.status {
+            200..=299 => stats.status_2xx += 1,
+            300..=399 => stats.status_3xx += 1,
+            429 => stats.status_429 += 1,
+            499 => stats.status_499 += 1,
+            400..=498 => stats.status_4xx += 1,
+            _ => stats.status_5xx += 1,
+        }
+        // A 499 was answered by nobody: it says nothing about the balance.
+        if entry.status != 499 {
+            let replica = if entry.instance.is_empty() {
+                "nginx".to_owned()
+            } else {
+                entry.instance
+            };
+            *stats.replicas.entry(replica).or_insert(0) += 1;
+        }
+        let ms = (entry.request_time * 1000.0).round().max(0.0);
+        sum_ms += ms;
+        histogram.saturating_record(ms as u64);
+    }
+    if stats.requests == 0 {
+        return stats;
+    }
+    stats.requests_per_s = if wall_secs > 0.0 {
+        stats.requests as f64 / wall_secs
+    } else {
+        0.0
+    };
+    stats.p50_ms = histogram.value_at_quantile(0.50) as f64;
+    stats.p90_ms = histogram.value_at_quantile(0.90) as f64;
+    stats.p99_ms = histogram.value_at_quantile(0.99) as f64;
+    stats.max_ms = histogram.max() as f64;
+    stats.mean_ms = sum_ms / stats.requests as f64;
+    // Requests siege cut at the end of the step (499) were never answered: leave them out.
+    let answered = (stats.requests - stats.status_499) as f64;
+    if answered > 0.0 {
+        let percent = |n: u64| 100.0 * n as f64 / answered;
+        stats.availability_percent = percent(stats.status_2xx + stats.status_3xx);
+        stats.rate_limited_percent = percent(stats.status_429);
+        stats.errors_5xx_percent = percent(stats.status_5xx);
+    }
+    stats
+}
+
+/// Share of requests per replica, percent.
+pub fn replica_shares(stats: &NginxStats) -> BTreeMap<String, f64> {
+    let total: u64 = stats.replicas.values().sum();
+    stats
+        .replicas
+        .iter()
+        .map(|(name, n)| (name.clone(), 100.0 * *n as f64 / total.max(1) as f64))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(status: u16, secs: f64, instance: &str, uri: &str) -> String {
+        format!(
+            "{{\"t\":\"2025-01-01T00:00:00+00:00\",\"msec\":1.0,\"status\":{status},\"method\":\"GET\",\"uri\":\"{uri}\",\"request_time\":{secs:.3},\"upstream_response_time\":\"{secs:.3}\",\"upstream_addr\":\"127.0.0.1:1\",\"upstream_status\":\"{status}\",\"bytes\":10,\"instance\":\"{instance}\"}}\n"
+        )
+    }
+
+    #[test]
+    fn percentiles_of_a_known_distribution() {
+        let mut log = String::new();
+        for i in 0..1000 {
+            let secs = if i % 10 == 0 { 0.200 } else { 0.020 };
+            log.push_str(&line(
+                200,
+                secs,
+                if i % 2 == 0 { "app1" } else { "app2" },
+                "/disks/1",
+            ));
+        }
+        let s = stats(log.as_bytes(), 10.0);
+        assert_eq!(s.requests, 1000);
+        assert_eq!(s.p50_ms, 20.0);
+        // Exactly 90% of requests took 20 ms, so the 90th percentile is still 20 ms.
+        assert_eq!(s.p90_ms, 20.0);
+        assert_eq!(s.p99_ms, 200.0);
+        assert_eq!(s.max_ms, 200.0);
+        assert!((s.mean_ms - 38.0).abs() < 1e-9);
+        assert_eq!(s.requests_per_s, 100.0);
+        assert_eq!(s.replicas["app1"], 500);
+        assert_eq!(s.availability_percent, 100.0);
+    }
+
+    #[test]
+    fn statuses_split_and_control_requests_are_left_out() {
+        let mut log = String::new();
+        for _ in 0..70 {
+            log.push_str(&line(200, 0.001, "app1", "/disks/1"));
+        }
+        for _ in 0..10 {
+            log.push_str(&line(429, 0.0, "", "/disks/1"));
+        }
+        for _ in 0..15 {
+            log.push_str(&line(503, 0.002, "app2", "/orders"));
+        }
+        for _ in 0..5 {
+            log.push_str(&line(404, 0.001, "app2", "/disks/0"));
+        }
+        log.push_str(&line(499, 1.0, "", "/disks/1"));
+        log.push_str(&line(202, 0.0, "app1", "/replicas/app1/start"));
+        log.push_str("not json\n");
+        let s = stats(log.as_bytes(), 1.0);
+        assert_eq!(s.requests, 101);
+        assert_eq!(
+            (
+                s.status_2xx,
+                s.status_4xx,
+                s.status_429,
+                s.status_499,
+                s.status_5xx
+            ),
+            (70, 5, 10, 1, 15)
+        );
+        assert_eq!(s.unparsable_lines, 1);
+        assert_eq!(s.availability_percent, 70.0);
+        assert_eq!(s.rate_limited_percent, 10.0);
+        assert_eq!(s.errors_5xx_percent, 15.0);
+        // The 429s are nginx's own answers; the 499 counts for nobody.
+        assert_eq!(s.replicas["nginx"], 10);
+        let shares = replica_shares(&s);
+        assert!((shares.values().sum::<f64>() - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn slices_stop_at_the_last_complete_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.log");
+        std::fs::write(&path, "one\ntwo\nthr").unwrap();
+        let end = offset(&path);
+        assert_eq!(read_slice(&path, 0, end).unwrap(), b"one\ntwo\n");
+        assert_eq!(read_slice(&path, 4, end).unwrap(), b"two\n");
+        // A log that shrank is read from its start.
+        assert_eq!(read_slice(&path, 100, end).unwrap(), b"one\ntwo\n");
+        assert_eq!(count_lines(b"a\nb\n"), 2);
+    }
+}

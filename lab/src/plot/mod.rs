@@ -1,0 +1,512 @@
+//! Plots drawn with plotters from the exported results only (a `Run` as read back from
+//! `run.json`), each as PNG and SVG: throughput, latency and availability against users,
+//! replica balance, and CPU/memory per service over time with the caps drawn in.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::anyhow;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::load::access_log::replica_shares;
+use crate::results::{verdict, Run, Step};
+
+/// One line of a chart.
+struct Line {
+    label: String,
+    points: Vec<(f64, f64)>,
+    color: usize,
+    dashed: bool,
+}
+
+/// A horizontal reference line (a cap, a ceiling).
+struct Level {
+    label: String,
+    value: f64,
+    color: usize,
+}
+
+/// One chart panel.
+struct Panel {
+    title: String,
+    x_label: String,
+    y_label: String,
+    lines: Vec<Line>,
+    levels: Vec<Level>,
+}
+
+const SIZE: (u32, u32) = (1000, 600);
+
+fn plot_err<E: std::fmt::Debug>(err: E) -> anyhow::Error {
+    anyhow!(
+        "drawing failed: {err:?} (PNG text needs a TrueType font, e.g. Debian's fonts-dejavu-core)"
+    )
+}
+
+fn color(index: usize) -> RGBColor {
+    const COLORS: [RGBColor; 8] = [
+        RGBColor(31, 119, 180),
+        RGBColor(214, 39, 40),
+        RGBColor(44, 160, 44),
+        RGBColor(255, 127, 14),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(23, 190, 207),
+    ];
+    COLORS[index % COLORS.len()]
+}
+
+fn bounds(panel: &Panel) -> ((f64, f64), (f64, f64)) {
+    let xs = panel
+        .lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.0));
+    let ys = panel
+        .lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.1))
+        .chain(panel.levels.iter().map(|l| l.value));
+    let (mut x0, mut x1) = xs.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
+    let y1 = ys.fold(0.0_f64, f64::max);
+    if x0 > x1 {
+        (x0, x1) = (0.0, 1.0);
+    }
+    if x1 - x0 < 1e-9 {
+        x1 = x0 + 1.0;
+    }
+    let y1 = if y1 <= 0.0 { 1.0 } else { y1 * 1.1 };
+    ((x0, x1), (0.0, y1))
+}
+
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    panel: &Panel,
+) -> anyhow::Result<()> {
+    let ((x0, x1), (y0, y1)) = bounds(panel);
+    let mut chart = ChartBuilder::on(area)
+        .caption(&panel.title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc(panel.x_label.as_str())
+        .y_desc(panel.y_label.as_str())
+        .draw()
+        .map_err(plot_err)?;
+    for line in &panel.lines {
+        let style = color(line.color).stroke_width(2);
+        let points = line.points.clone();
+        let series = if line.dashed {
+            chart
+                .draw_series(DashedLineSeries::new(points.clone(), 8, 5, style))
+                .map_err(plot_err)?
+        } else {
+            chart
+                .draw_series(LineSeries::new(points.clone(), style))
+                .map_err(plot_err)?
+        };
+        // An empty label continues an earlier line (another step of the same service).
+        if !line.label.is_empty() {
+            series
+                .label(line.label.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        }
+        chart
+            .draw_series(points.iter().map(|p| Circle::new(*p, 3, style.filled())))
+            .map_err(plot_err)?;
+    }
+    for level in &panel.levels {
+        let style = color(level.color).stroke_width(1);
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(x0, level.value), (x1, level.value)],
+                4,
+                4,
+                style,
+            ))
+            .map_err(plot_err)?
+            .label(level.label.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+    }
+    if !panel.lines.is_empty() || !panel.levels.is_empty() {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_err)?;
+    }
+    Ok(())
+}
+
+fn draw_all<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    panels: &[Panel],
+) -> anyhow::Result<()> {
+    root.fill(&WHITE).map_err(plot_err)?;
+    let areas = root.split_evenly((panels.len().max(1), 1));
+    for (area, panel) in areas.iter().zip(panels) {
+        draw_panel(area, panel)?;
+    }
+    root.present().map_err(plot_err)
+}
+
+/// Writes `<stem>.png` and `<stem>.svg`.
+fn render(dir: &Path, stem: &str, panels: &[Panel]) -> anyhow::Result<Vec<PathBuf>> {
+    let size = (
+        SIZE.0,
+        SIZE.1 * panels.len().max(1) as u32 * 3 / 4 + SIZE.1 / 4,
+    );
+    let png = dir.join(format!("{stem}.png"));
+    let svg = dir.join(format!("{stem}.svg"));
+    draw_all(BitMapBackend::new(&png, size).into_drawing_area(), panels)?;
+    draw_all(SVGBackend::new(&svg, size).into_drawing_area(), panels)?;
+    Ok(vec![png, svg])
+}
+
+/// A series of steps: (name, steps sorted by users).
+type Series<'a> = (String, Vec<&'a Step>);
+
+fn run_series<'a>(run: &'a Run, prefix: Option<&str>) -> Vec<Series<'a>> {
+    run.series()
+        .into_iter()
+        .map(|((profile, scenario), steps)| {
+            let name = match prefix {
+                Some(p) => format!("{p} / {profile} / {scenario}"),
+                None => format!("{profile} / {scenario}"),
+            };
+            (name, steps)
+        })
+        .collect()
+}
+
+fn by_users(steps: &[&Step], value: impl Fn(&Step) -> f64) -> Vec<(f64, f64)> {
+    steps.iter().map(|s| (s.users as f64, value(s))).collect()
+}
+
+fn throughput_panel(series: &[Series<'_>]) -> Panel {
+    Panel {
+        title: "Throughput vs users (requests/s at nginx)".into(),
+        x_label: "concurrent siege users".into(),
+        y_label: "requests/s".into(),
+        lines: series
+            .iter()
+            .enumerate()
+            .map(|(i, (name, steps))| Line {
+                label: name.clone(),
+                points: by_users(steps, |s| s.nginx.requests_per_s),
+                color: i,
+                dashed: false,
+            })
+            .collect(),
+        levels: Vec::new(),
+    }
+}
+
+/// siege's throughput as a share of its own ceiling: at the dashed line a step is siege-bound.
+fn ceiling_panel(series: &[Series<'_>], run: &Run) -> Panel {
+    let mut lines: Vec<Line> = series
+        .iter()
+        .enumerate()
+        .map(|(i, (name, steps))| Line {
+            label: name.clone(),
+            points: steps
+                .iter()
+                .filter_map(|s| Some((s.users as f64, s.ceiling_percent?)))
+                .collect(),
+            color: i,
+            dashed: false,
+        })
+        .collect();
+    lines.retain(|l| !l.points.is_empty());
+    let ceilings: Vec<String> = run
+        .siege_ceiling
+        .iter()
+        .map(|c| format!("{}: {:.0}/s", c.users, c.transactions_per_s))
+        .collect();
+    Panel {
+        title: format!(
+            "Share of siege's own ceiling (ceiling {})",
+            ceilings.join(", ")
+        ),
+        x_label: "concurrent siege users".into(),
+        y_label: "% of siege's ceiling".into(),
+        lines,
+        levels: vec![Level {
+            label: format!("siege-bound at {:.0}%", verdict::CEILING_PERCENT),
+            value: verdict::CEILING_PERCENT,
+            color: 1,
+        }],
+    }
+}
+
+fn latency_panel(series: &[Series<'_>]) -> Panel {
+    let mut lines = Vec::new();
+    for (i, (name, steps)) in series.iter().enumerate() {
+        lines.push(Line {
+            label: format!("{name} p99"),
+            points: by_users(steps, |s| s.nginx.p99_ms),
+            color: i,
+            dashed: false,
+        });
+        lines.push(Line {
+            label: format!("{name} p50"),
+            points: by_users(steps, |s| s.nginx.p50_ms),
+            color: i,
+            dashed: true,
+        });
+    }
+    Panel {
+        title: "Latency at nginx vs users (p99 solid, p50 dashed)".into(),
+        x_label: "concurrent siege users".into(),
+        y_label: "ms".into(),
+        lines,
+        levels: Vec::new(),
+    }
+}
+
+fn availability_panels(series: &[Series<'_>]) -> Vec<Panel> {
+    let availability = Panel {
+        title: "Availability (nginx: 2xx+3xx of answered requests)".into(),
+        x_label: "concurrent siege users".into(),
+        y_label: "%".into(),
+        lines: series
+            .iter()
+            .enumerate()
+            .map(|(i, (name, steps))| Line {
+                label: name.clone(),
+                points: by_users(steps, |s| s.nginx.availability_percent),
+                color: i,
+                dashed: false,
+            })
+            .collect(),
+        levels: Vec::new(),
+    };
+    let mut errors = Vec::new();
+    for (i, (name, steps)) in series.iter().enumerate() {
+        errors.push(Line {
+            label: format!("{name} 5xx"),
+            points: by_users(steps, |s| s.nginx.errors_5xx_percent),
+            color: i,
+            dashed: false,
+        });
+        errors.push(Line {
+            label: format!("{name} 429"),
+            points: by_users(steps, |s| s.nginx.rate_limited_percent),
+            color: i,
+            dashed: true,
+        });
+    }
+    let split = Panel {
+        title: "Error split (5xx solid, 429 dashed)".into(),
+        x_label: "concurrent siege users".into(),
+        y_label: "% of requests".into(),
+        lines: errors,
+        levels: Vec::new(),
+    };
+    vec![availability, split]
+}
+
+fn replica_panel(series: &[Series<'_>]) -> Panel {
+    let mut lines = Vec::new();
+    let mut color_index = 0;
+    for (name, steps) in series {
+        let mut replicas: Vec<String> = steps
+            .iter()
+            .flat_map(|s| s.nginx.replicas.keys().cloned())
+            .collect();
+        replicas.sort();
+        replicas.dedup();
+        for replica in replicas {
+            lines.push(Line {
+                label: format!("{name}: {replica}"),
+                points: steps
+                    .iter()
+                    .map(|s| {
+                        let share = replica_shares(&s.nginx).get(&replica).copied();
+                        (s.users as f64, share.unwrap_or(0.0))
+                    })
+                    .collect(),
+                color: color_index,
+                dashed: false,
+            });
+            color_index += 1;
+        }
+    }
+    Panel {
+        title: "Replica balance: share of requests per replica".into(),
+        x_label: "concurrent siege users".into(),
+        y_label: "% of requests".into(),
+        lines,
+        levels: Vec::new(),
+    }
+}
+
+fn resource_panels(run: &Run, profile: &str, scenario: &str) -> Vec<Panel> {
+    let samples: Vec<_> = run
+        .samples
+        .iter()
+        .filter(|s| s.profile == profile && s.scenario == scenario)
+        .collect();
+    let t0 = samples.first().map_or(0.0, |s| s.t_secs);
+    let mut services: Vec<&str> = samples.iter().map(|s| s.service.as_str()).collect();
+    services.sort_unstable();
+    services.dedup();
+    let mut cpu = Vec::new();
+    let mut memory = Vec::new();
+    let mut cpu_caps = Vec::new();
+    let mut memory_caps = Vec::new();
+    let mut steps: Vec<usize> = samples.iter().map(|s| s.step).collect();
+    steps.dedup();
+    for (i, service) in services.iter().enumerate() {
+        // One line per step, so the gaps between steps (warm-up, ceiling) are not drawn as data.
+        for (n, step) in steps.iter().enumerate() {
+            let mine: Vec<_> = samples
+                .iter()
+                .filter(|s| s.service == *service && s.step == *step)
+                .collect();
+            let label = if n == 0 {
+                service.to_string()
+            } else {
+                String::new()
+            };
+            cpu.push(Line {
+                label: label.clone(),
+                points: mine.iter().map(|s| (s.t_secs - t0, s.cpu_cores)).collect(),
+                color: i,
+                dashed: false,
+            });
+            memory.push(Line {
+                label,
+                points: mine
+                    .iter()
+                    .map(|s| (s.t_secs - t0, s.memory_bytes as f64 / 1_048_576.0))
+                    .collect(),
+                color: i,
+                dashed: false,
+            });
+        }
+        if let Some(caps) = run.caps(profile, service) {
+            if let Some(c) = caps.cpu_limit_cores {
+                cpu_caps.push(Level {
+                    label: format!("{service} cap {c}"),
+                    value: c,
+                    color: i,
+                });
+            }
+            if let Some(m) = caps.memory_limit_bytes {
+                memory_caps.push(Level {
+                    label: format!("{service} cap {:.0} MB", m as f64 / 1_048_576.0),
+                    value: m as f64 / 1_048_576.0,
+                    color: i,
+                });
+            }
+        }
+    }
+    vec![
+        Panel {
+            title: format!("CPU per service over time: {profile} / {scenario} (caps dashed)"),
+            x_label: "seconds".into(),
+            y_label: "CPU (cores)".into(),
+            lines: cpu,
+            levels: cpu_caps,
+        },
+        Panel {
+            title: format!("Memory per service over time: {profile} / {scenario} (caps dashed)"),
+            x_label: "seconds".into(),
+            y_label: "MB".into(),
+            lines: memory,
+            levels: memory_caps,
+        },
+    ]
+}
+
+fn slug(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// The plots of a run, as (file stem, title), in the order the report shows them.
+pub fn run_plot_stems(run: &Run) -> Vec<(String, String)> {
+    let mut stems = vec![
+        ("throughput".to_owned(), "Throughput vs users".to_owned()),
+        (
+            "latency".to_owned(),
+            "p50 and p99 latency vs users".to_owned(),
+        ),
+        (
+            "availability".to_owned(),
+            "Availability and error split".to_owned(),
+        ),
+        ("replicas".to_owned(), "Replica balance".to_owned()),
+    ];
+    for ((profile, scenario), _) in run.series() {
+        if run
+            .samples
+            .iter()
+            .any(|s| s.profile == profile && s.scenario == scenario)
+        {
+            stems.push((
+                format!("resources-{}-{}", slug(&profile), slug(&scenario)),
+                format!("CPU and memory over time: {profile} / {scenario}"),
+            ));
+        }
+    }
+    stems
+}
+
+/// Draws every plot of a run into `dir`.
+pub fn draw_run(run: &Run, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let series = run_series(run, None);
+    let mut written = Vec::new();
+    written.extend(render(
+        dir,
+        "throughput",
+        &[throughput_panel(&series), ceiling_panel(&series, run)],
+    )?);
+    written.extend(render(dir, "latency", &[latency_panel(&series)])?);
+    written.extend(render(dir, "availability", &availability_panels(&series))?);
+    written.extend(render(dir, "replicas", &[replica_panel(&series)])?);
+    for ((profile, scenario), _) in run.series() {
+        let panels = resource_panels(run, &profile, &scenario);
+        if panels[0].lines.is_empty() {
+            continue;
+        }
+        let stem = format!("resources-{}-{}", slug(&profile), slug(&scenario));
+        written.extend(render(dir, &stem, &panels)?);
+    }
+    Ok(written)
+}
+
+/// Overlay plots of several runs into `dir` (`compare-*.png|svg`).
+pub fn draw_compare(runs: &[Run], dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let series: Vec<Series<'_>> = runs
+        .iter()
+        .flat_map(|run| run_series(run, Some(&run.label)))
+        .collect();
+    let mut written = Vec::new();
+    written.extend(render(
+        dir,
+        "compare-throughput",
+        &[throughput_panel(&series)],
+    )?);
+    written.extend(render(dir, "compare-latency", &[latency_panel(&series)])?);
+    written.extend(render(
+        dir,
+        "compare-availability",
+        &availability_panels(&series),
+    )?);
+    Ok(written)
+}

@@ -1,0 +1,254 @@
+//! The bottleneck verdict: which part saturated during a step, and the evidence for it.
+//! The rules are plain thresholds so a reader can check them against the figures.
+
+use serde::{Deserialize, Serialize};
+
+use super::{NginxStats, ServiceUsage};
+
+/// A capped service counts as saturated above this share of throttled CFS periods ...
+pub const THROTTLED_PERCENT: f64 = 20.0;
+/// ... while using at least this share of its CPU quota.
+pub const QUOTA_USED_PERCENT: f64 = 80.0;
+/// siege is the limit at or above this share of its ceiling at the same concurrency.
+pub const CEILING_PERCENT: f64 = 80.0;
+/// siege is the limit when its CPU reaches this share of the machine's cores.
+pub const SIEGE_CORES_PERCENT: f64 = 80.0;
+/// The rate limiter is the limit when this share of requests got 429.
+pub const RATE_LIMITED_PERCENT: f64 = 1.0;
+
+/// What stopped the stack from serving more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bottleneck {
+    /// An app replica's CPU or memory cap.
+    App,
+    /// The database's CPU or memory cap.
+    Database,
+    /// nginx's CPU or memory cap.
+    Nginx,
+    /// nginx's rate limit answered 429.
+    RateLimiter,
+    /// siege itself could not drive more.
+    LoadGenerator,
+    /// Nothing saturated.
+    None,
+}
+
+impl Bottleneck {
+    /// Name for tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Bottleneck::App => "app",
+            Bottleneck::Database => "database",
+            Bottleneck::Nginx => "nginx",
+            Bottleneck::RateLimiter => "rate limiter",
+            Bottleneck::LoadGenerator => "load generator",
+            Bottleneck::None => "none",
+        }
+    }
+}
+
+/// The verdict of one step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// The main limit.
+    pub bottleneck: Bottleneck,
+    /// Every signal seen, strongest first, with its figures.
+    pub evidence: Vec<String>,
+}
+
+/// What the verdict is computed from.
+pub struct VerdictInput<'a> {
+    pub nginx: &'a NginxStats,
+    pub services: &'a [ServiceUsage],
+    pub ceiling_percent: Option<f64>,
+    pub siege_cpu_cores: f64,
+    pub machine_cores: usize,
+}
+
+fn role(service: &str) -> Bottleneck {
+    match service {
+        "nginx" => Bottleneck::Nginx,
+        "db" | "database" | "postgres" | "mysql" => Bottleneck::Database,
+        _ => Bottleneck::App,
+    }
+}
+
+/// Applies the thresholds above. Priority: rate limiter (it answers before anything else
+/// works), then the most saturated capped service, then siege, else none.
+pub fn decide(input: &VerdictInput<'_>) -> Verdict {
+    let mut evidence = Vec::new();
+    let mut candidates: Vec<(f64, Bottleneck)> = Vec::new();
+
+    let rate_limited = input.nginx.rate_limited_percent >= RATE_LIMITED_PERCENT;
+    if rate_limited {
+        evidence.push(format!(
+            "{:.1}% of requests answered 429 by nginx's rate limiter (threshold {RATE_LIMITED_PERCENT}%)",
+            input.nginx.rate_limited_percent
+        ));
+    }
+
+    for service in input.services {
+        if service.oom_kills > 0 {
+            evidence.push(format!(
+                "{} was OOM-killed {} time(s) (peak {:.0} MB of a {} cap)",
+                service.name,
+                service.oom_kills,
+                mb(service.memory_peak_bytes),
+                service
+                    .memory_limit_bytes
+                    .map_or("no".to_owned(), |l| format!("{:.0} MB", mb(l)))
+            ));
+            candidates.push((1000.0, role(&service.name)));
+        }
+        let Some(limit) = service.cpu_limit_cores.filter(|l| *l > 0.0) else {
+            continue;
+        };
+        let quota_used = 100.0 * service.cpu_cores / limit;
+        if service.cpu_throttled_percent > THROTTLED_PERCENT && quota_used >= QUOTA_USED_PERCENT {
+            evidence.push(format!(
+                "{} throttled in {:.0}% of CPU periods ({:.2}s throttled) using {:.2} of its {:.2} CPU ({:.0}% of quota)",
+                service.name,
+                service.cpu_throttled_percent,
+                service.cpu_throttled_secs,
+                service.cpu_cores,
+                limit,
+                quota_used
+            ));
+            candidates.push((
+                service.cpu_throttled_percent + quota_used,
+                role(&service.name),
+            ));
+        }
+    }
+
+    if input.nginx.errors_5xx_percent > 0.0 {
+        evidence.push(format!(
+            "{:.2}% of requests answered 5xx",
+            input.nginx.errors_5xx_percent
+        ));
+    }
+
+    let siege_cpu_percent = 100.0 * input.siege_cpu_cores / input.machine_cores.max(1) as f64;
+    let near_ceiling = input.ceiling_percent.is_some_and(|p| p >= CEILING_PERCENT);
+    if let Some(percent) = input.ceiling_percent.filter(|_| near_ceiling) {
+        evidence.push(format!(
+            "siege drove {percent:.0}% of its own ceiling at this concurrency (threshold {CEILING_PERCENT}%)"
+        ));
+    }
+    let siege_busy = siege_cpu_percent >= SIEGE_CORES_PERCENT;
+    if siege_busy {
+        evidence.push(format!(
+            "siege used {:.2} of the machine's {} cores ({siege_cpu_percent:.0}%)",
+            input.siege_cpu_cores, input.machine_cores
+        ));
+    }
+
+    candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let bottleneck = if rate_limited {
+        Bottleneck::RateLimiter
+    } else if let Some((_, service)) = candidates.first() {
+        *service
+    } else if near_ceiling || siege_busy {
+        Bottleneck::LoadGenerator
+    } else {
+        Bottleneck::None
+    };
+    if evidence.is_empty() {
+        evidence.push(format!(
+            "no capped service throttled over {THROTTLED_PERCENT}% of periods, no 429s, siege under {CEILING_PERCENT}% of its ceiling"
+        ));
+    }
+    Verdict {
+        bottleneck,
+        evidence,
+    }
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1_048_576.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(name: &str, cores: f64, limit: f64, throttled: f64) -> ServiceUsage {
+        ServiceUsage {
+            name: name.into(),
+            cpu_cores: cores,
+            cpu_limit_cores: Some(limit),
+            cpu_throttled_percent: throttled,
+            ..Default::default()
+        }
+    }
+
+    fn decide_with(
+        nginx: &NginxStats,
+        services: &[ServiceUsage],
+        ceiling: Option<f64>,
+        siege: f64,
+    ) -> Verdict {
+        decide(&VerdictInput {
+            nginx,
+            services,
+            ceiling_percent: ceiling,
+            siege_cpu_cores: siege,
+            machine_cores: 2,
+        })
+    }
+
+    #[test]
+    fn a_throttled_replica_at_its_quota_is_the_app() {
+        let services = [
+            service("app1", 0.29, 0.3, 65.0),
+            service("nginx", 0.05, 0.1, 5.0),
+        ];
+        let v = decide_with(&NginxStats::default(), &services, Some(20.0), 0.5);
+        assert_eq!(v.bottleneck, Bottleneck::App);
+        assert!(v.evidence[0].contains("app1 throttled in 65%"));
+    }
+
+    #[test]
+    fn the_most_saturated_service_wins() {
+        let services = [
+            service("app1", 0.25, 0.3, 30.0),
+            service("nginx", 0.1, 0.1, 90.0),
+        ];
+        let v = decide_with(&NginxStats::default(), &services, None, 0.2);
+        assert_eq!(v.bottleneck, Bottleneck::Nginx);
+        assert_eq!(v.evidence.len(), 2);
+    }
+
+    #[test]
+    fn throttling_far_below_quota_is_not_saturation() {
+        let services = [service("db", 0.05, 0.3, 40.0)];
+        let v = decide_with(&NginxStats::default(), &services, Some(10.0), 0.1);
+        assert_eq!(v.bottleneck, Bottleneck::None);
+    }
+
+    #[test]
+    fn rate_limiting_comes_first_then_siege() {
+        let nginx = NginxStats {
+            rate_limited_percent: 40.0,
+            ..Default::default()
+        };
+        let v = decide_with(&nginx, &[], Some(95.0), 1.9);
+        assert_eq!(v.bottleneck, Bottleneck::RateLimiter);
+        assert_eq!(v.evidence.len(), 3);
+        let v = decide_with(&NginxStats::default(), &[], Some(85.0), 0.3);
+        assert_eq!(v.bottleneck, Bottleneck::LoadGenerator);
+        let v = decide_with(&NginxStats::default(), &[], Some(10.0), 1.7);
+        assert_eq!(v.bottleneck, Bottleneck::LoadGenerator);
+    }
+
+    #[test]
+    fn an_oom_kill_names_the_service() {
+        let mut db = service("db", 0.0, 0.3, 0.0);
+        db.oom_kills = 1;
+        db.memory_limit_bytes = Some(1 << 30);
+        let v = decide_with(&NginxStats::default(), &[db], None, 0.1);
+        assert_eq!(v.bottleneck, Bottleneck::Database);
+        assert!(v.evidence[0].contains("OOM-killed 1"));
+    }
+}

@@ -1,0 +1,426 @@
+//! Resource sampling of the stack's services: cgroup counters (v1 or v2) when the runtime
+//! gives the service's cgroup, else /proc for its process tree. Counters are cumulative;
+//! `Counters::delta` turns two readings into what a step or a second used.
+
+use std::fs;
+use std::path::Path;
+
+use crate::results::ServiceUsage;
+use crate::stack::{CgroupPaths, ServiceInfo};
+
+/// One reading of a service's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Counters {
+    /// Cumulative CPU time, ns.
+    pub cpu_usage_ns: u64,
+    /// Cumulative CFS periods (cgroups only).
+    pub periods: u64,
+    /// Cumulative throttled periods.
+    pub throttled_periods: u64,
+    /// Cumulative throttled time, ns.
+    pub throttled_ns: u64,
+    /// Memory in use now, bytes.
+    pub memory_current_bytes: u64,
+    /// Peak memory the kernel tracks (v1 max_usage_in_bytes, v2 memory.peak), bytes.
+    pub memory_peak_bytes: Option<u64>,
+    /// Cumulative OOM kills.
+    pub oom_kills: u64,
+}
+
+/// Where a service's counters come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Cgroup(CgroupPaths),
+    /// A process and its descendants.
+    Proc(u32),
+    /// Nothing to read (e.g. a stopped service): all zeros.
+    None,
+}
+
+impl Source {
+    pub fn of(service: &ServiceInfo) -> Self {
+        match (&service.cgroup, service.pid) {
+            (Some(paths), _) => Source::Cgroup(paths.clone()),
+            (None, Some(pid)) => Source::Proc(pid),
+            (None, None) => Source::None,
+        }
+    }
+
+    pub fn label(&self) -> &'static str {
+        match self {
+            Source::Cgroup(CgroupPaths::V1 { .. }) => "cgroup v1",
+            Source::Cgroup(CgroupPaths::V2 { .. }) => "cgroup v2",
+            Source::Proc(_) => "proc",
+            Source::None => "none",
+        }
+    }
+
+    /// Reads the counters; missing files read as zero (a service that just restarted).
+    pub fn read(&self) -> Counters {
+        match self {
+            Source::Cgroup(CgroupPaths::V1 {
+                cpu,
+                cpuacct,
+                memory,
+            }) => read_v1(cpu, cpuacct, memory),
+            Source::Cgroup(CgroupPaths::V2 { dir }) => read_v2(dir),
+            Source::Proc(pid) => read_proc_tree(*pid),
+            Source::None => Counters::default(),
+        }
+    }
+
+    /// Starts a new peak window: v1's max_usage_in_bytes is reset by writing 0 (v2's
+    /// memory.peak cannot be reset portably; the step's peak then comes from samples).
+    pub fn reset_peak(&self) {
+        if let Source::Cgroup(CgroupPaths::V1 { memory, .. }) = self {
+            if let Err(err) = fs::write(memory.join("memory.max_usage_in_bytes"), "0") {
+                log::debug!("cannot reset {}: {err}", memory.display());
+            }
+        }
+    }
+
+    /// True when the kernel's peak is per step (reset at the step's start).
+    pub fn peak_is_per_step(&self) -> bool {
+        matches!(self, Source::Cgroup(CgroupPaths::V1 { .. }))
+    }
+}
+
+fn read_u64(path: &Path) -> Option<u64> {
+    fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// `key value` lines (cpu.stat, memory.events, memory.oom_control).
+fn read_keyed(path: &Path, key: &str) -> Option<u64> {
+    let text = fs::read_to_string(path).ok()?;
+    text.lines().find_map(|line| {
+        let (k, v) = line.split_once(char::is_whitespace)?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+fn read_v1(cpu: &Path, cpuacct: &Path, memory: &Path) -> Counters {
+    let stat = cpu.join("cpu.stat");
+    Counters {
+        cpu_usage_ns: read_u64(&cpuacct.join("cpuacct.usage")).unwrap_or(0),
+        periods: read_keyed(&stat, "nr_periods").unwrap_or(0),
+        throttled_periods: read_keyed(&stat, "nr_throttled").unwrap_or(0),
+        throttled_ns: read_keyed(&stat, "throttled_time").unwrap_or(0),
+        memory_current_bytes: read_u64(&memory.join("memory.usage_in_bytes")).unwrap_or(0),
+        memory_peak_bytes: read_u64(&memory.join("memory.max_usage_in_bytes")),
+        oom_kills: read_keyed(&memory.join("memory.oom_control"), "oom_kill").unwrap_or(0),
+    }
+}
+
+fn read_v2(dir: &Path) -> Counters {
+    let stat = dir.join("cpu.stat");
+    Counters {
+        cpu_usage_ns: read_keyed(&stat, "usage_usec").unwrap_or(0) * 1000,
+        periods: read_keyed(&stat, "nr_periods").unwrap_or(0),
+        throttled_periods: read_keyed(&stat, "nr_throttled").unwrap_or(0),
+        throttled_ns: read_keyed(&stat, "throttled_usec").unwrap_or(0) * 1000,
+        memory_current_bytes: read_u64(&dir.join("memory.current")).unwrap_or(0),
+        memory_peak_bytes: read_u64(&dir.join("memory.peak")),
+        oom_kills: read_keyed(&dir.join("memory.events"), "oom_kill").unwrap_or(0),
+    }
+}
+
+/// Clock ticks per second for /proc's CPU fields.
+fn ticks_per_second() -> u64 {
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as u64
+    } else {
+        100
+    }
+}
+
+/// `/proc/<pid>/stat`: (parent pid, user + system ticks of the whole thread group).
+fn proc_stat(pid: u32) -> Option<(u32, u64)> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields start after the last ')'.
+    let rest = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ppid = fields.get(1)?.parse().ok()?;
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((ppid, utime + stime))
+}
+
+/// (RSS, peak RSS) in bytes from /proc/<pid>/status.
+fn proc_memory(pid: u32) -> (u64, u64) {
+    let Ok(text) = fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return (0, 0);
+    };
+    let kb = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
+    (kb("VmRSS:"), kb("VmHWM:"))
+}
+
+/// A process and its descendants (nginx's workers, postgres' backends).
+fn process_tree(root: u32) -> Vec<u32> {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    if let Ok(entries) = fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+                continue;
+            };
+            if let Some((ppid, _)) = proc_stat(pid) {
+                parents.push((pid, ppid));
+            }
+        }
+    }
+    let mut tree = vec![root];
+    let mut index = 0;
+    while index < tree.len() {
+        let parent = tree[index];
+        tree.extend(
+            parents
+                .iter()
+                .filter(|(_, ppid)| *ppid == parent)
+                .map(|(pid, _)| *pid),
+        );
+        index += 1;
+    }
+    tree
+}
+
+fn read_proc_tree(root: u32) -> Counters {
+    let ns_per_tick = 1_000_000_000 / ticks_per_second();
+    let mut counters = Counters {
+        memory_peak_bytes: Some(0),
+        ..Counters::default()
+    };
+    for pid in process_tree(root) {
+        let Some((_, ticks)) = proc_stat(pid) else {
+            continue;
+        };
+        let (rss, hwm) = proc_memory(pid);
+        counters.cpu_usage_ns += ticks * ns_per_tick;
+        counters.memory_current_bytes += rss;
+        counters.memory_peak_bytes = counters.memory_peak_bytes.map(|p| p + hwm);
+    }
+    counters
+}
+
+/// CPU time of one process (all threads), seconds: siege's CPU while it runs.
+pub fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let (_, ticks) = proc_stat(pid)?;
+    Some(ticks as f64 / ticks_per_second() as f64)
+}
+
+/// What happened between two readings.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Delta {
+    pub cpu_seconds: f64,
+    pub periods: u64,
+    pub throttled_periods: u64,
+    pub throttled_secs: f64,
+    pub oom_kills: u64,
+}
+
+impl Delta {
+    /// Throttled periods over periods, percent.
+    pub fn throttled_percent(&self) -> f64 {
+        if self.periods == 0 {
+            0.0
+        } else {
+            100.0 * self.throttled_periods as f64 / self.periods as f64
+        }
+    }
+}
+
+impl Counters {
+    /// `later - self`; a counter that went backwards (the service restarted into a new
+    /// process or cgroup) counts from zero.
+    pub fn delta(&self, later: &Counters) -> Delta {
+        let diff = |a: u64, b: u64| if b >= a { b - a } else { b };
+        Delta {
+            cpu_seconds: diff(self.cpu_usage_ns, later.cpu_usage_ns) as f64 / 1e9,
+            periods: diff(self.periods, later.periods),
+            throttled_periods: diff(self.throttled_periods, later.throttled_periods),
+            throttled_secs: diff(self.throttled_ns, later.throttled_ns) as f64 / 1e9,
+            oom_kills: diff(self.oom_kills, later.oom_kills),
+        }
+    }
+}
+
+/// A service followed through a step.
+pub struct Tracked {
+    pub service: ServiceInfo,
+    pub source: Source,
+    pub start: Counters,
+    pub last: Counters,
+    /// Highest memory seen in per-second samples during the step.
+    pub sampled_peak_bytes: u64,
+}
+
+impl Tracked {
+    /// Starts following a service: resets its peak window and takes the first reading.
+    pub fn start(service: &ServiceInfo) -> Self {
+        let source = Source::of(service);
+        source.reset_peak();
+        let start = source.read();
+        Self {
+            service: service.clone(),
+            sampled_peak_bytes: start.memory_current_bytes,
+            last: start,
+            start,
+            source,
+        }
+    }
+
+    /// Takes a reading; returns what the interval since the previous one used.
+    pub fn sample(&mut self) -> (Counters, Delta) {
+        let now = self.source.read();
+        let delta = self.last.delta(&now);
+        self.sampled_peak_bytes = self.sampled_peak_bytes.max(now.memory_current_bytes);
+        self.last = now;
+        (now, delta)
+    }
+
+    /// The step's usage over `wall_secs`.
+    pub fn usage(&mut self, wall_secs: f64) -> ServiceUsage {
+        let (end, _) = self.sample();
+        let delta = self.start.delta(&end);
+        let kernel_peak = end
+            .memory_peak_bytes
+            .filter(|_| self.source.peak_is_per_step())
+            .unwrap_or(0);
+        ServiceUsage {
+            name: self.service.name.clone(),
+            source: self.source.label().to_owned(),
+            cpu_seconds: delta.cpu_seconds,
+            cpu_cores: if wall_secs > 0.0 {
+                delta.cpu_seconds / wall_secs
+            } else {
+                0.0
+            },
+            cpu_limit_cores: self.service.cpu_limit,
+            cpu_periods: delta.periods,
+            cpu_throttled_periods: delta.throttled_periods,
+            cpu_throttled_secs: delta.throttled_secs,
+            cpu_throttled_percent: delta.throttled_percent(),
+            memory_current_bytes: end.memory_current_bytes,
+            memory_peak_bytes: kernel_peak.max(self.sampled_peak_bytes),
+            memory_limit_bytes: self.service.memory_limit_bytes,
+            oom_kills: delta.oom_kills,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        fs::write(dir.join(name), text).unwrap();
+    }
+
+    #[test]
+    fn v2_counters_are_read_in_their_units() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write(d, "cpu.stat", "usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\nnr_periods 100\nnr_throttled 40\nthrottled_usec 1500000\n");
+        write(d, "memory.current", "104857600\n");
+        write(d, "memory.peak", "209715200\n");
+        write(
+            d,
+            "memory.events",
+            "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
+        );
+        let c = Source::Cgroup(CgroupPaths::V2 { dir: d.into() }).read();
+        assert_eq!(c.cpu_usage_ns, 2_500_000_000);
+        assert_eq!((c.periods, c.throttled_periods), (100, 40));
+        assert_eq!(c.throttled_ns, 1_500_000_000);
+        assert_eq!(c.memory_current_bytes, 104_857_600);
+        assert_eq!(c.memory_peak_bytes, Some(209_715_200));
+        assert_eq!(c.oom_kills, 1);
+    }
+
+    #[test]
+    fn v1_counters_are_read_from_three_controllers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cpu, acct, mem) = (
+            dir.path().join("c"),
+            dir.path().join("a"),
+            dir.path().join("m"),
+        );
+        for d in [&cpu, &acct, &mem] {
+            fs::create_dir(d).unwrap();
+        }
+        write(
+            &cpu,
+            "cpu.stat",
+            "nr_periods 10\nnr_throttled 5\nthrottled_time 7000000\n",
+        );
+        write(&acct, "cpuacct.usage", "3000000000\n");
+        write(&mem, "memory.usage_in_bytes", "4096\n");
+        write(&mem, "memory.max_usage_in_bytes", "8192\n");
+        write(
+            &mem,
+            "memory.oom_control",
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+        );
+        let source = Source::Cgroup(CgroupPaths::V1 {
+            cpu,
+            cpuacct: acct,
+            memory: mem.clone(),
+        });
+        let c = source.read();
+        assert_eq!(c.cpu_usage_ns, 3_000_000_000);
+        assert_eq!(c.throttled_ns, 7_000_000);
+        assert_eq!(c.memory_peak_bytes, Some(8192));
+        assert_eq!(c.oom_kills, 2);
+        source.reset_peak();
+        assert_eq!(
+            fs::read_to_string(mem.join("memory.max_usage_in_bytes")).unwrap(),
+            "0"
+        );
+    }
+
+    #[test]
+    fn deltas_survive_a_restart() {
+        let before = Counters {
+            cpu_usage_ns: 5_000_000_000,
+            periods: 50,
+            throttled_periods: 10,
+            ..Default::default()
+        };
+        let after = Counters {
+            cpu_usage_ns: 6_500_000_000,
+            periods: 150,
+            throttled_periods: 60,
+            ..Default::default()
+        };
+        let d = before.delta(&after);
+        assert!((d.cpu_seconds - 1.5).abs() < 1e-9);
+        assert_eq!(d.throttled_percent(), 50.0);
+        let restarted = Counters {
+            cpu_usage_ns: 1_000_000_000,
+            ..Default::default()
+        };
+        assert!((before.delta(&restarted).cpu_seconds - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_busy_process_tree_is_seen_in_proc() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"])
+            .spawn()
+            .unwrap();
+        let source = Source::Proc(std::process::id());
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let c = source.read();
+        assert!(c.memory_current_bytes > 1_000_000);
+        assert!(c.cpu_usage_ns > 0);
+        assert!(process_tree(std::process::id()).contains(&child.id()));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(process_cpu_seconds(std::process::id()).is_some());
+    }
+}
