@@ -11,7 +11,6 @@ pub mod units;
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{DbKind, RuntimeKind};
@@ -146,44 +145,4 @@ pub trait Runtime {
     fn status(&self, state_dir: &std::path::Path) -> anyhow::Result<StackInfo>;
     /// Stops exactly what `up` started and removes its cgroups.
     fn down(&self, state_dir: &std::path::Path) -> anyhow::Result<()>;
-}
-
-/// The runtime of a kind.
-///
-/// Placeholder until the stack work (issue 4) lands its native and compose runtimes: every
-/// call fails with a message saying so, and `lab bench --attach` works meanwhile.
-pub fn runtime(kind: RuntimeKind) -> Box<dyn Runtime> {
-    Box::new(Unavailable(kind))
-}
-
-struct Unavailable(RuntimeKind);
-
-impl Unavailable {
-    fn fail<T>(&self) -> anyhow::Result<T> {
-        anyhow::bail!(
-            "the {:?} runtime is not built yet; bench a running stack with `lab bench --attach`",
-            self.0
-        )
-    }
-}
-
-impl Runtime for Unavailable {
-    fn up(&self, opts: &UpOptions) -> anyhow::Result<StackInfo> {
-        self.fail().with_context(|| {
-            format!(
-                "cannot start profile {} on {:?} in {}",
-                opts.profile.name,
-                opts.db,
-                opts.state_dir.display()
-            )
-        })
-    }
-
-    fn status(&self, _state_dir: &std::path::Path) -> anyhow::Result<StackInfo> {
-        self.fail()
-    }
-
-    fn down(&self, _state_dir: &std::path::Path) -> anyhow::Result<()> {
-        self.fail()
-    }
 }
