@@ -197,6 +197,12 @@ impl Db {
                     }
                 }
                 tx.commit().await?;
+                // A bulk load leaves the planner's statistics (and Postgres' visibility map)
+                // describing empty tables; refresh them so the first benchmark step does not
+                // run on plans made for zero rows.
+                for sql in REFRESH_STATISTICS.on(backend) {
+                    sqlx::query(sql).execute(&mut *conn).await?;
+                }
                 Ok(())
             }))
         }
@@ -209,6 +215,30 @@ impl Db {
         })
     }
 }
+
+/// Statements that refresh planner statistics after the load, per backend (outside the
+/// transaction: `VACUUM` cannot run inside one).
+struct PerBackend {
+    postgres: &'static [&'static str],
+    mysql: &'static [&'static str],
+    sqlite: &'static [&'static str],
+}
+
+impl PerBackend {
+    fn on(&self, backend: Backend) -> &'static [&'static str] {
+        match backend {
+            Backend::Postgres => self.postgres,
+            Backend::Mysql => self.mysql,
+            Backend::Sqlite => self.sqlite,
+        }
+    }
+}
+
+const REFRESH_STATISTICS: PerBackend = PerBackend {
+    postgres: &["VACUUM (ANALYZE) customers, disks, orders"],
+    mysql: &["ANALYZE TABLE customers, disks, orders"],
+    sqlite: &["ANALYZE"],
+};
 
 /// Postgres only: move each identity sequence past the table's largest id.
 const RESYNC_SEQUENCES: [&str; 2] = [
