@@ -4,7 +4,6 @@
 //! profile start the stack, and for each scenario warm up and measure step after step,
 //! writing every result file after every step so an interrupted run keeps what it measured.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::net::TcpListener;
@@ -243,8 +242,7 @@ impl Bench {
     }
 
     fn record_profile(&mut self, profile: &Profile, stack: &StackInfo) -> anyhow::Result<()> {
-        let sizes = SeedSizes::from_vars(&profile.vars)
-            .with_context(|| format!("profile {}", profile.name))?;
+        let sizes = SeedSizes::from_profile(profile)?;
         if self.run.versions.app.is_none() {
             self.run.versions.app = app_version(&stack.base_url);
         }
@@ -342,7 +340,7 @@ impl Bench {
         let path = match Scenario::parse(scenario) {
             None => PathBuf::from(scenario),
             Some(builtin) => {
-                let sizes = SeedSizes::from_vars(&profile.vars)?;
+                let sizes = SeedSizes::from_profile(profile)?;
                 let text = urls::generate(builtin, sizes, &stack.base_url)?;
                 let committed = self.repo.join("siege/urls").join(format!("{scenario}.txt"));
                 if fs::read_to_string(&committed).is_ok_and(|t| t == text) {
@@ -1006,11 +1004,10 @@ fn machine() -> Machine {
 
 /// `lab bench --write-urls`: the committed scenario files for the first profile's sizes.
 fn write_committed_urls(args: &BenchArgs, repo: &Path) -> anyhow::Result<()> {
-    let vars = match args.profile.first().map(|p| Profile::load(p)) {
-        Some(Ok(profile)) => profile.vars,
-        _ => BTreeMap::new(),
+    let sizes = match args.profile.first().map(|p| Profile::load(p)) {
+        Some(Ok(profile)) => SeedSizes::from_profile(&profile)?,
+        _ => SeedSizes::default(),
     };
-    let sizes = SeedSizes::from_vars(&vars)?;
     let dir = repo.join("siege/urls");
     fs::create_dir_all(&dir)?;
     for scenario in Scenario::ALL {

@@ -84,10 +84,26 @@ impl Default for SeedSizes {
 }
 
 impl SeedSizes {
+    /// The sizes the stack seeds under `profile`: the environment, else the profile, else the
+    /// defaults (the runtime resolves them the same way, through `Profile::setting`).
+    pub fn from_profile(profile: &crate::profile::Profile) -> anyhow::Result<Self> {
+        Self::from_lookup(|key| profile.setting(key))
+            .with_context(|| format!("profile {}", profile.name))
+    }
+
     /// Reads `SEED_CUSTOMERS` and `SEED_DISKS` from a profile's variables (defaults otherwise).
+    #[cfg(test)]
     pub fn from_vars(vars: &BTreeMap<String, String>) -> anyhow::Result<Self> {
+        Self::from_lookup(|key| vars.get(key).cloned())
+    }
+
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let read = |key: &str, default: u64| -> anyhow::Result<u64> {
-            match vars.get(key).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            match lookup(key)
+                .as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+            {
                 None => Ok(default),
                 Some(v) => v
                     .parse()

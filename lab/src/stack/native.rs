@@ -388,10 +388,9 @@ pub fn plan(opts: &UpOptions, state_dir: &Path) -> anyhow::Result<Plan> {
         let sizes: Vec<String> = SEED_DEFAULTS
             .iter()
             .map(|(key, default)| {
-                std::env::var(key)
-                    .ok()
-                    .filter(|v| !v.is_empty())
-                    .unwrap_or_else(|| value(profile, key, default).to_owned())
+                profile
+                    .setting(key)
+                    .unwrap_or_else(|| (*default).to_owned())
             })
             .collect();
         let mut command = CommandSpec::new(
