@@ -47,11 +47,12 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
         step.wait_until((step.elapsed() + 0.5).min(outage_end));
     }
 
+    // The database's return is counted from the request to start it, not from its new PID.
     let return_offset = step.elapsed();
     let return_epoch = epoch_secs();
+    let returned = Instant::now();
     let db_pid = native::start_service(&fault.state_dir, "db", Duration::from_secs(10))?;
     // Everything serves: /ready and a read both 200 in one round.
-    let returned = Instant::now();
     let mut recovered_after: Option<f64> = None;
     let mut disk = 1;
     while returned.elapsed() < Duration::from_secs(30) {
