@@ -53,7 +53,12 @@ pub fn fault(args: FaultArgs) -> anyhow::Result<()> {
     });
     let run_dir = create_run_dir(&args.results, &format!("fault-{scenario}"))?;
     let rc = siege::write_rc(&profile::repo_root(), &run_dir)?;
-    eprintln!("lab fault {scenario}: starting a native stack ({} / {:?}) in {}", profile.name, args.db, args.state_dir.display());
+    eprintln!(
+        "lab fault {scenario}: starting a native stack ({} / {:?}) in {}",
+        profile.name,
+        args.db,
+        args.state_dir.display()
+    );
     let stack = FaultStack::up(&profile, args.db, &args.state_dir)?;
     let fault = Fault {
         stack: stack.info.clone(),
@@ -69,7 +74,10 @@ pub fn fault(args: FaultArgs) -> anyhow::Result<()> {
         acquire_timeout_ms: fault::acquire_timeout_ms(),
         stress_token: std::env::var("STRESS_TOKEN").ok().filter(|t| !t.is_empty()),
     };
-    eprintln!("lab fault {scenario}: stack ready at {}; {users} users, {step_secs} s", fault.stack.base_url);
+    eprintln!(
+        "lab fault {scenario}: stack ready at {}; {users} users, {step_secs} s",
+        fault.stack.base_url
+    );
     let report = match args.scenario {
         FaultScenario::ReplicaLoss => fault::replica_loss::run(&fault),
         FaultScenario::DbOutage => fault::db_outage::run(&fault),
@@ -83,7 +91,12 @@ pub fn fault(args: FaultArgs) -> anyhow::Result<()> {
     if report.passed {
         Ok(())
     } else {
-        let failed: Vec<&str> = report.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
+        let failed: Vec<&str> = report
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name.as_str())
+            .collect();
         Err(FaultFailed(format!("{scenario}: {}", failed.join("; "))).into())
     }
 }

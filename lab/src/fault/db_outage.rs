@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::{
-    availability_percent, epoch_secs, invariant, new_report, quantile, start_writer, Check,
-    Fault, FaultReport, LoadStep, Probe, StepFigures,
+    availability_percent, epoch_secs, invariant, new_report, quantile, start_writer, Check, Fault,
+    FaultReport, LoadStep, Probe, StepFigures,
 };
 use crate::load::urls::Scenario;
 use crate::stack::native;
@@ -89,7 +89,8 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
         !crashed,
     ));
 
-    let outage_window = |msec: f64| msec >= down_epoch && msec <= recovered_epoch.unwrap_or(f64::MAX);
+    let outage_window =
+        |msec: f64| msec >= down_epoch && msec <= recovered_epoch.unwrap_or(f64::MAX);
     let failures_ms: Vec<f64> = result
         .lines
         .iter()
@@ -138,8 +139,13 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
         .filter(|l| l.method == "GET" && recovered_epoch.is_some_and(|r| l.msec > r + 1.0))
         .collect();
     let (reads_after_percent, reads_after_n) = availability_percent(reads_after.iter().copied());
-    report.figures.insert("reads_2xx_percent_from_1s_after_recovery".into(), json!(reads_after_percent));
-    report.figures.insert("reads_from_1s_after_recovery".into(), json!(reads_after_n));
+    report.figures.insert(
+        "reads_2xx_percent_from_1s_after_recovery".into(),
+        json!(reads_after_percent),
+    );
+    report
+        .figures
+        .insert("reads_from_1s_after_recovery".into(), json!(reads_after_n));
     let (invariant_report, invariant_check) = invariant(fault, &attempts);
     report.checks.push(invariant_check);
     report.invariant = invariant_report;
@@ -156,13 +162,29 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
         },
         format!("{:.1} s: siege ends", result.load_secs),
     ];
-    report.figures.insert("outage_secs".into(), json!(return_offset - down_offset));
-    report.figures.insert("acquire_timeout_ms".into(), json!(fault.acquire_timeout_ms));
-    report.figures.insert("errors_5xx_during_outage".into(), json!(n5xx_outage));
+    report
+        .figures
+        .insert("outage_secs".into(), json!(return_offset - down_offset));
+    report
+        .figures
+        .insert("acquire_timeout_ms".into(), json!(fault.acquire_timeout_ms));
+    report
+        .figures
+        .insert("errors_5xx_during_outage".into(), json!(n5xx_outage));
     report.figures.insert("fail_p99_ms".into(), json!(fail_p99));
-    report.figures.insert("fail_p50_ms".into(), json!(quantile(failures_ms, 0.5)));
-    report.figures.insert("ready_probes".into(), json!(ready_probes.iter().map(|p| json!({"status": p.status, "ms": p.ms})).collect::<Vec<_>>()));
-    report.figures.insert("recovered_after_secs".into(), json!(recovered_after));
+    report
+        .figures
+        .insert("fail_p50_ms".into(), json!(quantile(failures_ms, 0.5)));
+    report.figures.insert(
+        "ready_probes".into(),
+        json!(ready_probes
+            .iter()
+            .map(|p| json!({"status": p.status, "ms": p.ms}))
+            .collect::<Vec<_>>()),
+    );
+    report
+        .figures
+        .insert("recovered_after_secs".into(), json!(recovered_after));
     report.step = Some(StepFigures::of(&result, fault.users));
     report.events = fault.events();
     report.finished_at = chrono::Utc::now();

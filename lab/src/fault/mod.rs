@@ -286,7 +286,11 @@ impl LoadStep {
         Ok(StepResult {
             nginx: access_log::stats(&bytes, load_secs),
             lines: access_log::entries(&bytes),
-            services: self.tracked.iter_mut().map(|t| t.usage(load_secs)).collect(),
+            services: self
+                .tracked
+                .iter_mut()
+                .map(|t| t.usage(load_secs))
+                .collect(),
             siege: outcome,
             load_secs,
         })
@@ -353,7 +357,10 @@ pub fn start_writer(fault: &Fault) -> orders::OrderWriter {
 
 /// Runs the order/stock invariant and turns it into a check. An error of the check itself
 /// (the API never answered) is a failed check, not a crash: the report still gets written.
-pub fn invariant(fault: &Fault, attempts: &[orders::Attempt]) -> (Option<orders::InvariantReport>, Check) {
+pub fn invariant(
+    fault: &Fault,
+    attempts: &[orders::Attempt],
+) -> (Option<orders::InvariantReport>, Check) {
     match orders::check(
         &fault.stack.base_url,
         attempts,
@@ -393,7 +400,11 @@ pub fn invariant(fault: &Fault, attempts: &[orders::Attempt]) -> (Option<orders:
 }
 
 /// A report with the run's common parts filled in; the scenario adds checks and figures.
-pub fn new_report(fault: &Fault, scenario: &str, started_at: chrono::DateTime<chrono::Utc>) -> FaultReport {
+pub fn new_report(
+    fault: &Fault,
+    scenario: &str,
+    started_at: chrono::DateTime<chrono::Utc>,
+) -> FaultReport {
     FaultReport {
         scenario: scenario.to_owned(),
         profile: fault.profile.name.clone(),

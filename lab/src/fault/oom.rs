@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{
-    availability_percent, invariant, new_report, start_writer, Check, Fault, FaultReport,
-    LoadStep, StepFigures,
+    availability_percent, invariant, new_report, start_writer, Check, Fault, FaultReport, LoadStep,
+    StepFigures,
 };
 use crate::load::http;
 use crate::load::urls::Scenario;
@@ -28,7 +28,9 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
     let before = fault.service(VICTIM)?;
     let cap_bytes = before.memory_limit_bytes;
     // Uncapped, the target is relative to nothing: aim at 1.5 GiB and say so in the report.
-    let target_mb = cap_bytes.map_or(1536.0, |b| b as f64 / 1048576.0 * TARGET_TIMES_CAP).ceil() as u64;
+    let target_mb = cap_bytes
+        .map_or(1536.0, |b| b as f64 / 1048576.0 * TARGET_TIMES_CAP)
+        .ceil() as u64;
     let writer = start_writer(fault);
     let mut step = LoadStep::start(fault, &urls, fault.users, fault.step_secs)?;
     step.wait_until(BEFORE_SECS);
@@ -78,7 +80,10 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
     report.checks.push(Check::new(
         &format!("tree stress with allow_oom accepted by {VICTIM}"),
         "202",
-        format!("{start_status}: {}", start_body.chars().take(160).collect::<String>()),
+        format!(
+            "{start_status}: {}",
+            start_body.chars().take(160).collect::<String>()
+        ),
         start_status == 202,
     ));
     report.checks.push(Check::new(
@@ -87,7 +92,10 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
         format!(
             "{} (memory cap {})",
             after.oom_kills,
-            cap_bytes.map_or_else(|| "none: uncapped".to_owned(), |b| format!("{:.0} MiB", b as f64 / 1048576.0))
+            cap_bytes.map_or_else(
+                || "none: uncapped".to_owned(),
+                |b| format!("{:.0} MiB", b as f64 / 1048576.0)
+            )
         ),
         after.oom_kills > before.oom_kills,
     ));
@@ -97,7 +105,9 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
         format!(
             "restarts {}, PID {}",
             after.restarts,
-            after.pid.map_or_else(|| "none".to_owned(), |p| p.to_string())
+            after
+                .pid
+                .map_or_else(|| "none".to_owned(), |p| p.to_string())
         ),
         after.restarts > before.restarts && after.pid.is_some(),
     ));
@@ -113,7 +123,10 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
     report.invariant = invariant_report;
 
     report.timeline = vec![
-        format!("0.0 s: siege starts, {} users, read scenario, {} s; lab's order writer alongside", fault.users, fault.step_secs),
+        format!(
+            "0.0 s: siege starts, {} users, read scenario, {} s; lab's order writer alongside",
+            fault.users, fault.step_secs
+        ),
         format!("{start_offset:.1} s: POST /replicas/{VICTIM}/start {body} -> {start_status}"),
         match oom_offset {
             Some(t) => format!("{t:.1} s: stack.json records the OOM kill of {VICTIM}"),
@@ -126,10 +139,19 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
         format!("{:.1} s: siege ends", result.load_secs),
     ];
     report.figures.insert("target_mb".into(), json!(target_mb));
-    report.figures.insert("memory_limit_bytes".into(), json!(cap_bytes));
-    report.figures.insert("oom_kills".into(), json!(after.oom_kills));
-    report.figures.insert("oom_after_stress_start_secs".into(), json!(oom_offset.map(|t| t - start_offset)));
-    report.figures.insert("availability_percent".into(), json!(availability));
+    report
+        .figures
+        .insert("memory_limit_bytes".into(), json!(cap_bytes));
+    report
+        .figures
+        .insert("oom_kills".into(), json!(after.oom_kills));
+    report.figures.insert(
+        "oom_after_stress_start_secs".into(),
+        json!(oom_offset.map(|t| t - start_offset)),
+    );
+    report
+        .figures
+        .insert("availability_percent".into(), json!(availability));
     report.step = Some(StepFigures::of(&result, fault.users));
     report.events = fault.events();
     report.notes.extend(

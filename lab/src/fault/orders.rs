@@ -168,7 +168,10 @@ struct Page<T> {
 }
 
 /// A GET answered 200, retried briefly on 5xx or no answer (the stack may be catching up).
-fn get_json<T: for<'de> Deserialize<'de>>(base_url: &str, path: &str) -> anyhow::Result<(u16, Option<T>)> {
+fn get_json<T: for<'de> Deserialize<'de>>(
+    base_url: &str,
+    path: &str,
+) -> anyhow::Result<(u16, Option<T>)> {
     let mut last = String::new();
     for attempt in 0..20 {
         if attempt > 0 {
@@ -251,9 +254,9 @@ pub fn check(
         report.orders_checked += 1;
         let (status, order) = get_json::<OrderItem>(base_url, &format!("/orders/{id}"))?;
         match order {
-            None => report
-                .order_problems
-                .push(format!("order {id} got 201 but GET /orders/{id} answers {status}")),
+            None => report.order_problems.push(format!(
+                "order {id} got 201 but GET /orders/{id} answers {status}"
+            )),
             Some(o)
                 if o.customer_id as u64 != attempt.customer_id
                     || o.disk_id as u64 != attempt.disk_id
@@ -277,8 +280,7 @@ pub fn check(
     // quantities add up per disk.
     let mut ordered_per_disk: HashMap<i64, i64> = HashMap::new();
     for customer in 1..=seed_customers {
-        let orders: Vec<OrderItem> =
-            all_pages(base_url, &format!("/customers/{customer}/orders"))?;
+        let orders: Vec<OrderItem> = all_pages(base_url, &format!("/customers/{customer}/orders"))?;
         report.customers_checked += 1;
         for order in &orders {
             *ordered_per_disk.entry(order.disk_id).or_insert(0) += order.quantity;
@@ -287,7 +289,10 @@ pub fn check(
         if !(writer_customers.0..=writer_customers.1).contains(&customer) {
             continue;
         }
-        let created = created_by_customer.get(&customer).cloned().unwrap_or_default();
+        let created = created_by_customer
+            .get(&customer)
+            .cloned()
+            .unwrap_or_default();
         let unknown = unknown_by_customer.get(&customer).copied().unwrap_or(0);
         let mut listed: HashMap<i64, u64> = HashMap::new();
         for order in &orders {
@@ -328,10 +333,9 @@ pub fn check(
         }
     }
     if disks.len() as u64 != seed_disks {
-        report.stock_mismatches.push(format!(
-            "{} disks listed, {seed_disks} seeded",
-            disks.len()
-        ));
+        report
+            .stock_mismatches
+            .push(format!("{} disks listed, {seed_disks} seeded", disks.len()));
     }
     report.passed = report.order_problems.is_empty() && report.stock_mismatches.is_empty();
     Ok(report)
@@ -358,16 +362,32 @@ mod tests {
             classify(&answer(503, r#"{"error":"unavailable"}"#)),
             Outcome::Failed { status: 503 }
         );
-        assert_eq!(classify(&answer(429, "{}")), Outcome::Failed { status: 429 });
-        assert!(matches!(classify(&answer(502, "")), Outcome::Unknown { .. }));
-        assert!(matches!(classify(&answer(504, "")), Outcome::Unknown { .. }));
-        assert!(matches!(classify(&answer(201, "{}")), Outcome::Unknown { .. }));
         assert_eq!(
-            classify(&Err(anyhow::anyhow!("refused").context("cannot connect to x"))),
+            classify(&answer(429, "{}")),
+            Outcome::Failed { status: 429 }
+        );
+        assert!(matches!(
+            classify(&answer(502, "")),
+            Outcome::Unknown { .. }
+        ));
+        assert!(matches!(
+            classify(&answer(504, "")),
+            Outcome::Unknown { .. }
+        ));
+        assert!(matches!(
+            classify(&answer(201, "{}")),
+            Outcome::Unknown { .. }
+        ));
+        assert_eq!(
+            classify(&Err(
+                anyhow::anyhow!("refused").context("cannot connect to x")
+            )),
             Outcome::Failed { status: 0 }
         );
         assert!(matches!(
-            classify(&Err(anyhow::anyhow!("timed out").context("reading the answer"))),
+            classify(&Err(
+                anyhow::anyhow!("timed out").context("reading the answer")
+            )),
             Outcome::Unknown { .. }
         ));
     }

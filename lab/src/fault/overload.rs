@@ -118,14 +118,24 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
         .iter()
         .filter_map(|s| {
             let was = before.services.iter().find(|b| b.name == s.name)?;
-            (s.oom_kills > was.oom_kills || s.restarts > was.restarts)
-                .then(|| format!("{}: {} OOM kills, {} restarts", s.name, s.oom_kills - was.oom_kills, s.restarts - was.restarts))
+            (s.oom_kills > was.oom_kills || s.restarts > was.restarts).then(|| {
+                format!(
+                    "{}: {} OOM kills, {} restarts",
+                    s.name,
+                    s.oom_kills - was.oom_kills,
+                    s.restarts - was.restarts
+                )
+            })
         })
         .collect();
     report.checks.push(Check::new(
         "no service OOM-killed or restarted",
         "none",
-        if killed.is_empty() { "none".to_owned() } else { killed.join(", ") },
+        if killed.is_empty() {
+            "none".to_owned()
+        } else {
+            killed.join(", ")
+        },
         killed.is_empty(),
     ));
     let (invariant_report, invariant_check) = invariant(fault, &attempts);
@@ -143,13 +153,27 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
             None => "no clean probe round within 30 s".to_owned(),
         },
     ];
-    report.figures.insert("degraded_answers_429_5xx_499".into(), json!(degraded));
-    report.figures.insert("p99_under_load_ms".into(), json!(n.p99_ms));
-    report.figures.insert("baseline_round_p99_ms".into(), json!(round_p99(&baseline)));
-    report.figures.insert("recovery_rounds".into(), json!(rounds));
-    report.figures.insert("recovered_after_secs".into(), json!(recovered_after));
-    report.figures.insert("siege_cpu_cores".into(), json!(siege_cores));
-    report.figures.insert("siege_mean_concurrency".into(), json!(concurrency));
+    report
+        .figures
+        .insert("degraded_answers_429_5xx_499".into(), json!(degraded));
+    report
+        .figures
+        .insert("p99_under_load_ms".into(), json!(n.p99_ms));
+    report
+        .figures
+        .insert("baseline_round_p99_ms".into(), json!(round_p99(&baseline)));
+    report
+        .figures
+        .insert("recovery_rounds".into(), json!(rounds));
+    report
+        .figures
+        .insert("recovered_after_secs".into(), json!(recovered_after));
+    report
+        .figures
+        .insert("siege_cpu_cores".into(), json!(siege_cores));
+    report
+        .figures
+        .insert("siege_mean_concurrency".into(), json!(concurrency));
     report.figures.insert("fd_limit".into(), json!(fd_limit));
     report.notes.push(format!(
         "siege used {siege_cores:.2} CPU cores of the machine's {} and kept a mean of {} simultaneous connections for {} users{}; \
@@ -161,7 +185,10 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
         fault.users
     ));
     if !result.siege.stderr_tail.is_empty() {
-        report.notes.push(format!("siege's stderr ended with: {}", result.siege.stderr_tail.replace('\n', " | ")));
+        report.notes.push(format!(
+            "siege's stderr ended with: {}",
+            result.siege.stderr_tail.replace('\n', " | ")
+        ));
     }
     report.step = Some(StepFigures::of(&result, fault.users));
     report.events = fault.events();

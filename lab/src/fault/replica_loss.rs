@@ -61,7 +61,9 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
         format!(
             "restarts {}, PID {killed_pid} -> {}{}",
             service.restarts,
-            service.pid.map_or_else(|| "none".to_owned(), |p| p.to_string()),
+            service
+                .pid
+                .map_or_else(|| "none".to_owned(), |p| p.to_string()),
             restarted_after.map_or_else(String::new, |s| format!(" after {s:.2} s"))
         ),
         service.restarts > restarts_before && service.pid.is_some_and(|p| p != killed_pid),
@@ -71,11 +73,16 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
         .iter()
         .filter(|l| l.instance == VICTIM && l.msec > kill_epoch && (200..300).contains(&l.status))
         .map(|l| l.msec - kill_epoch)
-        .fold(None, |first: Option<f64>, t| Some(first.map_or(t, |f| f.min(t))));
+        .fold(None, |first: Option<f64>, t| {
+            Some(first.map_or(t, |f| f.min(t)))
+        });
     report.checks.push(Check::new(
         &format!("{VICTIM} takes traffic again (first 2xx it answers after the kill)"),
         &format!("<= {MAX_BACK_SECS} s"),
-        back_after.map_or_else(|| "never during the step".to_owned(), |s| format!("{s:.2} s")),
+        back_after.map_or_else(
+            || "never during the step".to_owned(),
+            |s| format!("{s:.2} s"),
+        ),
         back_after.is_some_and(|s| s <= MAX_BACK_SECS),
     ));
     let (invariant_report, invariant_check) = invariant(fault, &attempts);
@@ -88,23 +95,42 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
         .filter(|l| !(200..300).contains(&l.status) && l.status != 499)
         .count();
     report.timeline = vec![
-        format!("0.0 s: siege starts, {} users, read scenario, {} s", fault.users, fault.step_secs),
+        format!(
+            "0.0 s: siege starts, {} users, read scenario, {} s",
+            fault.users, fault.step_secs
+        ),
         format!("{kill_offset:.1} s: SIGKILL {VICTIM} (PID {killed_pid})"),
         match restarted_after {
-            Some(s) => format!("{:.1} s: the supervisor has {VICTIM} running again", kill_offset + s),
+            Some(s) => format!(
+                "{:.1} s: the supervisor has {VICTIM} running again",
+                kill_offset + s
+            ),
             None => format!("{VICTIM} was not seen restarted within the step"),
         },
         match back_after {
-            Some(s) => format!("{:.1} s: first request answered by {VICTIM} again", kill_offset + s),
+            Some(s) => format!(
+                "{:.1} s: first request answered by {VICTIM} again",
+                kill_offset + s
+            ),
             None => format!("{VICTIM} answered no request after the kill"),
         },
         format!("{:.1} s: siege ends", result.load_secs),
     ];
-    report.figures.insert("availability_percent".into(), json!(availability));
-    report.figures.insert("requests_answered".into(), json!(answered));
-    report.figures.insert("requests_not_2xx".into(), json!(failed_during));
-    report.figures.insert("restarted_after_secs".into(), json!(restarted_after));
-    report.figures.insert("traffic_again_after_secs".into(), json!(back_after));
+    report
+        .figures
+        .insert("availability_percent".into(), json!(availability));
+    report
+        .figures
+        .insert("requests_answered".into(), json!(answered));
+    report
+        .figures
+        .insert("requests_not_2xx".into(), json!(failed_during));
+    report
+        .figures
+        .insert("restarted_after_secs".into(), json!(restarted_after));
+    report
+        .figures
+        .insert("traffic_again_after_secs".into(), json!(back_after));
     report.step = Some(StepFigures::of(&result, fault.users));
     report.events = fault.events();
     report.finished_at = chrono::Utc::now();

@@ -73,10 +73,7 @@ impl FaultReport {
 
     /// Writes `fault.json` and `report.md`.
     pub fn write(&self, run_dir: &Path) -> anyhow::Result<()> {
-        std::fs::write(
-            run_dir.join("fault.json"),
-            serde_json::to_vec_pretty(self)?,
-        )?;
+        std::fs::write(run_dir.join("fault.json"), serde_json::to_vec_pretty(self)?)?;
         std::fs::write(run_dir.join("report.md"), self.markdown())?;
         Ok(())
     }
@@ -197,7 +194,12 @@ impl FaultReport {
                 inv.seed_stock,
                 inv.units_ordered,
             );
-            for problem in inv.order_problems.iter().chain(&inv.stock_mismatches).take(20) {
+            for problem in inv
+                .order_problems
+                .iter()
+                .chain(&inv.stock_mismatches)
+                .take(20)
+            {
                 let _ = writeln!(md, "- {problem}");
             }
         }

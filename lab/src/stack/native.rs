@@ -187,10 +187,9 @@ pub fn stop_service(state_dir: &Path, name: &str, timeout: Duration) -> anyhow::
     let hold_dir = state_dir.join(HOLD_DIR);
     fs::create_dir_all(&hold_dir)?;
     fs::write(hold_dir.join(name), b"")?;
-    let Some(pid) = service
-        .pid
-        .filter(|&pid| service.start_time.is_some() && process::start_time(pid) == service.start_time)
-    else {
+    let Some(pid) = service.pid.filter(|&pid| {
+        service.start_time.is_some() && process::start_time(pid) == service.start_time
+    }) else {
         return Ok(());
     };
     process::signal_group(pid, stop_signal);
@@ -220,7 +219,9 @@ pub fn signal_service(state_dir: &Path, name: &str, signal: i32) -> anyhow::Resu
         .find(|s| s.name == name)
         .ok_or_else(|| anyhow!("the stack has no service {name}"))?;
     match service.pid {
-        Some(pid) if service.start_time.is_some() && process::start_time(pid) == service.start_time => {
+        Some(pid)
+            if service.start_time.is_some() && process::start_time(pid) == service.start_time =>
+        {
             process::signal(pid, signal);
             Ok(pid)
         }
@@ -249,7 +250,10 @@ pub fn start_service(state_dir: &Path, name: &str, timeout: Duration) -> anyhow:
             return Ok(pid);
         }
         if Instant::now() >= deadline {
-            bail!("{name} was not started again within {} s", timeout.as_secs());
+            bail!(
+                "{name} was not started again within {} s",
+                timeout.as_secs()
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
