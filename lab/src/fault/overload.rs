@@ -22,7 +22,7 @@ pub const MAX_RECOVERY_SECS: f64 = 10.0;
 const ROUND_READS: u64 = 20;
 
 /// Raises the soft descriptor limit to the hard one (siege opens a socket per user).
-pub fn raise_fd_limit() -> anyhow::Result<u64> {
+pub fn raise_fd_limit() -> anyhow::Result<libc::rlim_t> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -37,7 +37,7 @@ pub fn raise_fd_limit() -> anyhow::Result<u64> {
             anyhow::bail!("setrlimit: {}", std::io::Error::last_os_error());
         }
     }
-    Ok(limit.rlim_cur as u64)
+    Ok(limit.rlim_cur)
 }
 
 /// One probe round: `/health` and reads, one after the other.
