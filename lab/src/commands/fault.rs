@@ -53,6 +53,11 @@ pub fn fault(args: FaultArgs) -> anyhow::Result<()> {
     });
     let run_dir = create_run_dir(&args.results, &format!("fault-{scenario}"))?;
     let rc = siege::write_rc(&profile::repo_root(), &run_dir)?;
+    // A fault makes requests fail on purpose; siege's default gives up after 1024 failures
+    // (it ended a db-outage step 9 s early). The run folder's copy lets it go on.
+    let mut rc_text = std::fs::read_to_string(&rc)?;
+    rc_text.push_str("\n# lab fault: failures are the point; do not stop after 1024 of them.\nfailures = 1000000\n");
+    std::fs::write(&rc, rc_text)?;
     eprintln!(
         "lab fault {scenario}: starting a native stack ({} / {:?}) in {}",
         profile.name,

@@ -83,7 +83,9 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
             Some(first.map_or(t, |f| f.min(t)))
         });
     report.checks.push(Check::new(
-        &format!("{VICTIM} takes traffic again (first 2xx it answers to a request begun after the kill)"),
+        &format!(
+            "{VICTIM} takes traffic again (first 2xx it answers to a request begun after the kill)"
+        ),
         &format!("<= {MAX_BACK_SECS} s"),
         back_after.map_or_else(
             || "never during the step".to_owned(),
