@@ -29,6 +29,9 @@ pub enum Command {
     Compare(CompareArgs),
     /// Redraw a run's report and plots from its data alone.
     Report(ReportArgs),
+    /// Break one thing under load (a replica, the database, memory, capacity) on a native
+    /// stack and judge what the stack did: PASS/FAIL with figures, written to results/.
+    Fault(FaultArgs),
     /// Internal: the supervisor `lab up` leaves running (restarts dead services).
     #[command(name = "__supervise", hide = true)]
     Supervise(StateArgs),
@@ -132,4 +135,49 @@ pub struct CompareArgs {
 pub struct ReportArgs {
     /// A run folder (or its run.json).
     pub run: PathBuf,
+}
+
+/// A fault scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultScenario {
+    /// SIGKILL one replica under a read load: availability >= 99.9%, back within 5 s.
+    ReplicaLoss,
+    /// Stop the database under a mixed load: no crash, fast 503s, /ready 503, back within 5 s.
+    DbOutage,
+    /// Push one capped replica past its memory cap: OOM-killed, restarted, reads keep serving.
+    Oom,
+    /// 2,000 users against the tight profile: degrades, recovers within 10 s, memory under caps.
+    Overload,
+}
+
+#[derive(Debug, Args)]
+pub struct FaultArgs {
+    #[arg(value_enum)]
+    pub scenario: FaultScenario,
+    /// Profile name (a file `profiles/<name>.env`) or a path to an env file.
+    #[arg(long, default_value = "tight")]
+    pub profile: String,
+    /// The database (db-outage needs a server: postgres or mysql).
+    #[arg(long, value_enum, default_value_t = DbKind::Postgres)]
+    pub db: DbKind,
+    /// siege users (default: replica-loss 100, db-outage 100, oom 50, overload 2000).
+    #[arg(long)]
+    pub users: Option<u32>,
+    /// Seconds of the load step (default: 20; db-outage: 5 before + the outage + 10 after).
+    #[arg(long)]
+    pub step_secs: Option<u64>,
+    /// db-outage: seconds the database stays stopped.
+    #[arg(long, default_value_t = 10)]
+    pub outage_secs: u64,
+    /// overload: the p99 (ms) a probe round must be back under after the load.
+    #[arg(long, default_value_t = 250.0)]
+    pub recovery_p99_ms: f64,
+    /// Where results go: `<results>/<timestamp>-fault-<scenario>/`.
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
+    /// State folder of the fault run's own stack (its ports: LAB_HTTP_PORT 28080,
+    /// LAB_PORT_BASE 28080, LAB_PG_PORT 25432, LAB_MYSQL_PORT 23306 unless set).
+    #[arg(long, env = "LAB_FAULT_STATE_DIR", default_value = ".lab/fault")]
+    pub state_dir: PathBuf,
 }

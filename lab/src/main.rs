@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod export;
+mod fault;
 mod load;
 mod plot;
 mod profile;

@@ -840,7 +840,7 @@ fn db_name(kind: DbKind) -> &'static str {
     }
 }
 
-fn check_tools() -> anyhow::Result<()> {
+pub fn check_tools() -> anyhow::Result<()> {
     if siege::version().is_none() {
         bail!(
             "siege not found (`{}`): install Debian's `siege` package (apt-get install siege) or set LAB_SIEGE_BIN",
@@ -850,7 +850,7 @@ fn check_tools() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn create_run_dir(results: &Path, label: &str) -> anyhow::Result<PathBuf> {
+pub fn create_run_dir(results: &Path, label: &str) -> anyhow::Result<PathBuf> {
     let slug: String = label
         .chars()
         .map(|c| {

@@ -1,6 +1,7 @@
 //! Dispatch from the parsed command line to the job that implements it.
 
 mod bench;
+mod fault;
 mod stack;
 
 use crate::cli::{Cli, Command};
@@ -13,13 +14,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::bench(args),
         Command::Compare(args) => bench::compare(args),
         Command::Report(args) => bench::report(args),
+        Command::Fault(args) => fault::fault(args),
         Command::Supervise(args) => stack::supervise(args),
     }
 }
 
-/// Exit status for an error: 2 when a bench met its SLOs nowhere it had to (a CI gate), else 1.
+/// Exit status for an error: 2 when a bench met its SLOs nowhere it had to or a fault
+/// scenario's verdict is FAIL (CI gates), else 1.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
-    if err.downcast_ref::<bench::SloFailed>().is_some() {
+    if err.downcast_ref::<bench::SloFailed>().is_some()
+        || err.downcast_ref::<fault::FaultFailed>().is_some()
+    {
         2
     } else {
         1

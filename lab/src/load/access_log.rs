@@ -14,14 +14,32 @@ use serde::Deserialize;
 use crate::results::NginxStats;
 
 /// The fields of a log line lab uses (the format has more; they are ignored).
-#[derive(Debug, Deserialize)]
-struct LogLine {
-    status: u16,
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogLine {
+    /// When the request ended, seconds since the epoch (ms resolution).
     #[serde(default)]
-    uri: String,
-    request_time: f64,
+    pub msec: f64,
+    pub status: u16,
     #[serde(default)]
-    instance: String,
+    pub method: String,
+    #[serde(default)]
+    pub uri: String,
+    /// Seconds from the first byte read to the last byte sent.
+    pub request_time: f64,
+    /// The replica that answered (empty for nginx's own answers).
+    #[serde(default)]
+    pub instance: String,
+}
+
+/// The parsable load lines of a slice (lab's control requests and garbage left out), for
+/// checks that need single requests rather than [`stats`]: when a replica answered first,
+/// how long the failures took.
+pub fn entries(bytes: &[u8]) -> Vec<LogLine> {
+    bytes
+        .split(|b| *b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<LogLine>(line).ok())
+        .filter(|entry| !is_control(&entry.uri))
+        .collect()
 }
 
 /// Paths lab requests itself (stress control, health): not part of the measured load.

@@ -22,6 +22,10 @@ use crate::cli::{DbKind, RuntimeKind};
 
 /// File name of the plan `lab up` writes for the supervisor.
 pub const PLAN_FILE: &str = "plan.json";
+/// Folder of hold files: while `<state>/hold/<service>` exists, a dead service is not
+/// restarted (`native::stop_service` stops one on purpose; `native::start_service` removes
+/// the file and the supervisor starts it again at its next poll).
+pub const HOLD_DIR: &str = "hold";
 /// Grace between SIGTERM and SIGKILL when stopping a service.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(200);
@@ -383,12 +387,18 @@ impl Supervisor {
                 if self.services[index]
                     .restart_due
                     .is_some_and(|due| Instant::now() >= due)
+                    && !self.held(&self.services[index].plan.name)
                 {
                     self.relaunch(index);
                 }
             }
             std::thread::sleep(POLL);
         }
+    }
+
+    /// Whether the service is stopped on purpose (a hold file exists): not restarted.
+    fn held(&self, name: &str) -> bool {
+        self.state_dir.join(HOLD_DIR).join(name).exists()
     }
 
     /// Notes a death (OOM or not), clears what the process left and schedules its restart.
@@ -422,6 +432,8 @@ impl Supervisor {
         };
         let detail = if oom {
             format!("{status}, OOM-killed")
+        } else if self.held(&name) {
+            format!("{status}, stopped on purpose (held until started again)")
         } else {
             status
         };

@@ -1,0 +1,107 @@
+//! `lab fault <scenario>`: start a native stack of its own, run the scenario, print the
+//! verdict with its figures, write `fault.json` and `report.md`, stop the stack; exit 2 on FAIL.
+
+use std::fmt;
+
+use anyhow::bail;
+
+use super::bench::{check_tools, create_run_dir};
+use crate::cli::{DbKind, FaultArgs, FaultScenario};
+use crate::fault::{self, Fault, FaultStack};
+use crate::load::siege;
+use crate::profile::{self, Profile};
+
+/// The error `main` turns into exit code 2: the scenario ran, its verdict is FAIL.
+#[derive(Debug)]
+pub struct FaultFailed(pub String);
+
+impl fmt::Display for FaultFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "fault scenario FAILED: {}", self.0)
+    }
+}
+
+impl std::error::Error for FaultFailed {}
+
+fn name(scenario: FaultScenario) -> &'static str {
+    match scenario {
+        FaultScenario::ReplicaLoss => "replica-loss",
+        FaultScenario::DbOutage => "db-outage",
+        FaultScenario::Oom => "oom",
+        FaultScenario::Overload => "overload",
+    }
+}
+
+pub fn fault(args: FaultArgs) -> anyhow::Result<()> {
+    let scenario = name(args.scenario);
+    if args.scenario == FaultScenario::DbOutage && args.db == DbKind::Sqlite {
+        bail!("db-outage stops a database server: use --db postgres or --db mysql (SQLite is a file inside the replicas)");
+    }
+    check_tools()?;
+    if args.scenario == FaultScenario::Overload {
+        fault::overload::raise_fd_limit()?;
+    }
+    let profile = Profile::load(&args.profile)?;
+    let users = args.users.unwrap_or(match args.scenario {
+        FaultScenario::ReplicaLoss | FaultScenario::DbOutage => 100,
+        FaultScenario::Oom => 50,
+        FaultScenario::Overload => 2000,
+    });
+    let step_secs = args.step_secs.unwrap_or(match args.scenario {
+        FaultScenario::DbOutage => fault::db_outage::BEFORE_SECS + args.outage_secs + 10,
+        _ => 20,
+    });
+    let run_dir = create_run_dir(&args.results, &format!("fault-{scenario}"))?;
+    let rc = siege::write_rc(&profile::repo_root(), &run_dir)?;
+    // A fault makes requests fail on purpose; siege's default gives up after 1024 failures
+    // (it ended a db-outage step 9 s early). The run folder's copy lets it go on.
+    let mut rc_text = std::fs::read_to_string(&rc)?;
+    rc_text.push_str("\n# lab fault: failures are the point; do not stop after 1024 of them.\nfailures = 1000000\n");
+    std::fs::write(&rc, rc_text)?;
+    eprintln!(
+        "lab fault {scenario}: starting a native stack ({} / {:?}) in {}",
+        profile.name,
+        args.db,
+        args.state_dir.display()
+    );
+    let stack = FaultStack::up(&profile, args.db, &args.state_dir)?;
+    let fault = Fault {
+        stack: stack.info.clone(),
+        state_dir: stack.state_dir.clone(),
+        run_dir: run_dir.clone(),
+        rc,
+        profile,
+        db: args.db,
+        users,
+        step_secs,
+        outage_secs: args.outage_secs,
+        recovery_p99_ms: args.recovery_p99_ms,
+        acquire_timeout_ms: fault::acquire_timeout_ms(),
+        stress_token: std::env::var("STRESS_TOKEN").ok().filter(|t| !t.is_empty()),
+    };
+    eprintln!(
+        "lab fault {scenario}: stack ready at {}; {users} users, {step_secs} s",
+        fault.stack.base_url
+    );
+    let report = match args.scenario {
+        FaultScenario::ReplicaLoss => fault::replica_loss::run(&fault),
+        FaultScenario::DbOutage => fault::db_outage::run(&fault),
+        FaultScenario::Oom => fault::oom::run(&fault),
+        FaultScenario::Overload => fault::overload::run(&fault),
+    }?;
+    drop(stack);
+    report.write(&run_dir)?;
+    print!("{}", report.summary());
+    println!("{}", run_dir.join("report.md").display());
+    if report.passed {
+        Ok(())
+    } else {
+        let failed: Vec<&str> = report
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name.as_str())
+            .collect();
+        Err(FaultFailed(format!("{scenario}: {}", failed.join("; "))).into())
+    }
+}

@@ -1,0 +1,394 @@
+//! The order/stock invariant, through the HTTP API only (lab knows nothing of SQL).
+//!
+//! lab's own writer places orders for a dedicated range of customers (siege never uses them)
+//! while a scenario runs and records each answer: 201 with the order's id, a definite error
+//! (any other answer from the app, or nginx's 429/413), or an unknown outcome (a timeout, a
+//! cut connection, nginx's 502/504: the order may or may not have been written). Afterwards:
+//! every 201 order exists exactly once (by id and in its customer's list), no customer of the
+//! writer has more orders than its 201s plus its unknowns (so no definitely failed order
+//! exists; unknowns that exist are reported), and for every disk the seed's stock equals its
+//! stock now plus the units ordered over ALL customers (siege's orders included).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+
+use crate::load::http;
+
+/// How long one order may take before its outcome counts as unknown.
+const ORDER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause between two orders of the writer (about 40 orders/s: enough to hit every fault).
+const ORDER_PAUSE: Duration = Duration::from_millis(25);
+
+/// What one order attempt got.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "outcome", rename_all = "lowercase")]
+pub enum Outcome {
+    Created { id: i64 },
+    Failed { status: u16 },
+    Unknown { reason: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Attempt {
+    pub customer_id: u64,
+    pub disk_id: u64,
+    pub quantity: u64,
+    pub outcome: Outcome,
+}
+
+/// Classifies an answer to `POST /orders`.
+pub fn classify(result: &anyhow::Result<http::Response>) -> Outcome {
+    match result {
+        Ok(response) if response.status == 201 => {
+            match serde_json::from_str::<serde_json::Value>(&response.body)
+                .ok()
+                .and_then(|v| v.get("id")?.as_i64())
+            {
+                Some(id) => Outcome::Created { id },
+                None => Outcome::Unknown {
+                    reason: format!("201 without an order id: {}", response.body),
+                },
+            }
+        }
+        // nginx lost the upstream after the request may have reached it.
+        Ok(response) if matches!(response.status, 502 | 504) => Outcome::Unknown {
+            reason: format!("{} from nginx", response.status),
+        },
+        Ok(response) => Outcome::Failed {
+            status: response.status,
+        },
+        // Not connected: nothing was sent, so nothing can exist.
+        Err(err) if format!("{err:#}").contains("cannot connect") => Outcome::Failed { status: 0 },
+        Err(err) => Outcome::Unknown {
+            reason: format!("{err:#}"),
+        },
+    }
+}
+
+/// lab's order writer, running in its own thread until stopped.
+pub struct OrderWriter {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<Vec<Attempt>>,
+}
+
+impl OrderWriter {
+    /// Places orders for customers `first..=last` on disks `1..=disks`, quantity 1-3.
+    pub fn start(base_url: &str, first: u64, last: u64, disks: u64) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let base_url = base_url.to_owned();
+        let handle = std::thread::spawn(move || {
+            let mut attempts = Vec::new();
+            let mut n: u64 = 0;
+            while !flag.load(Ordering::SeqCst) {
+                // A fixed walk over customers, disks and quantities: reproducible runs.
+                let customer_id = first + n % (last - first + 1);
+                let disk_id = 1 + (n * 7919) % disks;
+                let quantity = 1 + n % 3;
+                n += 1;
+                let body = format!(
+                    "{{\"customer_id\":{customer_id},\"disk_id\":{disk_id},\"quantity\":{quantity}}}"
+                );
+                let result = http::request(
+                    &base_url,
+                    "POST",
+                    "/orders",
+                    &[],
+                    Some(&body),
+                    ORDER_TIMEOUT,
+                );
+                attempts.push(Attempt {
+                    customer_id,
+                    disk_id,
+                    quantity,
+                    outcome: classify(&result),
+                });
+                std::thread::sleep(ORDER_PAUSE);
+            }
+            attempts
+        });
+        Self { stop, handle }
+    }
+
+    pub fn stop(self) -> Vec<Attempt> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.handle.join().unwrap_or_default()
+    }
+}
+
+/// The invariant check's findings (in `fault.json`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InvariantReport {
+    pub passed: bool,
+    pub writer_customers: (u64, u64),
+    pub attempts: u64,
+    pub created: u64,
+    pub failed: u64,
+    pub unknown: u64,
+    /// Unknown outcomes whose order exists after all.
+    pub unknown_materialized: u64,
+    /// Failed attempts by HTTP status (0: could not connect).
+    pub failed_by_status: BTreeMap<u16, u64>,
+    pub orders_checked: u64,
+    pub customers_checked: u64,
+    pub disks_checked: u64,
+    pub seed_stock: u64,
+    /// Units ordered over every customer.
+    pub units_ordered: u64,
+    /// Orders lost, doubled or invented (empty when the invariant holds).
+    pub order_problems: Vec<String>,
+    /// Disks where seed stock != stock + ordered units.
+    pub stock_mismatches: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct OrderItem {
+    id: i64,
+    customer_id: i64,
+    disk_id: i64,
+    quantity: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct DiskItem {
+    id: i64,
+    stock: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Page<T> {
+    items: Vec<T>,
+    total: i64,
+}
+
+/// A GET answered 200, retried briefly on 5xx or no answer (the stack may be catching up).
+fn get_json<T: for<'de> Deserialize<'de>>(
+    base_url: &str,
+    path: &str,
+) -> anyhow::Result<(u16, Option<T>)> {
+    let mut last = String::new();
+    for attempt in 0..20 {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        match http::request(base_url, "GET", path, &[], None, Duration::from_secs(10)) {
+            Ok(r) if r.status == 200 => {
+                let value = serde_json::from_str(&r.body)
+                    .with_context(|| format!("GET {path}: unexpected body {}", r.body))?;
+                return Ok((200, Some(value)));
+            }
+            Ok(r) if r.status < 500 && r.status != 429 => return Ok((r.status, None)),
+            Ok(r) => last = format!("{} {}", r.status, r.body),
+            Err(err) => last = format!("{err:#}"),
+        }
+    }
+    bail!("GET {path} kept failing: {last}")
+}
+
+/// Every item of a paged list.
+fn all_pages<T: for<'de> Deserialize<'de>>(base_url: &str, path: &str) -> anyhow::Result<Vec<T>> {
+    let mut items = Vec::new();
+    let separator = if path.contains('?') { '&' } else { '?' };
+    loop {
+        let page_path = format!("{path}{separator}limit=100&offset={}", items.len());
+        let (status, page) = get_json::<Page<T>>(base_url, &page_path)?;
+        let Some(page) = page else {
+            bail!("GET {page_path} answered {status}");
+        };
+        let got = page.items.len();
+        items.extend(page.items);
+        if got == 0 || items.len() as i64 >= page.total {
+            return Ok(items);
+        }
+    }
+}
+
+/// Checks the invariant after the load: the writer's attempts against what the API holds.
+pub fn check(
+    base_url: &str,
+    attempts: &[Attempt],
+    writer_customers: (u64, u64),
+    seed_customers: u64,
+    seed_disks: u64,
+    seed_stock: u64,
+) -> anyhow::Result<InvariantReport> {
+    let mut report = InvariantReport {
+        writer_customers,
+        attempts: attempts.len() as u64,
+        seed_stock,
+        ..Default::default()
+    };
+    let mut created_by_customer: HashMap<u64, Vec<i64>> = HashMap::new();
+    let mut unknown_by_customer: HashMap<u64, u64> = HashMap::new();
+    for attempt in attempts {
+        match &attempt.outcome {
+            Outcome::Created { id } => {
+                report.created += 1;
+                created_by_customer
+                    .entry(attempt.customer_id)
+                    .or_default()
+                    .push(*id);
+            }
+            Outcome::Failed { status } => {
+                report.failed += 1;
+                *report.failed_by_status.entry(*status).or_insert(0) += 1;
+            }
+            Outcome::Unknown { .. } => {
+                report.unknown += 1;
+                *unknown_by_customer.entry(attempt.customer_id).or_insert(0) += 1;
+            }
+        }
+    }
+
+    // Every 201 exists by id, with the customer, disk and quantity it was placed with.
+    for attempt in attempts {
+        let Outcome::Created { id } = attempt.outcome else {
+            continue;
+        };
+        report.orders_checked += 1;
+        let (status, order) = get_json::<OrderItem>(base_url, &format!("/orders/{id}"))?;
+        match order {
+            None => report.order_problems.push(format!(
+                "order {id} got 201 but GET /orders/{id} answers {status}"
+            )),
+            Some(o)
+                if o.customer_id as u64 != attempt.customer_id
+                    || o.disk_id as u64 != attempt.disk_id
+                    || o.quantity as u64 != attempt.quantity =>
+            {
+                report.order_problems.push(format!(
+                    "order {id} holds customer {} disk {} quantity {}, placed as {} / {} / {}",
+                    o.customer_id,
+                    o.disk_id,
+                    o.quantity,
+                    attempt.customer_id,
+                    attempt.disk_id,
+                    attempt.quantity
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+
+    // Every customer's orders: the writer's range is compared with its answers; everyone's
+    // quantities add up per disk.
+    let mut ordered_per_disk: HashMap<i64, i64> = HashMap::new();
+    for customer in 1..=seed_customers {
+        let orders: Vec<OrderItem> = all_pages(base_url, &format!("/customers/{customer}/orders"))?;
+        report.customers_checked += 1;
+        for order in &orders {
+            *ordered_per_disk.entry(order.disk_id).or_insert(0) += order.quantity;
+            report.units_ordered += order.quantity.max(0) as u64;
+        }
+        if !(writer_customers.0..=writer_customers.1).contains(&customer) {
+            continue;
+        }
+        let created = created_by_customer
+            .get(&customer)
+            .cloned()
+            .unwrap_or_default();
+        let unknown = unknown_by_customer.get(&customer).copied().unwrap_or(0);
+        let mut listed: HashMap<i64, u64> = HashMap::new();
+        for order in &orders {
+            *listed.entry(order.id).or_insert(0) += 1;
+        }
+        for id in &created {
+            let times = listed.get(id).copied().unwrap_or(0);
+            if times != 1 {
+                report.order_problems.push(format!(
+                    "order {id} (201) appears {times} times in customer {customer}'s orders"
+                ));
+            }
+        }
+        let extra = listed.keys().filter(|id| !created.contains(id)).count() as u64;
+        if extra > unknown {
+            report.order_problems.push(format!(
+                "customer {customer} has {} orders for {} answered 201 and {unknown} unknown: {} order(s) exist that got an error",
+                orders.len(),
+                created.len(),
+                extra - unknown
+            ));
+        }
+        report.unknown_materialized += extra.min(unknown);
+    }
+
+    // Seed stock = stock now + units ordered, for every disk.
+    let disks: Vec<DiskItem> = all_pages(base_url, "/disks")?;
+    for disk in &disks {
+        report.disks_checked += 1;
+        let ordered = ordered_per_disk.get(&disk.id).copied().unwrap_or(0);
+        if disk.stock + ordered != seed_stock as i64 {
+            report.stock_mismatches.push(format!(
+                "disk {}: stock {} + ordered {ordered} = {} != seed stock {seed_stock}",
+                disk.id,
+                disk.stock,
+                disk.stock + ordered
+            ));
+        }
+    }
+    if disks.len() as u64 != seed_disks {
+        report
+            .stock_mismatches
+            .push(format!("{} disks listed, {seed_disks} seeded", disks.len()));
+    }
+    report.passed = report.order_problems.is_empty() && report.stock_mismatches.is_empty();
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &str) -> anyhow::Result<http::Response> {
+        Ok(http::Response {
+            status,
+            body: body.to_owned(),
+        })
+    }
+
+    #[test]
+    fn answers_are_created_failed_or_unknown() {
+        assert_eq!(
+            classify(&answer(201, r#"{"id":42,"quantity":1}"#)),
+            Outcome::Created { id: 42 }
+        );
+        assert_eq!(
+            classify(&answer(503, r#"{"error":"unavailable"}"#)),
+            Outcome::Failed { status: 503 }
+        );
+        assert_eq!(
+            classify(&answer(429, "{}")),
+            Outcome::Failed { status: 429 }
+        );
+        assert!(matches!(
+            classify(&answer(502, "")),
+            Outcome::Unknown { .. }
+        ));
+        assert!(matches!(
+            classify(&answer(504, "")),
+            Outcome::Unknown { .. }
+        ));
+        assert!(matches!(
+            classify(&answer(201, "{}")),
+            Outcome::Unknown { .. }
+        ));
+        assert_eq!(
+            classify(&Err(
+                anyhow::anyhow!("refused").context("cannot connect to x")
+            )),
+            Outcome::Failed { status: 0 }
+        );
+        assert!(matches!(
+            classify(&Err(
+                anyhow::anyhow!("timed out").context("reading the answer")
+            )),
+            Outcome::Unknown { .. }
+        ));
+    }
+}
