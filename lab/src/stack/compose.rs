@@ -100,9 +100,25 @@ fn compose_command() -> anyhow::Result<Vec<String>> {
     bail!("docker compose not found: install Docker with its compose plugin, or the Debian package docker-compose")
 }
 
-/// Arguments common to every compose call: the profile's env file and the database profile.
+/// Arguments common to every compose call: the user's `.env` (secrets such as STRESS_TOKEN)
+/// when the repository has one, then the profile's env file (later files win), then the
+/// database profile. A lone `--env-file` would replace `.env` and drop the secrets.
 fn compose_args(profile: &Profile, db: DbKind, rest: &[&str]) -> Vec<String> {
-    let mut args = vec!["--env-file".to_owned(), profile.path.display().to_string()];
+    let user_env = crate::profile::repo_root().join(".env");
+    compose_args_with(profile, db, user_env.is_file().then_some(&*user_env), rest)
+}
+
+fn compose_args_with(
+    profile: &Profile,
+    db: DbKind,
+    user_env: Option<&std::path::Path>,
+    rest: &[&str],
+) -> Vec<String> {
+    let mut args = Vec::new();
+    if let Some(path) = user_env {
+        args.extend(["--env-file".to_owned(), path.display().to_string()]);
+    }
+    args.extend(["--env-file".to_owned(), profile.path.display().to_string()]);
     if db == DbKind::Mysql {
         args.extend(["--profile".to_owned(), "mysql".to_owned()]);
     }
@@ -218,12 +234,14 @@ mod tests {
             vars: Default::default(),
         };
         assert_eq!(
-            compose_args(&profile, DbKind::Postgres, &["up", "-d"]),
+            compose_args_with(&profile, DbKind::Postgres, None, &["up", "-d"]),
             ["--env-file", "profiles/tight.env", "up", "-d"]
         );
         assert_eq!(
-            compose_args(&profile, DbKind::Mysql, &["down"]),
+            compose_args_with(&profile, DbKind::Mysql, Some(".env".as_ref()), &["down"]),
             [
+                "--env-file",
+                ".env",
                 "--env-file",
                 "profiles/tight.env",
                 "--profile",
