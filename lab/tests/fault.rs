@@ -83,6 +83,10 @@ fn fault(port_base: u16, args: &[&str]) -> Value {
     report
 }
 
+/// The scenarios that do not need a particular database run on both, each on its own ports,
+/// so the order/stock invariant is checked after every scenario on Postgres and MariaDB.
+const BACKENDS: [(&str, u16); 2] = [("postgres", 26100), ("mysql", 26600)];
+
 fn assert_invariant(report: &Value) {
     let invariant = &report["invariant"];
     assert_eq!(invariant["passed"], true, "{invariant:#}");
@@ -95,15 +99,20 @@ fn assert_invariant(report: &Value) {
 
 #[test]
 fn a_killed_replica_costs_no_reads_and_takes_traffic_again_within_5_s() {
-    let report = fault(26100, &["replica-loss", "--step-secs", "10"]);
-    assert!(report["figures"]["availability_percent"].as_f64().unwrap() >= 99.9);
-    assert!(
-        report["figures"]["traffic_again_after_secs"]
-            .as_f64()
-            .unwrap()
-            <= 5.0
-    );
-    assert_invariant(&report);
+    for (db, port_base) in BACKENDS {
+        let report = fault(
+            port_base,
+            &["replica-loss", "--db", db, "--step-secs", "10"],
+        );
+        assert!(report["figures"]["availability_percent"].as_f64().unwrap() >= 99.9);
+        assert!(
+            report["figures"]["traffic_again_after_secs"]
+                .as_f64()
+                .unwrap()
+                <= 5.0
+        );
+        assert_invariant(&report);
+    }
 }
 
 #[test]
@@ -150,21 +159,34 @@ fn a_mysql_outage_fails_fast_crashes_nothing_and_loses_no_order() {
 
 #[test]
 fn a_replica_pushed_past_its_cap_is_oom_killed_and_restarted_while_reads_go_on() {
-    let report = fault(26400, &["oom", "--step-secs", "12"]);
-    assert!(report["figures"]["oom_kills"].as_u64().unwrap() >= 1);
-    assert!(report["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|e| e.as_str().unwrap().contains("OOM-killed")));
-    assert_invariant(&report);
+    for (db, port_base) in BACKENDS {
+        let report = fault(port_base + 300, &["oom", "--db", db, "--step-secs", "12"]);
+        assert!(report["figures"]["oom_kills"].as_u64().unwrap() >= 1);
+        assert!(report["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().contains("OOM-killed")));
+        assert_invariant(&report);
+    }
 }
 
 #[test]
 fn an_overloaded_stack_recovers_within_10_s_with_memory_under_its_caps() {
-    let report = fault(26500, &["overload", "--users", "500", "--step-secs", "10"]);
-    assert!(report["figures"]["recovered_after_secs"].as_f64().unwrap() <= 10.0);
-    assert_invariant(&report);
+    for (db, port_base) in BACKENDS {
+        let args = [
+            "overload",
+            "--db",
+            db,
+            "--users",
+            "500",
+            "--step-secs",
+            "10",
+        ];
+        let report = fault(port_base + 400, &args);
+        assert!(report["figures"]["recovered_after_secs"].as_f64().unwrap() <= 10.0);
+        assert_invariant(&report);
+    }
 }
 
 #[test]
