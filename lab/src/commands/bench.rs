@@ -500,7 +500,7 @@ impl Bench {
             }
         };
         bar.finish_and_clear();
-        let log_end = settled_offset(&stack.access_log);
+        let log_end = access_log::settled_offset(&stack.access_log);
         let bytes = access_log::read_slice(&stack.access_log, log_start, log_end)
             .with_context(|| format!("reading {}", stack.access_log.display()))?;
         let wall_secs = outcome.wall_secs;
@@ -617,24 +617,6 @@ impl Bench {
             Err(SloFailed(failures.join(" | ")).into())
         }
     }
-}
-
-/// The log's length once nginx has written the step's last lines: a request's line is
-/// written when it ends, and a buffered `access_log` (`buffer=... flush=1s`) holds lines for
-/// up to its flush time. Waits until the size has not changed for 1.2 s (at most 4 s).
-fn settled_offset(log: &Path) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(4);
-    let mut size = access_log::offset(log);
-    let mut stable_since = Instant::now();
-    while Instant::now() < deadline && stable_since.elapsed() < Duration::from_millis(1200) {
-        std::thread::sleep(Duration::from_millis(100));
-        let now = access_log::offset(log);
-        if now != size {
-            size = now;
-            stable_since = Instant::now();
-        }
-    }
-    size
 }
 
 struct StepPlan<'a> {

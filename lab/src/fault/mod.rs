@@ -271,7 +271,7 @@ impl LoadStep {
             self.tick();
             std::thread::sleep(Duration::from_millis(50));
         };
-        let log_end = settled_offset(&self.access_log);
+        let log_end = access_log::settled_offset(&self.access_log);
         let bytes = access_log::read_slice(&self.access_log, self.log_start, log_end)
             .with_context(|| format!("reading {}", self.access_log.display()))?;
         let load_secs = outcome.load_secs(self.secs);
@@ -295,22 +295,6 @@ impl LoadStep {
             load_secs,
         })
     }
-}
-
-/// The log's length once nginx has flushed the step's last lines (it buffers for up to 1 s).
-fn settled_offset(log: &Path) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(4);
-    let mut size = access_log::offset(log);
-    let mut stable_since = Instant::now();
-    while Instant::now() < deadline && stable_since.elapsed() < Duration::from_millis(1200) {
-        std::thread::sleep(Duration::from_millis(100));
-        let now = access_log::offset(log);
-        if now != size {
-            size = now;
-            stable_since = Instant::now();
-        }
-    }
-    size
 }
 
 /// The step's figures as the report keeps them.

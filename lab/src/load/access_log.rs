@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::Deserialize;
@@ -142,6 +143,24 @@ pub fn replica_shares(stats: &NginxStats) -> BTreeMap<String, f64> {
         .iter()
         .map(|(name, n)| (name.clone(), 100.0 * *n as f64 / total.max(1) as f64))
         .collect()
+}
+
+/// The log's length once nginx has written the step's last lines: a request's line is
+/// written when it ends, and a buffered `access_log` (`buffer=... flush=1s`) holds lines for
+/// up to its flush time. Waits until the size has not changed for 1.2 s (at most 4 s).
+pub fn settled_offset(log: &Path) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(4);
+    let mut size = offset(log);
+    let mut stable_since = Instant::now();
+    while Instant::now() < deadline && stable_since.elapsed() < Duration::from_millis(1200) {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = offset(log);
+        if now != size {
+            size = now;
+            stable_since = Instant::now();
+        }
+    }
+    size
 }
 
 #[cfg(test)]
