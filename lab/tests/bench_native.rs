@@ -2,26 +2,15 @@
 //! nginx, SQLite) started under the `tight` profile's cgroup caps, a real siege, a tiny matrix.
 //! Needs root (cgroups), nginx and siege, like the stack tests; fails, never skips, without.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use assert_cmd::Command;
 use serde_json::Value;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+mod common;
 
-fn app_bin() -> PathBuf {
-    let path = std::env::var_os("LAB_APP_BIN")
-        .map_or_else(|| workspace().join("target/debug/app"), PathBuf::from);
-    assert!(
-        path.is_file(),
-        "{} is missing: build the app first (cargo build -p app)",
-        path.display()
-    );
-    path
-}
+use common::{app_bin, workspace};
 
 fn number(value: &Value) -> f64 {
     value

@@ -8,36 +8,16 @@
 //! outage instead of 10, and 500 overload users instead of 2,000 (siege 4.0.7 gives no
 //! summary at 2,000 users on 2 cores; the full run is committed under results/).
 
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use assert_cmd::Command;
 use serde_json::Value;
 
+mod common;
+
+use common::{app_bin_preferring_release as app_bin, workspace};
+
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// LAB_APP_BIN, else the release app when built (closer to what is measured), else debug.
-fn app_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("LAB_APP_BIN") {
-        return PathBuf::from(path);
-    }
-    let release = workspace().join("target/release/app");
-    let path = if release.is_file() {
-        release
-    } else {
-        workspace().join("target/debug/app")
-    };
-    assert!(
-        path.is_file(),
-        "{} is missing: build the app first (cargo build -p app)",
-        path.display()
-    );
-    path
-}
 
 /// Runs `lab fault <args>` on ports from `port_base`, returns its `fault.json`.
 fn fault(port_base: u16, args: &[&str]) -> Value {

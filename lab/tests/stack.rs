@@ -13,20 +13,9 @@ use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 use serde_json::Value;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+mod common;
 
-fn app_bin() -> PathBuf {
-    let path = std::env::var_os("LAB_APP_BIN")
-        .map_or_else(|| workspace().join("target/debug/app"), PathBuf::from);
-    assert!(
-        path.is_file(),
-        "{} is missing: build the app first (cargo build -p app)",
-        path.display()
-    );
-    path
-}
+use common::{app_bin, workspace};
 
 /// A stack under test: its state dir and ports; `lab down` runs when it is dropped, so a
 /// failing assertion leaves nothing running either. Ports stay below 32768, outside Linux's

@@ -1,0 +1,41 @@
+//! Helpers shared by the lab's integration tests that run the real app binary.
+
+use std::path::{Path, PathBuf};
+
+/// The workspace root (the repository).
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The app binary: `LAB_APP_BIN`, else the debug build.
+#[allow(dead_code)] // each test binary compiles this module; not every one uses both lookups
+pub fn app_bin() -> PathBuf {
+    existing(
+        std::env::var_os("LAB_APP_BIN")
+            .map_or_else(|| workspace().join("target/debug/app"), PathBuf::from),
+    )
+}
+
+/// The app binary: `LAB_APP_BIN`, else the release build when there is one (closer to what is
+/// measured), else the debug build.
+#[allow(dead_code)]
+pub fn app_bin_preferring_release() -> PathBuf {
+    if let Some(path) = std::env::var_os("LAB_APP_BIN") {
+        return PathBuf::from(path);
+    }
+    let release = workspace().join("target/release/app");
+    existing(if release.is_file() {
+        release
+    } else {
+        workspace().join("target/debug/app")
+    })
+}
+
+fn existing(path: PathBuf) -> PathBuf {
+    assert!(
+        path.is_file(),
+        "{} is missing: build the app first (cargo build -p app)",
+        path.display()
+    );
+    path
+}
