@@ -38,9 +38,25 @@ struct Panel {
 const SIZE: (u32, u32) = (1000, 600);
 
 fn plot_err<E: std::fmt::Debug>(err: E) -> anyhow::Error {
-    anyhow!(
-        "drawing failed: {err:?} (PNG text needs a TrueType font, e.g. Debian's fonts-dejavu-core)"
-    )
+    anyhow!("drawing failed: {err:?}")
+}
+
+/// DejaVu Sans, compiled in: text is laid out with ab_glyph from these bytes, so drawing
+/// needs no system font and building needs no fontconfig (a bare Debian or the Rust image
+/// lacks both). Licence: `lab/assets/fonts/LICENSE-DejaVu.txt`.
+static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+
+/// Registers the embedded font as "sans-serif", once per process.
+fn register_font() -> anyhow::Result<()> {
+    static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(anyhow!("the embedded font could not be read"))
+    }
 }
 
 fn color(index: usize) -> RGBColor {
@@ -158,6 +174,7 @@ fn draw_all<DB: DrawingBackend>(
 
 /// Writes `<stem>.png` and `<stem>.svg`.
 fn render(dir: &Path, stem: &str, panels: &[Panel]) -> anyhow::Result<Vec<PathBuf>> {
+    register_font()?;
     let size = (
         SIZE.0,
         SIZE.1 * panels.len().max(1) as u32 * 3 / 4 + SIZE.1 / 4,
