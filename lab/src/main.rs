@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+pub mod docker;
 mod export;
 mod fault;
 mod load;
