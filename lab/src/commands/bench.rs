@@ -28,7 +28,7 @@ use crate::results::{
     slo, verdict, CeilingPoint, Machine, ProfileRecord, Run, Sample, ServiceCaps, Settings, Step,
     Versions, SCHEMA_VERSION,
 };
-use crate::sample::{self, Tracked};
+use crate::sample::{self, HostCpu, Tracked};
 use crate::stack::{self, Runtime, StackInfo, UpOptions};
 
 /// The error `main` turns into exit code 2: the run completed, an SLO did not hold.
@@ -197,6 +197,7 @@ impl Bench {
     fn save(&mut self) -> anyhow::Result<()> {
         self.run.update_sustainable();
         export::write_all(&self.run, &self.run_dir)?;
+        export::adopt_parent_owner(&self.run_dir);
         Ok(())
     }
 
@@ -204,6 +205,7 @@ impl Bench {
         if let Err(err) = plot::draw_run(&self.run, &self.run_dir) {
             eprintln!("lab bench: warning: plots not drawn: {err:#}");
         }
+        export::adopt_parent_owner(&self.run_dir);
     }
 
     fn run_profiles(&mut self, args: &BenchArgs) -> anyhow::Result<()> {
@@ -245,6 +247,14 @@ impl Bench {
         let sizes = SeedSizes::from_profile(profile)?;
         if self.run.versions.app.is_none() {
             self.run.versions.app = app_version(&stack.base_url);
+        }
+        // Under compose the bench container learns the database from the running app.
+        self.run.settings.db = db_name(stack.db).to_owned();
+        if stack.runtime == RuntimeKind::Compose && self.run.machine.engine.is_none() {
+            match crate::docker::Engine::from_env().and_then(|e| e.info()) {
+                Ok(info) => self.run.machine.engine = Some(info),
+                Err(err) => eprintln!("lab bench: warning: no Docker engine information: {err:#}"),
+            }
         }
         if !stack.capped {
             eprintln!(
@@ -306,6 +316,13 @@ impl Bench {
                     stack.clone()
                 })
             };
+            let refresh = || {
+                if args.attach {
+                    read_attached_stack(&args.state.state_dir).ok()
+                } else {
+                    runtime.status(&args.state.state_dir).ok()
+                }
+            };
             let step = self.measure_step(
                 &StepPlan {
                     profile: &profile.name,
@@ -318,6 +335,7 @@ impl Bench {
                     stress_token: stress_token(profile),
                 },
                 &current,
+                &refresh,
             )?;
             let passed = step.slo.as_ref().is_none_or(|o| o.passed);
             eprintln!("  {}", step_line(&step));
@@ -429,9 +447,17 @@ impl Bench {
         Ok(Some(tps))
     }
 
-    fn measure_step(&mut self, plan: &StepPlan<'_>, stack: &StackInfo) -> anyhow::Result<Step> {
+    /// One measured step. `refresh` reads the stack again after the load (restart counts).
+    fn measure_step(
+        &mut self,
+        plan: &StepPlan<'_>,
+        stack: &StackInfo,
+        refresh: &dyn Fn() -> Option<StackInfo>,
+    ) -> anyhow::Result<Step> {
         let index = self.run.steps.len();
         let mut tracked: Vec<Tracked> = stack.services.iter().map(Tracked::start).collect();
+        let host_start = HostCpu::read();
+        let mut host_last = host_start;
         let log_start = access_log::offset(&stack.access_log);
         let stress_start_status = if plan.stress {
             Some(start_stress(
@@ -485,6 +511,19 @@ impl Bench {
                     memory_bytes: now.memory_current_bytes,
                 });
             }
+            if let (Some(last), Some(now)) = (host_last, HostCpu::read()) {
+                self.run.samples.push(Sample {
+                    t_secs,
+                    step: index,
+                    profile: plan.profile.to_owned(),
+                    scenario: plan.scenario.to_owned(),
+                    service: "host".into(),
+                    cpu_cores: last.usage_until(&now).cpu_busy_cores,
+                    cpu_throttled_percent: 0.0,
+                    memory_bytes: 0,
+                });
+                host_last = Some(now);
+            }
             if let Some(cpu) = sample::process_cpu_seconds(siege.pid()) {
                 self.run.samples.push(Sample {
                     t_secs,
@@ -511,7 +550,19 @@ impl Bench {
             );
         }
         let nginx = access_log::stats(&bytes, load_secs);
-        let services: Vec<_> = tracked.iter_mut().map(|t| t.usage(load_secs)).collect();
+        let host = host_start
+            .zip(HostCpu::read())
+            .map(|(start, end)| start.usage_until(&end));
+        let latest = refresh();
+        let services: Vec<_> = tracked
+            .iter_mut()
+            .map(|t| {
+                let now = latest
+                    .as_ref()
+                    .and_then(|l| l.services.iter().find(|s| s.name == t.service.name));
+                t.usage(load_secs, now)
+            })
+            .collect();
         if stress_start_status.is_some() {
             stop_stress(&stack.base_url, plan.stress_token.as_deref());
         }
@@ -542,6 +593,7 @@ impl Bench {
             ceiling_percent,
             siege_cpu_cores,
             machine_cores: self.run.machine.cores,
+            host: host.as_ref(),
         });
         let siege_bound = verdict.bottleneck == verdict::Bottleneck::LoadGenerator
             || ceiling_percent.is_some_and(|p| p >= verdict::CEILING_PERCENT);
@@ -565,6 +617,7 @@ impl Bench {
             ceiling_transactions_per_s: plan.ceiling,
             ceiling_percent,
             siege_bound,
+            host,
             verdict,
             slo: None,
             stress_start_status,
@@ -981,6 +1034,7 @@ fn machine() -> Machine {
         memory_total_bytes,
         kernel: read("/proc/sys/kernel/osrelease"),
         cgroup_version: cgroup_version.to_owned(),
+        engine: None,
     }
 }
 
@@ -1098,6 +1152,7 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
         export::write_atomic(&dir.join(exporter.file_name()), &exporter.render(&run)?)?;
     }
     plot::draw_run(&run, &dir)?;
+    export::adopt_parent_owner(&dir);
     println!("{}", dir.join("report.md").display());
     Ok(())
 }
@@ -1124,6 +1179,7 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
     export::write_atomic(&path, &export::compare_markdown(&runs))?;
     let only_runs: Vec<Run> = runs.into_iter().map(|(run, _)| run).collect();
     plot::draw_compare(&only_runs, &out)?;
+    export::adopt_parent_owner(&out);
     println!("{}", path.display());
     Ok(())
 }

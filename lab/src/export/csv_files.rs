@@ -66,6 +66,8 @@ impl Exporter for StepsCsv {
             "siege_failed_transactions",
             "siege_transactions_per_s",
             "siege_cpu_cores",
+            "host_cpu_busy_cores",
+            "host_cpu_busy_percent",
             "ceiling_transactions_per_s",
             "ceiling_percent",
             "siege_bound",
@@ -82,6 +84,7 @@ impl Exporter for StepsCsv {
                 "cpu_throttled_percent",
                 "memory_peak_bytes",
                 "oom_kills",
+                "restarts",
             ] {
                 header.push(format!("{service}_{field}"));
             }
@@ -122,6 +125,8 @@ impl Exporter for StepsCsv {
                 opt(siege.and_then(|s| s.failed_transactions)),
                 num(step.siege_transactions_per_s),
                 num(step.siege_cpu_cores),
+                opt(step.host.as_ref().map(|h| num(h.cpu_busy_cores))),
+                opt(step.host.as_ref().map(|h| num(h.cpu_busy_percent))),
                 opt(step.ceiling_transactions_per_s.map(num)),
                 opt(step.ceiling_percent.map(num)),
                 step.siege_bound.to_string(),
@@ -136,8 +141,9 @@ impl Exporter for StepsCsv {
                         num(u.cpu_throttled_percent),
                         u.memory_peak_bytes.to_string(),
                         u.oom_kills.to_string(),
+                        u.restarts.to_string(),
                     ]),
-                    None => row.extend(std::iter::repeat_n(String::new(), 4)),
+                    None => row.extend(std::iter::repeat_n(String::new(), 5)),
                 }
             }
             writer.write_record(&row)?;

@@ -21,6 +21,7 @@ fn usage(name: &str, cores: f64, limit: f64, throttled: f64, peak_mb: u64) -> Se
         memory_peak_bytes: peak_mb << 20,
         memory_limit_bytes: Some(400 << 20),
         oom_kills: 0,
+        restarts: 0,
     }
 }
 
@@ -57,12 +58,18 @@ fn step(index: usize, users: u32, rps: f64, p99: f64, throttled: f64) -> Step {
     ];
     let ceiling = 4000.0;
     let ceiling_percent = 100.0 * rps / ceiling;
+    let host = HostUsage {
+        cores: 2,
+        cpu_busy_cores: 1.1,
+        cpu_busy_percent: 55.0,
+    };
     let verdict = verdict::decide(&verdict::VerdictInput {
         nginx: &nginx,
         services: &services,
         ceiling_percent: Some(ceiling_percent),
         siege_cpu_cores: 0.5,
         machine_cores: 2,
+        host: Some(&host),
     });
     let mut s = Step {
         index,
@@ -89,6 +96,7 @@ fn step(index: usize, users: u32, rps: f64, p99: f64, throttled: f64) -> Step {
         ceiling_transactions_per_s: Some(ceiling),
         ceiling_percent: Some(ceiling_percent),
         siege_bound: ceiling_percent >= verdict::CEILING_PERCENT,
+        host: Some(host),
         verdict,
         slo: None,
         stress_start_status: None,
@@ -146,6 +154,7 @@ pub fn run() -> Run {
             memory_total_bytes: 8 << 30,
             kernel: "6.1.0".into(),
             cgroup_version: "v1".into(),
+            engine: None,
         },
         versions: Versions {
             lab: "0.1.0".into(),

@@ -103,6 +103,19 @@ impl Exporter for MarkdownReport {
             or_dash(v.nginx.clone()),
             or_dash(v.siege.clone())
         );
+        if let Some(e) = &m.engine {
+            let _ = writeln!(
+                md,
+                "Docker engine {} (API {}) on {}: {} cores, {} MB, cgroup {} ({} driver); the containers' figures come from its API.\n",
+                e.server_version,
+                e.api_version,
+                e.operating_system,
+                e.cores,
+                mb(e.memory_total_bytes),
+                or_dash(e.cgroup_version.clone()),
+                e.cgroup_driver
+            );
+        }
 
         let _ = writeln!(md, "## Profiles\n");
         let _ = writeln!(
@@ -191,13 +204,13 @@ impl Exporter for MarkdownReport {
         md.push('\n');
 
         let _ = writeln!(md, "## Resources per step\n");
-        let _ = writeln!(md, "| profile | scenario | users | service | CPU (cores) | CPU cap | throttled % | throttled s | memory peak MB | memory cap MB | OOM kills | source |");
-        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(md, "| profile | scenario | users | service | CPU (cores) | CPU cap | throttled % | throttled s | memory peak MB | memory cap MB | OOM kills | restarts | source |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         for step in &run.steps {
             for u in &step.services {
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {} | {} | {:.2} | {} | {:.0} | {:.2} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {:.2} | {} | {:.0} | {:.2} | {} | {} | {} | {} | {} |",
                     step.profile,
                     step.scenario,
                     step.users,
@@ -209,14 +222,22 @@ impl Exporter for MarkdownReport {
                     mb(u.memory_peak_bytes),
                     or_dash(u.memory_limit_bytes.map(mb)),
                     u.oom_kills,
+                    u.restarts,
                     u.source
                 );
             }
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | siege | {:.2} | - | - | - | - | - | - | wait4 |",
+                "| {} | {} | {} | siege | {:.2} | - | - | - | - | - | - | - | wait4 |",
                 step.profile, step.scenario, step.users, step.siege_cpu_cores
             );
+            if let Some(h) = &step.host {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | **machine** (all) | {:.2} | {} cores | - | - | - | - | - | - | /proc/stat ({:.0}% busy) |",
+                    step.profile, step.scenario, step.users, h.cpu_busy_cores, h.cores, h.cpu_busy_percent
+                );
+            }
         }
         md.push('\n');
 
@@ -250,8 +271,8 @@ impl Exporter for MarkdownReport {
         let _ = writeln!(md, "- **availability %** = (2xx + 3xx) / all requests nginx logged in the step, leaving out 499 (connections siege cut when its time ran out). A 429 lowers it; siege's own availability does not.");
         let _ = writeln!(md, "- **p50/p90/p99/max** from nginx's `request_time` (1 ms resolution) through an HDR histogram; siege gives no percentiles and ~10 ms resolution.");
         let _ = writeln!(md, "- **req/s** = requests nginx logged / siege's wall-clock seconds, at most the step's duration + 1 s (siege's `elapsed_time` can be shorter than `-t`, and siege 4.0.7 sometimes hangs on exit at high concurrency: lab stops it and says so).");
-        let _ = writeln!(md, "- **CPU, throttling, memory, OOM kills** from each service's cgroup (v1: cpuacct.usage, cpu.stat, memory.max_usage_in_bytes reset at each step; v2: cpu.stat, memory.current, memory.events), sampled every second; siege's CPU from the kernel's accounting of the finished process.");
-        let _ = writeln!(md, "- **bottleneck**: 429 share >= {}% -> rate limiter; a capped service throttled in > {}% of CFS periods while using >= {}% of its quota (or OOM-killed) -> that service; siege at >= {}% of its ceiling or using >= {}% of the cores -> load generator; else none.", verdict::RATE_LIMITED_PERCENT, verdict::THROTTLED_PERCENT, verdict::QUOTA_USED_PERCENT, verdict::CEILING_PERCENT, verdict::SIEGE_CORES_PERCENT);
+        let _ = writeln!(md, "- **CPU, throttling, memory, OOM kills** natively from each service's cgroup (v1: cpuacct.usage, cpu.stat, memory.max_usage_in_bytes reset at each step; v2: cpu.stat, memory.current, memory.events); under compose from the Docker Engine API for each container (`stats`: the same cgroup counters; `oom` events; `RestartCount`), the step's memory peak then being the highest per-second sample. Sampled every second; siege's CPU from the kernel's accounting of the finished process; the machine's from `/proc/stat` (busy = all but idle and iowait).");
+        let _ = writeln!(md, "- **bottleneck**: 429 share >= {}% -> rate limiter; a capped service throttled in > {}% of CFS periods while using >= {}% of its quota (or OOM-killed) -> that service; siege at >= {}% of its ceiling or using >= {}% of the cores -> load generator; the machine >= {}% busy -> host; else none.", verdict::RATE_LIMITED_PERCENT, verdict::THROTTLED_PERCENT, verdict::QUOTA_USED_PERCENT, verdict::CEILING_PERCENT, verdict::SIEGE_CORES_PERCENT, verdict::HOST_BUSY_PERCENT);
         Ok(md)
     }
 }

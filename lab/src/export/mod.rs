@@ -70,6 +70,38 @@ pub fn write_all(run: &Run, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(written)
 }
 
+/// Gives `dir` and everything under it the owner of its parent folder, when lab runs as root
+/// and that owner is someone else: the bench container runs as root and writes into the
+/// bind-mounted `./results`, which belongs to the user on the host. Best effort: a failure is
+/// logged, never fatal (the files are there either way).
+pub fn adopt_parent_owner(dir: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let Some(owner) = dir
+        .parent()
+        .and_then(|p| fs::metadata(p).ok())
+        .filter(|m| m.uid() != 0)
+    else {
+        return;
+    };
+    chown_tree(dir, owner.uid(), owner.gid());
+}
+
+fn chown_tree(path: &Path, uid: u32, gid: u32) {
+    if let Err(err) = std::os::unix::fs::lchown(path, Some(uid), Some(gid)) {
+        log::warn!("cannot give {} to {uid}:{gid}: {err}", path.display());
+        return;
+    }
+    if path.is_dir() && !path.is_symlink() {
+        for entry in fs::read_dir(path).into_iter().flatten().flatten() {
+            chown_tree(&entry.path(), uid, gid);
+        }
+    }
+}
+
 /// Reads a run from its folder or its `run.json`.
 pub fn load_run(path: &Path) -> anyhow::Result<(Run, PathBuf)> {
     let (file, dir) = if path.is_dir() {
@@ -98,6 +130,30 @@ pub(crate) mod fixture;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_folder_takes_the_owner_of_the_results_folder() {
+        use std::os::unix::fs::MetadataExt;
+        let results = tempfile::tempdir().unwrap();
+        let run = results.path().join("run");
+        std::fs::create_dir_all(run.join("urls")).unwrap();
+        std::fs::write(run.join("urls/read.txt"), "x").unwrap();
+        // As root (CI, the bench container) the results folder is given away first, like a
+        // bind-mounted folder of a host user; otherwise ownership must simply stay as it is.
+        let root = unsafe { libc::geteuid() } == 0;
+        let want = if root {
+            std::os::unix::fs::chown(results.path(), Some(1234), Some(2345)).unwrap();
+            (1234, 2345)
+        } else {
+            let m = std::fs::metadata(results.path()).unwrap();
+            (m.uid(), m.gid())
+        };
+        adopt_parent_owner(&run);
+        for path in [run.clone(), run.join("urls"), run.join("urls/read.txt")] {
+            let m = std::fs::metadata(&path).unwrap();
+            assert_eq!((m.uid(), m.gid()), want, "{}", path.display());
+        }
+    }
 
     #[test]
     fn run_json_round_trips() {

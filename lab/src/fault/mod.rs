@@ -289,7 +289,7 @@ impl LoadStep {
             services: self
                 .tracked
                 .iter_mut()
-                .map(|t| t.usage(load_secs))
+                .map(|t| t.usage(load_secs, None))
                 .collect(),
             siege: outcome,
             load_secs,

@@ -393,11 +393,19 @@ fn resource_panels(run: &Run, profile: &str, scenario: &str) -> Vec<Panel> {
                 String::new()
             };
             cpu.push(Line {
-                label: label.clone(),
+                label: if *service == "host" && n == 0 {
+                    "machine (all processes)".to_owned()
+                } else {
+                    label.clone()
+                },
                 points: mine.iter().map(|s| (s.t_secs - t0, s.cpu_cores)).collect(),
                 color: i,
                 dashed: false,
             });
+            // siege's and the machine's memory are not sampled: no flat zero line for them.
+            if matches!(*service, "siege" | "host") {
+                continue;
+            }
             memory.push(Line {
                 label,
                 points: mine

@@ -85,6 +85,10 @@ pub struct Machine {
     pub kernel: String,
     /// `v1` or `v2` (hierarchy mounted at /sys/fs/cgroup), `none` when absent.
     pub cgroup_version: String,
+    /// The Docker engine the compose stack ran on (its cores and memory are the machine's,
+    /// or the Docker VM's on Docker Desktop); None for native runs or without the socket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<crate::docker::EngineInfo>,
 }
 
 /// Versions of the programs involved; None when one could not be asked.
@@ -225,6 +229,11 @@ pub struct Step {
     /// True when siege, not the stack, was the limit (>= 80% of its ceiling, or its CPU near
     /// the machine's cores).
     pub siege_bound: bool,
+    /// The whole machine's CPU during the step (stack, siege and anything else running):
+    /// tells when the machine itself, not a cap, was the limit. None in runs made before it
+    /// was measured.
+    #[serde(default)]
+    pub host: Option<HostUsage>,
     /// What saturated, with the evidence.
     pub verdict: Verdict,
     /// SLO outcome (None without `--slo`).
@@ -305,6 +314,22 @@ pub struct ServiceUsage {
     pub memory_limit_bytes: Option<u64>,
     /// OOM kills during the step.
     pub oom_kills: u64,
+    /// Times the service was restarted during the step (native: by lab's supervisor; compose:
+    /// by the engine's restart policy).
+    #[serde(default)]
+    pub restarts: u64,
+}
+
+/// The machine's CPU over one step, from `/proc/stat` where lab runs (inside the bench
+/// container that is still the host's, or the Docker VM's, `/proc/stat`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct HostUsage {
+    /// CPUs the kernel counts in `/proc/stat`.
+    pub cores: usize,
+    /// Busy CPU (everything but idle and iowait), in cores.
+    pub cpu_busy_cores: f64,
+    /// `cpu_busy_cores / cores`, percent.
+    pub cpu_busy_percent: f64,
 }
 
 /// A per-second sample of one service (or of siege).

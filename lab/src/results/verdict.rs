@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{NginxStats, ServiceUsage};
+use super::{HostUsage, NginxStats, ServiceUsage};
 
 /// A capped service counts as saturated above this share of throttled CFS periods ...
 pub const THROTTLED_PERCENT: f64 = 20.0;
@@ -15,6 +15,9 @@ pub const CEILING_PERCENT: f64 = 80.0;
 pub const SIEGE_CORES_PERCENT: f64 = 80.0;
 /// The rate limiter is the limit when this share of requests got 429.
 pub const RATE_LIMITED_PERCENT: f64 = 1.0;
+/// The machine itself is the limit when this share of all its cores was busy (and no cap,
+/// no rate limit and not siege alone explains the step).
+pub const HOST_BUSY_PERCENT: f64 = 90.0;
 
 /// What stopped the stack from serving more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +33,9 @@ pub enum Bottleneck {
     RateLimiter,
     /// siege itself could not drive more.
     LoadGenerator,
+    /// The machine's (or the Docker VM's) cores were all busy: no cap was reached because
+    /// the services, siege and everything else together used the whole machine.
+    Host,
     /// Nothing saturated.
     None,
 }
@@ -43,6 +49,7 @@ impl Bottleneck {
             Bottleneck::Nginx => "nginx",
             Bottleneck::RateLimiter => "rate limiter",
             Bottleneck::LoadGenerator => "load generator",
+            Bottleneck::Host => "host",
             Bottleneck::None => "none",
         }
     }
@@ -64,6 +71,8 @@ pub struct VerdictInput<'a> {
     pub ceiling_percent: Option<f64>,
     pub siege_cpu_cores: f64,
     pub machine_cores: usize,
+    /// The whole machine's CPU during the step, when measured.
+    pub host: Option<&'a HostUsage>,
 }
 
 fn role(service: &str) -> Bottleneck {
@@ -75,7 +84,7 @@ fn role(service: &str) -> Bottleneck {
 }
 
 /// Applies the thresholds above. Priority: rate limiter (it answers before anything else
-/// works), then the most saturated capped service, then siege, else none.
+/// works), then the most saturated capped service, then siege, then the machine, else none.
 pub fn decide(input: &VerdictInput<'_>) -> Verdict {
     let mut evidence = Vec::new();
     let mut candidates: Vec<(f64, Bottleneck)> = Vec::new();
@@ -144,6 +153,22 @@ pub fn decide(input: &VerdictInput<'_>) -> Verdict {
         ));
     }
 
+    let host_busy = input
+        .host
+        .filter(|h| h.cores > 0 && h.cpu_busy_percent >= HOST_BUSY_PERCENT);
+    if let Some(host) = host_busy {
+        let services: f64 = input.services.iter().map(|s| s.cpu_cores).sum();
+        evidence.push(format!(
+            "the machine's {} cores were {:.0}% busy ({:.2} cores: services {:.2}, siege {:.2}, the rest {:.2}; threshold {HOST_BUSY_PERCENT}%)",
+            host.cores,
+            host.cpu_busy_percent,
+            host.cpu_busy_cores,
+            services,
+            input.siege_cpu_cores,
+            (host.cpu_busy_cores - services - input.siege_cpu_cores).max(0.0)
+        ));
+    }
+
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
     let bottleneck = if rate_limited {
         Bottleneck::RateLimiter
@@ -151,12 +176,14 @@ pub fn decide(input: &VerdictInput<'_>) -> Verdict {
         *service
     } else if near_ceiling || siege_busy {
         Bottleneck::LoadGenerator
+    } else if host_busy.is_some() {
+        Bottleneck::Host
     } else {
         Bottleneck::None
     };
     if evidence.is_empty() {
         evidence.push(format!(
-            "no capped service throttled over {THROTTLED_PERCENT}% of periods, no 429s, siege under {CEILING_PERCENT}% of its ceiling"
+            "no capped service throttled over {THROTTLED_PERCENT}% of periods, no 429s, siege under {CEILING_PERCENT}% of its ceiling, the machine under {HOST_BUSY_PERCENT}% busy"
         ));
     }
     Verdict {
@@ -195,6 +222,7 @@ mod tests {
             ceiling_percent: ceiling,
             siege_cpu_cores: siege,
             machine_cores: 2,
+            host: None,
         })
     }
 
@@ -250,5 +278,71 @@ mod tests {
         let v = decide_with(&NginxStats::default(), &[db], None, 0.1);
         assert_eq!(v.bottleneck, Bottleneck::Database);
         assert!(v.evidence[0].contains("OOM-killed 1"));
+    }
+
+    fn host(busy_cores: f64) -> HostUsage {
+        HostUsage {
+            cores: 2,
+            cpu_busy_cores: busy_cores,
+            cpu_busy_percent: 100.0 * busy_cores / 2.0,
+        }
+    }
+
+    #[test]
+    fn a_full_machine_with_no_cap_reached_is_the_host() {
+        // The committed roomy run's shape: replicas and the database far under their caps,
+        // siege under its ceiling, yet the two cores are all but full.
+        let services = [
+            service("app1", 0.45, 1.0, 3.0),
+            service("app2", 0.45, 1.0, 3.0),
+            service("db", 0.5, 1.0, 2.0),
+            service("nginx", 0.2, 0.5, 1.0),
+        ];
+        let busy = host(1.94);
+        let v = decide(&VerdictInput {
+            nginx: &NginxStats::default(),
+            services: &services,
+            ceiling_percent: Some(11.0),
+            siege_cpu_cores: 0.3,
+            machine_cores: 2,
+            host: Some(&busy),
+        });
+        assert_eq!(v.bottleneck, Bottleneck::Host);
+        assert!(
+            v.evidence[0].contains("2 cores were 97% busy"),
+            "{:?}",
+            v.evidence
+        );
+        assert!(v.evidence[0].contains("services 1.60, siege 0.30"));
+    }
+
+    #[test]
+    fn a_cap_reached_on_a_full_machine_is_still_the_capped_service() {
+        let services = [service("db", 0.3, 0.3, 95.0)];
+        let busy = host(1.95);
+        let v = decide(&VerdictInput {
+            nginx: &NginxStats::default(),
+            services: &services,
+            ceiling_percent: Some(5.0),
+            siege_cpu_cores: 0.2,
+            machine_cores: 2,
+            host: Some(&busy),
+        });
+        assert_eq!(v.bottleneck, Bottleneck::Database);
+        assert_eq!(v.evidence.len(), 2);
+    }
+
+    #[test]
+    fn a_machine_with_room_left_is_not_the_host() {
+        let busy = host(1.2);
+        let v = decide(&VerdictInput {
+            nginx: &NginxStats::default(),
+            services: &[],
+            ceiling_percent: Some(5.0),
+            siege_cpu_cores: 0.2,
+            machine_cores: 2,
+            host: Some(&busy),
+        });
+        assert_eq!(v.bottleneck, Bottleneck::None);
     }
 }

@@ -1,11 +1,18 @@
-//! Resource sampling of the stack's services: cgroup counters (v1 or v2) when the runtime
-//! gives the service's cgroup, else /proc for its process tree. Counters are cumulative;
-//! `Counters::delta` turns two readings into what a step or a second used.
+//! Resource sampling of the stack's services: cgroup counters (v1 or v2) when the native
+//! runtime gives the service's cgroup, the Docker Engine API when the compose runtime gives its
+//! container, else /proc for its process tree. Counters are cumulative; `Counters::delta`
+//! turns two readings into what a step or a second used. `HostCpu` reads the whole machine.
+//!
+//! Containers are read through the engine rather than through their cgroup files because the
+//! files are only visible from the host, and only on Linux: from the bench container, or with
+//! Docker Desktop's VM, the engine is the one reader that works everywhere.
 
 use std::fs;
 use std::path::Path;
+use std::time::SystemTime;
 
-use crate::results::ServiceUsage;
+use crate::docker::Engine;
+use crate::results::{HostUsage, ServiceUsage};
 use crate::stack::{CgroupPaths, ServiceInfo};
 
 /// One reading of a service's counters.
@@ -33,12 +40,29 @@ pub enum Source {
     Cgroup(CgroupPaths),
     /// A process and its descendants.
     Proc(u32),
+    /// A container, read from the Docker Engine API (`/containers/{id}/stats`).
+    Docker {
+        engine: Engine,
+        container: String,
+    },
     /// Nothing to read (e.g. a stopped service): all zeros.
     None,
 }
 
 impl Source {
     pub fn of(service: &ServiceInfo) -> Self {
+        if let Some(container) = &service.container {
+            return match Engine::from_env() {
+                Ok(engine) => Source::Docker {
+                    engine,
+                    container: container.clone(),
+                },
+                Err(err) => {
+                    log::warn!("{}: not measured: {err:#}", service.name);
+                    Source::None
+                }
+            };
+        }
         match (&service.cgroup, service.pid) {
             (Some(paths), _) => Source::Cgroup(paths.clone()),
             (None, Some(pid)) => Source::Proc(pid),
@@ -51,6 +75,7 @@ impl Source {
             Source::Cgroup(CgroupPaths::V1 { .. }) => "cgroup v1",
             Source::Cgroup(CgroupPaths::V2 { .. }) => "cgroup v2",
             Source::Proc(_) => "proc",
+            Source::Docker { .. } => "docker api",
             Source::None => "none",
         }
     }
@@ -65,7 +90,42 @@ impl Source {
             }) => read_v1(cpu, cpuacct, memory),
             Source::Cgroup(CgroupPaths::V2 { dir }) => read_v2(dir),
             Source::Proc(pid) => read_proc_tree(*pid),
+            Source::Docker { engine, container } => read_container(engine, container),
             Source::None => Counters::default(),
+        }
+    }
+
+    /// Restarts so far, where the source itself knows them (the engine's `RestartCount`).
+    fn restarts(&self) -> Option<u64> {
+        match self {
+            Source::Docker { engine, container } => engine
+                .inspect(container)
+                .map_err(|err| log::debug!("{container}: {err:#}"))
+                .ok()
+                .map(|state| u64::from(state.restart_count)),
+            _ => None,
+        }
+    }
+
+    /// OOM kills between two instants, where they are counted as events rather than by a
+    /// counter file (the engine's `oom` events; cgroup v1 containers expose no counter).
+    fn oom_events(&self, since: SystemTime, until: SystemTime) -> Option<u64> {
+        let Source::Docker { engine, container } = self else {
+            return None;
+        };
+        match engine.events(since, until, &["oom"]) {
+            Ok(events) => Some(
+                events
+                    .iter()
+                    .filter(|e| {
+                        e.id.starts_with(container.as_str()) || container.starts_with(e.id.as_str())
+                    })
+                    .count() as u64,
+            ),
+            Err(err) => {
+                log::warn!("{container}: OOM events not read: {err:#}");
+                None
+            }
         }
     }
 
@@ -82,6 +142,29 @@ impl Source {
     /// True when the kernel's peak is per step (reset at the step's start).
     pub fn peak_is_per_step(&self) -> bool {
         matches!(self, Source::Cgroup(CgroupPaths::V1 { .. }))
+    }
+}
+
+/// A container's counters from one `stats` call. `usage` is the same figure as cgroup v1's
+/// `memory.usage_in_bytes` (v2: `memory.current`) that native runs read; the engine's
+/// `max_usage` counts from the container's start, so a step's peak comes from the samples.
+fn read_container(engine: &Engine, container: &str) -> Counters {
+    match engine.stats(container) {
+        Ok(stats) => Counters {
+            cpu_usage_ns: stats.cpu_usage_ns,
+            periods: stats.periods,
+            throttled_periods: stats.throttled_periods,
+            throttled_ns: stats.throttled_ns,
+            memory_current_bytes: stats.memory_usage_bytes,
+            memory_peak_bytes: stats.memory_max_usage_bytes,
+            oom_kills: 0,
+        },
+        Err(err) => {
+            // A container being restarted has no stats for a moment: read as zero, like a
+            // cgroup file that is missing.
+            log::debug!("{container}: {err:#}");
+            Counters::default()
+        }
     }
 }
 
@@ -257,6 +340,10 @@ pub struct Tracked {
     pub last: Counters,
     /// Highest memory seen in per-second samples during the step.
     pub sampled_peak_bytes: u64,
+    /// When following started (the window of the engine's OOM events).
+    started: SystemTime,
+    /// Restarts before the step (the engine's count, else the native supervisor's).
+    start_restarts: u64,
 }
 
 impl Tracked {
@@ -270,6 +357,8 @@ impl Tracked {
             sampled_peak_bytes: start.memory_current_bytes,
             last: start,
             start,
+            started: SystemTime::now(),
+            start_restarts: source.restarts().unwrap_or(u64::from(service.restarts)),
             source,
         }
     }
@@ -283,10 +372,19 @@ impl Tracked {
         (now, delta)
     }
 
-    /// The step's usage over `wall_secs`.
-    pub fn usage(&mut self, wall_secs: f64) -> ServiceUsage {
+    /// The step's usage over `wall_secs`. `latest` is the service as the runtime sees it now
+    /// (the native supervisor's restart count); None keeps the count seen at the start.
+    pub fn usage(&mut self, wall_secs: f64, latest: Option<&ServiceInfo>) -> ServiceUsage {
         let (end, _) = self.sample();
         let delta = self.start.delta(&end);
+        let oom_kills = self
+            .source
+            .oom_events(self.started, SystemTime::now())
+            .unwrap_or(delta.oom_kills);
+        let restarts_now = self
+            .source
+            .restarts()
+            .unwrap_or_else(|| latest.map_or(self.start_restarts, |s| u64::from(s.restarts)));
         let kernel_peak = end
             .memory_peak_bytes
             .filter(|_| self.source.peak_is_per_step())
@@ -308,7 +406,63 @@ impl Tracked {
             memory_current_bytes: end.memory_current_bytes,
             memory_peak_bytes: kernel_peak.max(self.sampled_peak_bytes),
             memory_limit_bytes: self.service.memory_limit_bytes,
-            oom_kills: delta.oom_kills,
+            oom_kills,
+            restarts: restarts_now.saturating_sub(self.start_restarts),
+        }
+    }
+}
+
+/// The whole machine's CPU from `/proc/stat`'s first line: busy and total jiffies.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HostCpu {
+    busy: u64,
+    total: u64,
+    cores: usize,
+}
+
+impl HostCpu {
+    /// Reads `/proc/stat` now; None where it cannot be read (not Linux).
+    pub fn read() -> Option<Self> {
+        Self::parse(&fs::read_to_string("/proc/stat").ok()?)
+    }
+
+    /// `cpu  user nice system idle iowait irq softirq steal guest guest_nice` plus one
+    /// `cpuN` line per core. Busy is everything but idle and iowait; guest time is already
+    /// inside user and nice, so it is not added twice.
+    fn parse(text: &str) -> Option<Self> {
+        let mut lines = text.lines();
+        let first = lines.next()?.strip_prefix("cpu ")?;
+        let fields: Vec<u64> = first
+            .split_whitespace()
+            .map(|f| f.parse().ok())
+            .collect::<Option<_>>()?;
+        let field = |i: usize| fields.get(i).copied().unwrap_or(0);
+        let total: u64 = (0..8).map(field).sum();
+        let idle = field(3) + field(4);
+        let cores = lines
+            .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+            .count();
+        Some(Self {
+            busy: total - idle,
+            total,
+            cores,
+        })
+    }
+
+    /// The machine's CPU between this reading and a later one.
+    pub fn usage_until(&self, later: &HostCpu) -> HostUsage {
+        let total = later.total.saturating_sub(self.total);
+        let busy = later.busy.saturating_sub(self.busy);
+        let share = if total == 0 {
+            0.0
+        } else {
+            busy as f64 / total as f64
+        };
+        let cores = later.cores.max(1);
+        HostUsage {
+            cores: later.cores,
+            cpu_busy_cores: share * cores as f64,
+            cpu_busy_percent: 100.0 * share,
         }
     }
 }
@@ -405,6 +559,26 @@ mod tests {
             ..Default::default()
         };
         assert!((before.delta(&restarted).cpu_seconds - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn host_cpu_counts_everything_but_idle_and_iowait() {
+        let before = HostCpu::parse(
+            "cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 50 0 25 400 25 0 0 0 0 0\ncpu1 50 0 25 400 25 0 0 0 0 0\nintr 1\n",
+        )
+        .unwrap();
+        assert_eq!(before.cores, 2);
+        // 200 jiffies later: 150 busy (user 120, system 20, irq 10), 50 idle.
+        let after = HostCpu::parse(
+            "cpu  220 0 70 850 50 10 0 0 0 0\ncpu0 110 0 35 425 25 5 0 0 0 0\ncpu1 110 0 35 425 25 5 0 0 0 0\n",
+        )
+        .unwrap();
+        let usage = before.usage_until(&after);
+        assert_eq!(usage.cores, 2);
+        assert!((usage.cpu_busy_percent - 75.0).abs() < 1e-9);
+        assert!((usage.cpu_busy_cores - 1.5).abs() < 1e-9);
+        assert!(HostCpu::parse("intr 1\n").is_none());
+        assert!(HostCpu::read().is_some_and(|h| h.cores >= 1));
     }
 
     #[test]

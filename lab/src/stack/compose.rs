@@ -1,8 +1,13 @@
 //! The compose runtime: the same stack through `docker compose` and the profile's env file.
 //!
 //! Two situations: on a host with docker, `up` runs `docker compose --env-file profiles/<p>.env
-//! up -d` (and `down` stops it); inside compose's own `bench` container (LAB_BASE_URL set), `up`
-//! attaches to the stack that is already running, since there is no engine to drive there.
+//! up -d --build --wait` (and `down` stops it); inside compose's own `bench` container
+//! (LAB_BASE_URL set), `up` attaches to the stack that is already running.
+//!
+//! Either way each service is then found as a container through the Docker Engine API (by its
+//! compose project and service labels), with the caps the engine really applied, so the
+//! sampler can read its CPU, throttling and memory like a native cgroup. Without the engine's
+//! socket the run still works, with every service unmeasured and a loud warning.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,6 +19,7 @@ use super::process;
 use super::units::{parse_cpus, parse_memory};
 use super::{load_info, save_info, Runtime, ServiceInfo, StackInfo, UpOptions, STACK_FILE};
 use crate::cli::{DbKind, RuntimeKind};
+use crate::docker::{ContainerSummary, Engine};
 use crate::profile::{repo_root, Profile};
 
 /// Runs the stack with docker compose.
@@ -21,13 +27,22 @@ pub struct ComposeRuntime;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// Compose's labels on every container it creates.
+const PROJECT_LABEL: &str = "com.docker.compose.project";
+
+/// Inside the bench container: the stack's nginx URL (compose.yaml sets it).
+fn attached_url() -> Option<String> {
+    std::env::var("LAB_BASE_URL").ok().filter(|u| !u.is_empty())
+}
+
 impl Runtime for ComposeRuntime {
     fn up(&self, opts: &UpOptions) -> anyhow::Result<StackInfo> {
         std::fs::create_dir_all(&opts.state_dir)?;
-        let attached = std::env::var("LAB_BASE_URL").ok().filter(|u| !u.is_empty());
-        let (base_url, access_log) = match attached {
+        let attached = attached_url();
+        let mut db = opts.db;
+        let (base_url, access_log) = match &attached {
             Some(url) => (
-                url,
+                url.clone(),
                 std::env::var_os("LAB_ACCESS_LOG")
                     .map_or_else(|| PathBuf::from("/var/log/lab/access.json"), PathBuf::from),
             ),
@@ -44,34 +59,63 @@ impl Runtime for ComposeRuntime {
             }
         };
         wait_for_nginx(&base_url)?;
+        let mut warnings = Vec::new();
+        let project = match project_name(attached.is_some(), &opts.profile, opts.db) {
+            Ok(project) => Some(project),
+            Err(err) => {
+                warnings.push(unmeasured_warning(&err));
+                None
+            }
+        };
+        if attached.is_some() {
+            if let Some(found) = project
+                .as_deref()
+                .and_then(|p| running_db(p).ok().flatten())
+            {
+                db = found;
+            }
+        }
+        let services = services(&opts.profile, db, project.as_deref(), &mut warnings)?;
+        for warning in &warnings {
+            eprintln!("lab: WARNING: {warning}");
+        }
         let info = StackInfo {
             profile: opts.profile.name.clone(),
-            db: opts.db,
+            db,
             base_url,
             access_log,
             capped: true,
-            services: services(&opts.profile)?,
+            services,
             runtime: RuntimeKind::Compose,
             supervisor_pid: None,
             state: "ready".into(),
             error: None,
             events_log: None,
-            warnings: Vec::new(),
+            warnings,
         };
         save_info(&opts.state_dir, &info)?;
         Ok(info)
     }
 
+    /// The stack as recorded, with its containers looked up again: a container that compose
+    /// recreated has a new ID, a restarted one a new restart count.
     fn status(&self, state_dir: &Path) -> anyhow::Result<StackInfo> {
-        load_info(state_dir)?
-            .ok_or_else(|| anyhow!("no compose stack recorded in {}", state_dir.display()))
+        let mut info = load_info(state_dir)?
+            .ok_or_else(|| anyhow!("no compose stack recorded in {}", state_dir.display()))?;
+        let Some(project) = project_of(&info) else {
+            return Ok(info);
+        };
+        let profile = Profile::load(&info.profile)?;
+        let mut warnings = Vec::new();
+        info.services = services(&profile, info.db, Some(&project), &mut warnings)?;
+        Ok(info)
     }
 
     fn down(&self, state_dir: &Path) -> anyhow::Result<()> {
         let Some(info) = load_info(state_dir)? else {
             return Ok(());
         };
-        if std::env::var("LAB_BASE_URL").map_or(true, |u| u.is_empty()) {
+        if attached_url().is_none() {
             let compose = compose_command()?;
             let profile = Profile::load(&info.profile)?;
             run(&compose, &compose_args(&profile, info.db, &["down"]), None)?;
@@ -79,6 +123,111 @@ impl Runtime for ComposeRuntime {
         std::fs::remove_file(state_dir.join(STACK_FILE))?;
         Ok(())
     }
+}
+
+fn unmeasured_warning(err: &anyhow::Error) -> String {
+    format!(
+        "containers are NOT measured (CPU, throttling, memory read as 0): {err:#}. \
+         lab reads them from the Docker Engine API: run lab where the engine's socket is \
+         (the bench container mounts it as /var/run/docker.sock; DOCKER_HOST=unix://... \
+         names another)"
+    )
+}
+
+/// The compose project of the running stack: COMPOSE_PROJECT_NAME when set; inside the bench
+/// container, the project label of this very container (its hostname is its ID); on the
+/// host, the name `docker compose config` resolves (the folder's name unless .env says
+/// otherwise).
+fn project_name(attached: bool, profile: &Profile, db: DbKind) -> anyhow::Result<String> {
+    if let Some(name) = std::env::var("COMPOSE_PROJECT_NAME")
+        .ok()
+        .filter(|n| !n.is_empty())
+    {
+        return Ok(name);
+    }
+    if attached {
+        let engine = Engine::from_env()?;
+        let hostname = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_owned())
+            .context("reading /etc/hostname")?;
+        let me = engine.inspect(&hostname).with_context(|| {
+            format!("looking up this container ({hostname}) to find its compose project")
+        })?;
+        return me
+            .labels
+            .get(PROJECT_LABEL)
+            .cloned()
+            .ok_or_else(|| anyhow!("this container ({hostname}) was not started by compose"));
+    }
+    let compose = compose_command()?;
+    let output = Command::new(&compose[0])
+        .args(&compose[1..])
+        .args(compose_args(profile, db, &["config", "--format", "json"]))
+        .current_dir(repo_root())
+        .output()
+        .with_context(|| format!("cannot run {}", compose.join(" ")))?;
+    if !output.status.success() {
+        bail!(
+            "`{} config` failed: {}",
+            compose.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let config: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .context("reading `docker compose config --format json`")?;
+    config
+        .get("name")
+        .and_then(|n| n.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("`docker compose config` names no project"))
+}
+
+/// The project a recorded stack's containers belong to, read back from one of them.
+fn project_of(info: &StackInfo) -> Option<String> {
+    let engine = Engine::from_env().ok()?;
+    let id = info.services.iter().find_map(|s| s.container.clone())?;
+    engine.inspect(&id).ok()?.labels.get(PROJECT_LABEL).cloned()
+}
+
+/// Which database the replicas use, from app1's DATABASE_URL (the bench container cannot
+/// know which compose profile started the stack).
+fn running_db(project: &str) -> anyhow::Result<Option<DbKind>> {
+    let engine = Engine::from_env()?;
+    let containers = engine.compose_containers(project)?;
+    let Some(app) = pick(&containers, "app1") else {
+        return Ok(None);
+    };
+    let state = engine.inspect(&app.id)?;
+    Ok(state
+        .env
+        .iter()
+        .find_map(|e| e.strip_prefix("DATABASE_URL="))
+        .and_then(db_of_url))
+}
+
+fn db_of_url(url: &str) -> Option<DbKind> {
+    if url.starts_with("postgres") {
+        Some(DbKind::Postgres)
+    } else if url.starts_with("mysql") || url.starts_with("mariadb") {
+        Some(DbKind::Mysql)
+    } else if url.starts_with("sqlite") {
+        Some(DbKind::Sqlite)
+    } else {
+        None
+    }
+}
+
+/// The running container of a compose service (a stopped one when none runs).
+fn pick<'a>(containers: &'a [ContainerSummary], service: &str) -> Option<&'a ContainerSummary> {
+    let matching: Vec<_> = containers
+        .iter()
+        .filter(|c| c.service.as_deref() == Some(service))
+        .collect();
+    matching
+        .iter()
+        .find(|c| c.state == "running")
+        .or_else(|| matching.first())
+        .copied()
 }
 
 /// `docker compose` (v2 plugin) when it works, else Debian's `docker-compose`.
@@ -127,31 +276,26 @@ fn compose_args_with(
 }
 
 fn start(compose: &[String], opts: &UpOptions) -> anyhow::Result<()> {
+    // --wait: back once every service is healthy (the seed job has completed); --build: the
+    // images follow the sources (a no-op when nothing changed).
+    let up = ["up", "-d", "--build", "--wait"];
     match opts.db {
         DbKind::Sqlite => bail!(
             "the compose stack runs Postgres (default) or MySQL: use --db postgres or --db mysql"
         ),
-        DbKind::Postgres => run(
+        DbKind::Postgres => run(compose, &compose_args(&opts.profile, opts.db, &up), None),
+        // The mysql profile starts MySQL, the app and the seed job wait for it (Postgres
+        // still starts, idle: compose cannot drop a service by variable).
+        DbKind::Mysql => run(
             compose,
-            &compose_args(&opts.profile, opts.db, &["up", "-d"]),
-            None,
+            &compose_args(&opts.profile, opts.db, &up),
+            Some(("DATABASE_URL", MYSQL_URL)),
         ),
-        DbKind::Mysql => {
-            // The app and seed wait for Postgres only (compose cannot make that conditional):
-            // start MySQL first and point the app at it.
-            run(
-                compose,
-                &compose_args(&opts.profile, opts.db, &["up", "-d", "mysql"]),
-                None,
-            )?;
-            run(
-                compose,
-                &compose_args(&opts.profile, opts.db, &["up", "-d"]),
-                Some(("DATABASE_URL", "mysql://lab:lab@mysql:3306/lab")),
-            )
-        }
     }
 }
+
+/// The app's DATABASE_URL for compose's MySQL service.
+pub const MYSQL_URL: &str = "mysql://lab:lab@mysql:3306/lab";
 
 fn run(compose: &[String], args: &[String], env: Option<(&str, &str)>) -> anyhow::Result<()> {
     let mut command = Command::new(&compose[0]);
@@ -194,8 +338,96 @@ fn wait_for_nginx(base_url: &str) -> anyhow::Result<()> {
     }
 }
 
-/// The services compose runs, with the caps compose.yaml gives them from the profile.
-fn services(profile: &Profile) -> anyhow::Result<Vec<ServiceInfo>> {
+/// The compose service that is the stack's database.
+fn db_service(db: DbKind) -> &'static str {
+    match db {
+        DbKind::Mysql => "mysql",
+        DbKind::Postgres | DbKind::Sqlite => "postgres",
+    }
+}
+
+/// The services compose runs: caps from the profile (compose.yaml's defaults where it is
+/// silent), then, where the engine can be asked, each service's container and the caps the
+/// engine really applied.
+fn services(
+    profile: &Profile,
+    db: DbKind,
+    project: Option<&str>,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<Vec<ServiceInfo>> {
+    let mut services = profile_caps(profile)?;
+    let Some(project) = project else {
+        return Ok(services);
+    };
+    let found = Engine::from_env().and_then(|engine| {
+        let containers = engine.compose_containers(project)?;
+        Ok((engine, containers))
+    });
+    let (engine, containers) = match found {
+        Ok(found) => found,
+        Err(err) => {
+            warnings.push(unmeasured_warning(&err));
+            return Ok(services);
+        }
+    };
+    for service in &mut services {
+        let compose_name = if service.name == "db" {
+            db_service(db)
+        } else {
+            service.name.as_str()
+        };
+        let Some(container) = pick(&containers, compose_name) else {
+            warnings.push(format!(
+                "{}: no container of compose service {compose_name} in project {project}: not measured",
+                service.name
+            ));
+            continue;
+        };
+        match engine.inspect(&container.id) {
+            Ok(state) => {
+                apply_container(
+                    service,
+                    &state.id,
+                    state.cpu_limit_cores,
+                    state.memory_limit_bytes,
+                    warnings,
+                );
+                service.restarts = state.restart_count;
+            }
+            Err(err) => warnings.push(format!("{}: {err:#}: not measured", service.name)),
+        }
+    }
+    Ok(services)
+}
+
+/// Records a service's container, with the caps the engine applied; a cap that differs from
+/// the profile's (a stack started under another profile) is reported and the engine's wins.
+fn apply_container(
+    service: &mut ServiceInfo,
+    id: &str,
+    cpus: Option<f64>,
+    memory: Option<u64>,
+    warnings: &mut Vec<String>,
+) {
+    let differs = (service.cpu_limit.unwrap_or(0.0) - cpus.unwrap_or(0.0)).abs() > 1e-6
+        || service.memory_limit_bytes != memory;
+    if differs {
+        warnings.push(format!(
+            "{}: the container runs with {} CPU / {} bytes, the profile says {} / {}: the stack was started under another profile; figures use the container's caps",
+            service.name,
+            cpus.map_or("no".into(), |c| c.to_string()),
+            memory.map_or("no".into(), |m| m.to_string()),
+            service.cpu_limit.map_or("no".into(), |c| c.to_string()),
+            service.memory_limit_bytes.map_or("no".into(), |m| m.to_string()),
+        ));
+    }
+    service.container = Some(id.to_owned());
+    service.cpu_limit = cpus;
+    service.memory_limit_bytes = memory;
+}
+
+/// The caps compose.yaml gives each service from the profile.
+fn profile_caps(profile: &Profile) -> anyhow::Result<Vec<ServiceInfo>> {
     let cap = |name: &str,
                cpus_key: &str,
                memory_key: &str,
@@ -212,6 +444,7 @@ fn services(profile: &Profile) -> anyhow::Result<Vec<ServiceInfo>> {
             oom_kills: 0,
             addr: None,
             start_time: None,
+            container: None,
         })
     };
     Ok(vec![
@@ -258,8 +491,43 @@ mod tests {
             path: "p.env".into(),
             vars: [("APP_CPUS".to_owned(), "0.5".to_owned())].into(),
         };
-        let services = services(&profile).unwrap();
+        let services = profile_caps(&profile).unwrap();
         assert_eq!(services[0].cpu_limit, Some(0.5));
         assert_eq!(services[2].memory_limit_bytes, Some(200 << 20));
+    }
+
+    #[test]
+    fn the_engine_caps_win_over_the_profile_and_a_difference_is_reported() {
+        let mut service = profile_caps(&Profile {
+            name: "p".into(),
+            path: "p.env".into(),
+            vars: Default::default(),
+        })
+        .unwrap()
+        .remove(0);
+        let mut warnings = Vec::new();
+        apply_container(
+            &mut service,
+            "abc",
+            Some(0.3),
+            Some(400 << 20),
+            &mut warnings,
+        );
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(service.container.as_deref(), Some("abc"));
+        apply_container(&mut service, "abc", Some(1.0), Some(1 << 30), &mut warnings);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("app1: the container runs with 1 CPU"));
+        assert_eq!(service.cpu_limit, Some(1.0));
+    }
+
+    #[test]
+    fn the_database_is_read_from_the_url_scheme() {
+        assert_eq!(
+            db_of_url("postgres://lab:lab@postgres:5432/lab"),
+            Some(DbKind::Postgres)
+        );
+        assert_eq!(db_of_url(MYSQL_URL), Some(DbKind::Mysql));
+        assert_eq!(db_of_url("redis://x"), None);
     }
 }

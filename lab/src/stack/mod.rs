@@ -121,6 +121,10 @@ pub struct ServiceInfo {
     /// process that reuses the PID, so `lab down` never signals a stranger.
     #[serde(default)]
     pub start_time: Option<u64>,
+    /// Compose: the container's ID, read through the Docker Engine API; None natively, or
+    /// when the engine cannot be reached (the service is then not measured).
+    #[serde(default)]
+    pub container: Option<String>,
 }
 
 /// Directories of a service's cgroup, per hierarchy version.

@@ -272,6 +272,7 @@ impl Supervisor {
                 oom_kills: 0,
                 addr: plan.addr.clone(),
                 start_time: None,
+                container: None,
             };
             self.services.push(Running {
                 plan: plan.clone(),
