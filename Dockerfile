@@ -1,10 +1,13 @@
-# syntax=docker/dockerfile:1
 # Multistage build of the app (target `runtime`, the default) and of the bench image (target
 # `bench`: siege + lab). Dependencies are compiled in their own layer by cargo-chef, so editing
 # the sources rebuilds only the workspace crates.
 #
 #   docker build -t record-lab-app .
 #   docker build --target bench -t record-lab-bench .
+#
+# No `# syntax=` line on purpose: it makes BuildKit pull a frontend image from a registry before
+# building, which fails offline or behind a registry mirror; the engine's built-in frontend
+# understands everything used here.
 
 # Debian 12 builder to match the distroless/cc-debian12 runtime's glibc.
 ARG RUST_IMAGE=rust:1-slim-bookworm
@@ -33,17 +36,21 @@ EXPOSE 8080
 HEALTHCHECK --interval=5s --timeout=3s --retries=5 CMD ["/app", "healthcheck"]
 ENTRYPOINT ["/app"]
 
-# Bench: siege and lab, run against the compose stack (compose.yaml's `bench` service).
+# Bench: siege, nginx (lab measures siege's own ceiling against a trivial local nginx) and lab,
+# run against the compose stack (compose.yaml's `bench` service). lab draws its plots with a
+# font compiled in, so no font package is needed.
 FROM debian:bookworm-slim AS bench
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends siege ca-certificates \
+    && apt-get install -y --no-install-recommends siege nginx-light ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=builder /src/target/release/lab /usr/local/bin/lab
 WORKDIR /work
 # Profiles, nginx.conf and siege scenarios: lab finds its repository root by them.
 COPY . /work
-# Runs as root on purpose: it writes results into the bind-mounted ./results, whose owner on
-# the host is unknown, and it serves nothing.
+# Runs as root on purpose: it reads the Docker Engine API through the mounted socket (each
+# container's CPU, throttling and memory) and writes into the bind-mounted ./results, whose
+# owner on the host is unknown; lab gives every file it writes there the owner of ./results.
+# It serves nothing.
 ENTRYPOINT ["lab"]
 CMD ["--help"]

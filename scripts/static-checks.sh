@@ -34,7 +34,14 @@ need() { # need <command> <debian package>
     command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || apt_install "$2"
 }
 
-need docker-compose docker-compose
+# Compose v2 (the docker plugin) when it is there, as users run it; else Debian's
+# docker-compose, which parses the same file on machines without an engine.
+if docker compose version >/dev/null 2>&1; then
+    compose() { docker compose "$@"; }
+else
+    need docker-compose docker-compose
+    compose() { docker-compose "$@"; }
+fi
 need nginx nginx-light
 need envsubst gettext-base
 need unshare util-linux
@@ -46,12 +53,12 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 profiles=("" profiles/*.env)
 
-say "compose.yaml: docker-compose config"
+say "compose.yaml: compose config"
 for profile in "${profiles[@]}"; do
     label=${profile:-defaults}
     args=()
     [ -n "$profile" ] && args=(--env-file "$profile")
-    if docker-compose "${args[@]}" --profile mysql --profile bench config -q; then
+    if compose "${args[@]}" --profile mysql --profile bench config -q; then
         ok "compose config ($label)"
     else
         fail "compose config ($label)"
@@ -74,7 +81,7 @@ for profile in "${profiles[@]}"; do
     label=${profile:-defaults}
     args=()
     [ -n "$profile" ] && args=(--env-file "$profile")
-    docker-compose "${args[@]}" config > "$WORK/compose.yaml"
+    compose "${args[@]}" config > "$WORK/compose.yaml"
     $PY - "$WORK/compose.yaml" > "$WORK/nginx.env" <<'PYEOF'
 import sys, yaml
 env = yaml.safe_load(open(sys.argv[1]))["services"]["nginx"]["environment"]
