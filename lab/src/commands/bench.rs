@@ -498,15 +498,15 @@ impl Bench {
             last_log = now_log;
             bar.set_message(format!("{:.0} req/s", new_lines as f64 / interval));
             let t_secs = self.clock.elapsed().as_secs_f64();
-            for service in &mut tracked {
-                let (now, delta) = service.sample();
+            let readings = sample::sample_all(&mut tracked);
+            for (service, (now, delta, secs)) in tracked.iter().zip(readings) {
                 self.run.samples.push(Sample {
                     t_secs,
                     step: index,
                     profile: plan.profile.to_owned(),
                     scenario: plan.scenario.to_owned(),
                     service: service.service.name.clone(),
-                    cpu_cores: delta.cpu_seconds / interval,
+                    cpu_cores: delta.cpu_seconds / if secs > 0.0 { secs } else { interval },
                     cpu_throttled_percent: delta.throttled_percent(),
                     memory_bytes: now.memory_current_bytes,
                 });
@@ -539,6 +539,8 @@ impl Bench {
             }
         };
         bar.finish_and_clear();
+        // The services' last reading as the load ends, before waiting for nginx's log.
+        sample::finish_all(&mut tracked);
         let log_end = access_log::settled_offset(&stack.access_log);
         let bytes = access_log::read_slice(&stack.access_log, log_start, log_end)
             .with_context(|| format!("reading {}", stack.access_log.display()))?;

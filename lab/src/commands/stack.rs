@@ -88,11 +88,19 @@ fn table(info: &StackInfo) -> String {
     ]
     .map(String::from)];
     for service in &info.services {
-        let usage = service
-            .cgroup
-            .as_ref()
-            .map(cgroup::usage)
-            .unwrap_or_default();
+        let usage = match (&service.cgroup, &service.container) {
+            (Some(paths), _) => cgroup::usage(paths),
+            // A compose container: the same counters through the Docker Engine API.
+            (None, Some(_)) => {
+                let counters = crate::sample::Source::of(service).read();
+                cgroup::Usage {
+                    cpu_usage_ns: Some(counters.cpu_usage_ns),
+                    memory_bytes: Some(counters.memory_current_bytes),
+                    memory_peak_bytes: counters.memory_peak_bytes,
+                }
+            }
+            (None, None) => cgroup::Usage::default(),
+        };
         // Caps as the kernel holds them, when the service has a cgroup.
         let (cpu_cap, memory_cap) = service.cgroup.as_ref().map_or(
             (service.cpu_limit, service.memory_limit_bytes),

@@ -248,9 +248,7 @@ impl LoadStep {
     pub fn tick(&mut self) {
         if self.last_sample.elapsed() >= Duration::from_secs(1) {
             self.last_sample = Instant::now();
-            for service in &mut self.tracked {
-                service.sample();
-            }
+            crate::sample::sample_all(&mut self.tracked);
         }
     }
 

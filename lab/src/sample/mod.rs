@@ -11,6 +11,8 @@ use std::fs;
 use std::path::Path;
 use std::time::SystemTime;
 
+use chrono::{DateTime, Utc};
+
 use crate::docker::Engine;
 use crate::results::{HostUsage, ServiceUsage};
 use crate::stack::{CgroupPaths, ServiceInfo};
@@ -32,6 +34,10 @@ pub struct Counters {
     pub memory_peak_bytes: Option<u64>,
     /// Cumulative OOM kills.
     pub oom_kills: u64,
+    /// When the counters were read: the engine's own timestamp for a container (a `stats`
+    /// call can take most of a second, so the time lab asked is not when they were read),
+    /// lab's clock for the kernel's files.
+    pub read_at: Option<DateTime<Utc>>,
 }
 
 /// Where a service's counters come from.
@@ -82,6 +88,12 @@ impl Source {
 
     /// Reads the counters; missing files read as zero (a service that just restarted).
     pub fn read(&self) -> Counters {
+        let mut counters = self.read_counters();
+        counters.read_at = counters.read_at.or_else(|| Some(Utc::now()));
+        counters
+    }
+
+    fn read_counters(&self) -> Counters {
         match self {
             Source::Cgroup(CgroupPaths::V1 {
                 cpu,
@@ -158,6 +170,7 @@ fn read_container(engine: &Engine, container: &str) -> Counters {
             memory_current_bytes: stats.memory_usage_bytes,
             memory_peak_bytes: stats.memory_max_usage_bytes,
             oom_kills: 0,
+            read_at: stats.read_at,
         },
         Err(err) => {
             // A container being restarted has no stats for a moment: read as zero, like a
@@ -191,6 +204,7 @@ fn read_v1(cpu: &Path, cpuacct: &Path, memory: &Path) -> Counters {
         memory_current_bytes: read_u64(&memory.join("memory.usage_in_bytes")).unwrap_or(0),
         memory_peak_bytes: read_u64(&memory.join("memory.max_usage_in_bytes")),
         oom_kills: read_keyed(&memory.join("memory.oom_control"), "oom_kill").unwrap_or(0),
+        read_at: None,
     }
 }
 
@@ -204,6 +218,7 @@ fn read_v2(dir: &Path) -> Counters {
         memory_current_bytes: read_u64(&dir.join("memory.current")).unwrap_or(0),
         memory_peak_bytes: read_u64(&dir.join("memory.peak")),
         oom_kills: read_keyed(&dir.join("memory.events"), "oom_kill").unwrap_or(0),
+        read_at: None,
     }
 }
 
@@ -318,6 +333,13 @@ impl Delta {
 }
 
 impl Counters {
+    /// Seconds between this reading and a later one; None when either has no time.
+    pub fn secs_until(&self, later: &Counters) -> Option<f64> {
+        let (a, b) = (self.read_at?, later.read_at?);
+        let secs = (b - a).num_microseconds()? as f64 / 1e6;
+        (secs > 0.0).then_some(secs)
+    }
+
     /// `later - self`; a counter that went backwards (the service restarted into a new
     /// process or cgroup) counts from zero.
     pub fn delta(&self, later: &Counters) -> Delta {
@@ -344,6 +366,8 @@ pub struct Tracked {
     started: SystemTime,
     /// Restarts before the step (the engine's count, else the native supervisor's).
     start_restarts: u64,
+    /// True once `finish` took the last reading.
+    finished: bool,
 }
 
 impl Tracked {
@@ -360,23 +384,37 @@ impl Tracked {
             started: SystemTime::now(),
             start_restarts: source.restarts().unwrap_or(u64::from(service.restarts)),
             source,
+            finished: false,
         }
     }
 
-    /// Takes a reading; returns what the interval since the previous one used.
-    pub fn sample(&mut self) -> (Counters, Delta) {
+    /// Takes a reading; returns it, what the interval since the previous one used, and that
+    /// interval's length in seconds (between the two readings' own times).
+    pub fn sample(&mut self) -> (Counters, Delta, f64) {
         let now = self.source.read();
         let delta = self.last.delta(&now);
+        let secs = self.last.secs_until(&now).unwrap_or(0.0);
         self.sampled_peak_bytes = self.sampled_peak_bytes.max(now.memory_current_bytes);
         self.last = now;
-        (now, delta)
+        (now, delta, secs)
     }
 
-    /// The step's usage over `wall_secs`. `latest` is the service as the runtime sees it now
-    /// (the native supervisor's restart count); None keeps the count seen at the start.
+    /// Takes the step's last reading now (right as the load ends), for `usage` to use.
+    pub fn finish(&mut self) {
+        self.sample();
+        self.finished = true;
+    }
+
+    /// The step's usage: CPU over the time between the first and the last reading (`wall_secs`
+    /// when they carry no time). `latest` is the service as the runtime sees it now (the
+    /// native supervisor's restart count); None keeps the count seen at the start.
     pub fn usage(&mut self, wall_secs: f64, latest: Option<&ServiceInfo>) -> ServiceUsage {
-        let (end, _) = self.sample();
+        if !self.finished {
+            self.finish();
+        }
+        let end = self.last;
         let delta = self.start.delta(&end);
+        let span_secs = self.start.secs_until(&end).unwrap_or(wall_secs);
         let oom_kills = self
             .source
             .oom_events(self.started, SystemTime::now())
@@ -393,8 +431,8 @@ impl Tracked {
             name: self.service.name.clone(),
             source: self.source.label().to_owned(),
             cpu_seconds: delta.cpu_seconds,
-            cpu_cores: if wall_secs > 0.0 {
-                delta.cpu_seconds / wall_secs
+            cpu_cores: if span_secs > 0.0 {
+                delta.cpu_seconds / span_secs
             } else {
                 0.0
             },
@@ -410,6 +448,30 @@ impl Tracked {
             restarts: restarts_now.saturating_sub(self.start_restarts),
         }
     }
+}
+
+/// Samples every service at once, one thread each: a container's `stats` call can take most
+/// of a second, and one after another they would stretch a per-second sample over several.
+pub fn sample_all(tracked: &mut [Tracked]) -> Vec<(Counters, Delta, f64)> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = tracked
+            .iter_mut()
+            .map(|t| scope.spawn(move || t.sample()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+/// `Tracked::finish` for every service at once, right as the load ends.
+pub fn finish_all(tracked: &mut [Tracked]) {
+    std::thread::scope(|scope| {
+        for t in tracked.iter_mut() {
+            scope.spawn(move || t.finish());
+        }
+    });
 }
 
 /// The whole machine's CPU from `/proc/stat`'s first line: busy and total jiffies.
