@@ -16,15 +16,23 @@ FROM ${RUST_IMAGE} AS chef
 RUN cargo install cargo-chef --locked --version ^0.1
 WORKDIR /src
 
+# Only the crates' sources enter the build stages: an edit to the README, a profile or a test
+# does not invalidate the compiled layers.
 FROM chef AS planner
-COPY . .
+COPY Cargo.toml Cargo.lock ./
+COPY app app
+COPY lab lab
 RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
 COPY --from=planner /src/recipe.json recipe.json
 # The dependency layer: cached until Cargo.toml/Cargo.lock change.
 RUN cargo chef cook --release --locked --recipe-path recipe.json
-COPY . .
+COPY Cargo.toml Cargo.lock ./
+COPY app app
+COPY lab lab
+# lab compiles in siege's default siegerc.
+COPY siege/siegerc siege/siegerc
 RUN cargo build --release --locked -p app -p lab
 
 # Runtime: glibc, libgcc_s and CA certificates, no shell, no package manager, non-root (65532).
@@ -46,8 +54,12 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=builder /src/target/release/lab /usr/local/bin/lab
 WORKDIR /work
-# Profiles, nginx.conf and siege scenarios: lab finds its repository root by them.
-COPY . /work
+# Profiles, nginx.conf and siege scenarios: lab finds its repository root by them (compose
+# mounts the host's copies over these, so edits need no rebuild).
+COPY profiles profiles
+COPY siege siege
+COPY nginx nginx
+COPY nginx.conf ./
 # Runs as root on purpose: it reads the Docker Engine API through the mounted socket (each
 # container's CPU, throttling and memory) and writes into the bind-mounted ./results, whose
 # owner on the host is unknown; lab gives every file it writes there the owner of ./results.
