@@ -131,6 +131,19 @@ pub fn decide(input: &VerdictInput<'_>) -> Verdict {
         }
     }
 
+    let unmeasured: Vec<&str> = input
+        .services
+        .iter()
+        .filter(|s| s.source == "none")
+        .map(|s| s.name.as_str())
+        .collect();
+    if !unmeasured.is_empty() {
+        evidence.push(format!(
+            "NOT MEASURED: {} (no cgroup, process or container to read: their caps cannot be named as the limit)",
+            unmeasured.join(", ")
+        ));
+    }
+
     if input.nginx.errors_5xx_percent > 0.0 {
         evidence.push(format!(
             "{:.2}% of requests answered 5xx",
@@ -268,6 +281,19 @@ mod tests {
         assert_eq!(v.bottleneck, Bottleneck::LoadGenerator);
         let v = decide_with(&NginxStats::default(), &[], Some(10.0), 1.7);
         assert_eq!(v.bottleneck, Bottleneck::LoadGenerator);
+    }
+
+    #[test]
+    fn unmeasured_services_are_said_in_the_evidence() {
+        let mut app = service("app1", 0.0, 0.3, 0.0);
+        app.source = "none".into();
+        let v = decide_with(&NginxStats::default(), &[app], Some(5.0), 0.1);
+        assert_eq!(v.bottleneck, Bottleneck::None);
+        assert!(
+            v.evidence[0].starts_with("NOT MEASURED: app1"),
+            "{:?}",
+            v.evidence
+        );
     }
 
     #[test]
