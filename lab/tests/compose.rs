@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::Answer;
 use serde_json::Value;
 
 /// The first `up --build` may compile every dependency from nothing (about 15 minutes on two
@@ -182,22 +183,6 @@ fn output(command: &mut Command, limit: Duration) -> String {
     let out = out.unwrap();
     assert!(out.status.success(), "{command:?} failed");
     String::from_utf8(out.stdout).unwrap()
-}
-
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.eq_ignore_ascii_case(name)
-                .then(|| value.trim().to_owned())
-        })
-    }
 }
 
 fn request(port: u16, method: &str, path: &str, body: Option<&str>) -> std::io::Result<Answer> {

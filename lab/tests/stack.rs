@@ -15,7 +15,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{app_bin, workspace};
+use common::{app_bin, workspace, Answer};
 
 /// A stack under test: its state dir and ports; `lab down` runs when it is dropped, so a
 /// failing assertion leaves nothing running either. Ports stay below 32768, outside Linux's
@@ -84,22 +84,6 @@ impl Stack {
 impl Drop for Stack {
     fn drop(&mut self) {
         let _ = self.lab().arg("down").ok();
-    }
-}
-
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.eq_ignore_ascii_case(name)
-                .then(|| value.trim().to_owned())
-        })
     }
 }
 

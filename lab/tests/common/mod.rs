@@ -39,3 +39,23 @@ fn existing(path: PathBuf) -> PathBuf {
     );
     path
 }
+
+/// An HTTP answer as the tests read it: status, the raw head, the body.
+#[allow(dead_code)] // not every test binary reads answers
+pub struct Answer {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+#[allow(dead_code)]
+impl Answer {
+    /// A header's value, its name matched case-insensitively.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+    }
+}
