@@ -21,6 +21,7 @@ WORKDIR /src
 FROM chef AS planner
 COPY Cargo.toml Cargo.lock ./
 COPY app app
+COPY contract contract
 COPY lab lab
 RUN cargo chef prepare --recipe-path recipe.json
 
@@ -30,6 +31,7 @@ COPY --from=planner /src/recipe.json recipe.json
 RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY Cargo.toml Cargo.lock ./
 COPY app app
+COPY contract contract
 COPY lab lab
 # lab compiles in siege's default siegerc.
 COPY siege/siegerc siege/siegerc

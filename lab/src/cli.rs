@@ -1,54 +1,174 @@
-//! Command-line interface: one subcommand per job.
+//! Command-line interface: one subcommand per job, every flag with its help, examples and
+//! exit codes in `--help`, and shell completions (`lab completions <shell>`).
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+
+use crate::config::LabConfig;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  done (bench: every SLO held; fault: PASS)
+  1  error: bad input (flags, variables, files), a missing tool, a stack that would not start
+     (the message says which)
+  2  bench: the run completed but an SLO did not hold; fault: the verdict is FAIL";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "lab",
     version,
-    about = "Benchmark lab: run the stack under resource caps, load it with siege, measure and plot"
+    about = "Benchmark lab: run the stack under resource caps, load it with siege, measure and plot",
+    long_about = "Benchmark lab: starts the record-shop stack (two app replicas, nginx, a database) \
+natively under cgroup caps or through docker compose, loads it with siege, measures what siege \
+cannot (percentiles, 2xx/429/5xx, replica balance, CPU throttling and memory per service) and \
+writes results/<time>-<label>/ as JSON, CSV, Markdown and plots.",
+    after_help = "Examples:
+  lab bench --profile tight,roomy --scenario read,mixed --users 10,50,150
+  lab up --profile tight --db postgres && lab status && lab down
+  lab fault replica-loss --db postgres
+  lab compare results/<run-a> results/<run-b>
+
+See `lab <command> --help` for each command's flags and examples.",
+    after_long_help = EXIT_CODES
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub config: LabConfig,
+}
+
+/// Parses the command line and the environment. A variable set to an empty string counts as
+/// not set (compose's `${VAR:-}` leaves such variables), not as an empty value.
+pub fn parse() -> Cli {
+    let parsed = without_empty_env(Cli::command())
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    parsed.unwrap_or_else(|err| {
+        use clap::error::ErrorKind;
+        if matches!(
+            err.kind(),
+            ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        ) {
+            err.exit()
+        }
+        // Bad input is exit code 1, as every other error: 2 means an SLO or a fault failed.
+        let _ = err.print();
+        std::process::exit(1)
+    })
+}
+
+fn without_empty_env(mut command: clap::Command) -> clap::Command {
+    let empty: Vec<clap::Id> = command
+        .get_arguments()
+        .filter(|arg| {
+            arg.get_env()
+                .and_then(std::env::var_os)
+                .is_some_and(|value| value.to_string_lossy().trim().is_empty())
+        })
+        .map(|arg| arg.get_id().clone())
+        .collect();
+    for id in empty {
+        command = command.mut_arg(id, |arg| arg.env(None));
+    }
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_owned())
+        .collect();
+    for name in names {
+        command = command.mut_subcommand(name, without_empty_env);
+    }
+    command
+}
+
+/// Writes the completion script for `shell` to stdout.
+pub fn print_completions(shell: clap_complete::Shell) {
+    let mut command = Cli::command();
+    clap_complete::generate(shell, &mut command, "lab", &mut std::io::stdout());
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start the stack (replicas, nginx, database) under a profile's caps and return when healthy.
+    #[command(after_help = "Examples:
+  lab up                                   # tight profile, SQLite, native
+  lab up --profile roomy --db postgres     # a private Postgres under the profile's caps
+  lab up --runtime compose --db mysql      # docker compose, with the mysql profile")]
     Up(UpArgs),
     /// Stop exactly what `lab up` started and remove its cgroups.
+    #[command(after_help = "Example:\n  lab down")]
     Down(StateArgs),
     /// Show each service, its PID, caps and usage.
+    #[command(after_help = "Example:\n  lab status")]
     Status(StateArgs),
     /// Run siege scenarios over profiles x concurrency steps and write results and plots.
+    #[command(
+        after_help = "Examples:
+  lab bench                                              # tight and roomy, read, SQLite
+  lab bench --db postgres --profile tight --scenario read,mixed --users 10,50,100
+  lab bench --ramp --users 10,800 --slo 'p99_ms<250,availability>=99.9'
+  lab bench --scenario siege/urls/my-scenario.txt        # a hand-written URL file
+  lab bench --runtime compose --profile tight            # from the bench container",
+        after_long_help = EXIT_CODES
+    )]
     Bench(BenchArgs),
     /// Compare runs made under different profiles: a Markdown table and overlay plots.
+    #[command(after_help = "Example:
+  lab compare results/20261123T050358Z-tight-vs-roomy-postgres results/20261123T051140Z-tight-by-id-postgres")]
     Compare(CompareArgs),
     /// Redraw a run's report and plots from its data alone.
+    #[command(
+        after_help = "Example:\n  lab report results/20261129T132008Z-compose-tight-postgres"
+    )]
     Report(ReportArgs),
     /// Break one thing under load (a replica, the database, memory, capacity) on a native
     /// stack and judge what the stack did: PASS/FAIL with figures, written to results/.
+    #[command(
+        after_help = "Examples:
+  lab fault replica-loss --db postgres
+  lab fault db-outage --db mysql --outage-secs 5
+  lab fault overload --users 2000",
+        after_long_help = EXIT_CODES
+    )]
     Fault(FaultArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    #[command(after_help = "Examples:
+  lab completions bash > /etc/bash_completion.d/lab
+  lab completions zsh > \"${fpath[1]}/_lab\"
+  lab completions fish > ~/.config/fish/completions/lab.fish")]
+    Completions(CompletionsArgs),
     /// Internal: the supervisor `lab up` leaves running (restarts dead services).
     #[command(name = "__supervise", hide = true)]
     Supervise(StateArgs),
 }
 
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write completions for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DbKind {
+    /// A file inside the replicas' reach (the embedded default).
     Sqlite,
+    /// PostgreSQL.
     Postgres,
+    /// MariaDB or MySQL.
     Mysql,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RuntimeKind {
+    /// Local processes, each in its own cgroup with the profile's caps.
     Native,
+    /// docker compose with the profile's env file.
     Compose,
 }
 
@@ -64,6 +184,7 @@ pub struct UpArgs {
     /// Profile name (a file `profiles/<name>.env`) or a path to an env file.
     #[arg(long, default_value = "tight")]
     pub profile: String,
+    /// The database: SQLite (a file per replica set), or a server (Postgres, MariaDB/MySQL).
     #[arg(long, value_enum, default_value_t = DbKind::Sqlite)]
     pub db: DbKind,
     /// Local processes under cgroups, or docker compose.
@@ -78,11 +199,14 @@ pub struct BenchArgs {
     /// Profiles to run one after another (repeat or comma-separate).
     #[arg(long, value_delimiter = ',', default_values_t = vec!["tight".to_string(), "roomy".to_string()])]
     pub profile: Vec<String>,
-    /// Scenarios from `siege/` (read, write, mixed, stress).
+    /// Scenarios: read, write, mixed, stress, or the path of a siege URL file (repeat or
+    /// comma-separate).
     #[arg(long, value_delimiter = ',', default_values_t = vec!["read".to_string()])]
     pub scenario: Vec<String>,
+    /// The database the stack runs on (under compose, attached: read from the running app).
     #[arg(long, value_enum, default_value_t = DbKind::Sqlite)]
     pub db: DbKind,
+    /// Local processes under cgroups, or docker compose.
     #[arg(long, value_enum, default_value_t = RuntimeKind::Native)]
     pub runtime: RuntimeKind,
     /// Concurrent siege users per step.
@@ -153,6 +277,7 @@ pub enum FaultScenario {
 
 #[derive(Debug, Args)]
 pub struct FaultArgs {
+    /// What to break.
     #[arg(value_enum)]
     pub scenario: FaultScenario,
     /// Profile name (a file `profiles/<name>.env`) or a path to an env file.
@@ -180,4 +305,60 @@ pub struct FaultArgs {
     /// LAB_PORT_BASE 28080, LAB_PG_PORT 25432, LAB_MYSQL_PORT 23306 unless set).
     #[arg(long, env = "LAB_FAULT_STATE_DIR", default_value = ".lab/fault")]
     pub state_dir: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn undocumented(command: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+            if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                out.push(format!("{path} --{}", arg.get_id()));
+            }
+        }
+        for sub in command.get_subcommands() {
+            if sub.is_hide_set() || sub.get_name() == "help" {
+                continue;
+            }
+            let name = format!("{path} {}", sub.get_name());
+            if sub.get_about().is_none() {
+                out.push(format!("{name}: no description"));
+            }
+            if sub.get_after_help().is_none() {
+                out.push(format!("{name}: no examples"));
+            }
+            undocumented(sub, &name, out);
+        }
+    }
+
+    #[test]
+    fn every_flag_and_command_has_help_and_every_command_examples() {
+        let command = Cli::command();
+        command.clone().debug_assert();
+        let mut missing = Vec::new();
+        undocumented(&command, "lab", &mut missing);
+        assert!(missing.is_empty(), "without help: {missing:?}");
+        assert!(command
+            .get_after_long_help()
+            .is_some_and(|h| h.to_string().contains("Exit codes")));
+    }
+
+    #[test]
+    fn completions_are_generated_for_every_shell() {
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "lab", &mut out);
+            let text = String::from_utf8(out).unwrap();
+            assert!(
+                text.contains("bench") && text.contains("scenario"),
+                "{shell}"
+            );
+        }
+    }
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod config;
 pub mod docker;
 mod export;
 mod fault;
@@ -13,11 +14,9 @@ mod results;
 mod sample;
 mod stack;
 
-use clap::Parser;
-
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let cli = cli::Cli::parse();
+    let cli = cli::parse();
     if let Err(err) = commands::run(cli) {
         eprintln!("lab: error: {err:#}");
         std::process::exit(commands::exit_code(&err));

@@ -48,16 +48,6 @@ impl Profile {
             .map(String::as_str)
             .filter(|v| !v.is_empty())
     }
-
-    /// A setting as the stack runs it: the environment variable when set (non-empty), else the
-    /// profile's value. The one rule every reader of run-time settings (seed sizes...) uses,
-    /// so the runtime and the bench can never disagree.
-    pub fn setting(&self, key: &str) -> Option<String> {
-        std::env::var(key)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .or_else(|| self.get(key).map(str::to_owned))
-    }
 }
 
 /// The `profiles/` folder of the repository (found from the current directory upwards).

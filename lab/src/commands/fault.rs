@@ -5,8 +5,9 @@ use std::fmt;
 
 use anyhow::bail;
 
-use super::bench::{check_tools, create_run_dir};
 use crate::cli::{DbKind, FaultArgs, FaultScenario};
+use crate::config::LabConfig;
+use crate::export::create_run_dir;
 use crate::fault::{self, Fault, FaultStack};
 use crate::load::siege;
 use crate::profile::{self, Profile};
@@ -32,12 +33,12 @@ fn name(scenario: FaultScenario) -> &'static str {
     }
 }
 
-pub fn fault(args: FaultArgs) -> anyhow::Result<()> {
+pub fn fault(config: &LabConfig, args: FaultArgs) -> anyhow::Result<()> {
     let scenario = name(args.scenario);
     if args.scenario == FaultScenario::DbOutage && args.db == DbKind::Sqlite {
         bail!("db-outage stops a database server: use --db postgres or --db mysql (SQLite is a file inside the replicas)");
     }
-    check_tools()?;
+    siege::require(config)?;
     if args.scenario == FaultScenario::Overload {
         fault::overload::raise_fd_limit()?;
     }
@@ -64,8 +65,9 @@ pub fn fault(args: FaultArgs) -> anyhow::Result<()> {
         args.db,
         args.state_dir.display()
     );
-    let stack = FaultStack::up(&profile, args.db, &args.state_dir)?;
+    let stack = FaultStack::up(config, &profile, args.db, &args.state_dir)?;
     let fault = Fault {
+        config: config.clone(),
         stack: stack.info.clone(),
         state_dir: stack.state_dir.clone(),
         run_dir: run_dir.clone(),
@@ -76,8 +78,8 @@ pub fn fault(args: FaultArgs) -> anyhow::Result<()> {
         step_secs,
         outage_secs: args.outage_secs,
         recovery_p99_ms: args.recovery_p99_ms,
-        acquire_timeout_ms: fault::acquire_timeout_ms(),
-        stress_token: std::env::var("STRESS_TOKEN").ok().filter(|t| !t.is_empty()),
+        acquire_timeout_ms: fault::acquire_timeout_ms(config),
+        stress_token: config.stress_token.clone().filter(|t| !t.is_empty()),
     };
     eprintln!(
         "lab fault {scenario}: stack ready at {}; {users} users, {step_secs} s",

@@ -2,20 +2,26 @@
 
 mod bench;
 mod fault;
+mod report;
 mod stack;
 
 use crate::cli::{Cli, Command};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = &cli.config;
     match cli.command {
-        Command::Up(args) => stack::up(args),
-        Command::Down(args) => stack::down(args),
-        Command::Status(args) => stack::status(args),
-        Command::Bench(args) => bench::bench(args),
-        Command::Compare(args) => bench::compare(args),
-        Command::Report(args) => bench::report(args),
-        Command::Fault(args) => fault::fault(args),
+        Command::Up(args) => stack::up(config, args),
+        Command::Down(args) => stack::down(config, args),
+        Command::Status(args) => stack::status(config, args),
+        Command::Bench(args) => bench::bench(config, args),
+        Command::Compare(args) => report::compare(args),
+        Command::Report(args) => report::report(args),
+        Command::Fault(args) => fault::fault(config, args),
         Command::Supervise(args) => stack::supervise(args),
+        Command::Completions(args) => {
+            crate::cli::print_completions(args.shell);
+            Ok(())
+        }
     }
 }
 

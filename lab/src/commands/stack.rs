@@ -1,18 +1,22 @@
 //! `lab up`, `lab down`, `lab status` and the hidden `lab __supervise`.
 
 use crate::cli::{RuntimeKind, StateArgs, UpArgs};
+use crate::config::{LabConfig, Ports};
 use crate::profile::Profile;
 use crate::stack::units::human_bytes;
 use crate::stack::{self, cgroup, StackInfo, UpOptions};
 
-pub fn up(args: UpArgs) -> anyhow::Result<()> {
+pub fn up(config: &LabConfig, args: UpArgs) -> anyhow::Result<()> {
     let profile = Profile::load(&args.profile)?;
     let opts = UpOptions {
+        seed: config.seed(&profile)?,
         profile,
         db: args.db,
         state_dir: args.state.state_dir,
+        ports: config.ports(Ports::STACK),
+        app_env: Vec::new(),
     };
-    let info = stack::runtime(args.runtime).up(&opts)?;
+    let info = stack::runtime(args.runtime, config).up(&opts)?;
     warn_if_uncapped(&info);
     print!("{}", table(&info));
     println!(
@@ -26,12 +30,12 @@ pub fn up(args: UpArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn down(args: StateArgs) -> anyhow::Result<()> {
+pub fn down(config: &LabConfig, args: StateArgs) -> anyhow::Result<()> {
     let Some(info) = stack::load_info(&args.state_dir)? else {
         println!("nothing running from {}", args.state_dir.display());
         return Ok(());
     };
-    stack::runtime(info.runtime).down(&args.state_dir)?;
+    stack::runtime(info.runtime, config).down(&args.state_dir)?;
     println!(
         "stopped the {} stack (profile {})",
         runtime_name(info.runtime),
@@ -40,11 +44,11 @@ pub fn down(args: StateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn status(args: StateArgs) -> anyhow::Result<()> {
+pub fn status(config: &LabConfig, args: StateArgs) -> anyhow::Result<()> {
     let Some(recorded) = stack::load_info(&args.state_dir)? else {
         anyhow::bail!("no stack is running from {}", args.state_dir.display());
     };
-    let info = stack::runtime(recorded.runtime).status(&args.state_dir)?;
+    let info = stack::runtime(recorded.runtime, config).status(&args.state_dir)?;
     println!(
         "{} stack, profile {}, db {:?}, state {}: {}",
         runtime_name(info.runtime),

@@ -124,8 +124,35 @@ pub fn load_run(path: &Path) -> anyhow::Result<(Run, PathBuf)> {
     Ok((run, dir))
 }
 
+/// A new run folder `<results>/<UTC timestamp>-<label>/` (with `-2`, `-3`... when taken),
+/// returned absolute.
+pub fn create_run_dir(results: &Path, label: &str) -> anyhow::Result<PathBuf> {
+    let slug: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let mut dir = results.join(format!("{stamp}-{slug}"));
+    let mut n = 2;
+    while dir.exists() {
+        dir = results.join(format!("{stamp}-{slug}-{n}"));
+        n += 1;
+    }
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // Absolute, because nginx resolves the ceiling config's paths against its own prefix.
+    fs::canonicalize(&dir).with_context(|| format!("cannot resolve {}", dir.display()))
+}
+
 #[cfg(test)]
 pub(crate) mod fixture;
+#[cfg(test)]
+mod reference;
 
 #[cfg(test)]
 mod tests {

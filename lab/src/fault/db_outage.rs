@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::{
     availability_percent, epoch_secs, invariant, new_report, quantile, start_writer, Check, Fault,
-    FaultReport, LoadStep, Probe, StepFigures,
+    FaultReport, Probe, StepFigures,
 };
 use crate::load::urls::Scenario;
 use crate::stack::native;
@@ -29,26 +29,26 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
     let started_at = chrono::Utc::now();
     let urls = fault.urls_file(Scenario::Mixed)?;
     let writer = start_writer(fault);
-    let mut step = LoadStep::start(fault, &urls, fault.users, fault.step_secs)?;
+    let mut step = fault.start_step(&urls, fault.users, fault.step_secs)?;
     step.wait_until(BEFORE_SECS as f64);
 
-    let stop_offset = step.elapsed();
+    let stop_offset = step.elapsed_secs();
     native::stop_service(&fault.state_dir, "db", Duration::from_secs(20))?;
     let down_epoch = epoch_secs();
-    let down_offset = step.elapsed();
+    let down_offset = step.elapsed_secs();
     // /ready during the outage, twice a second (the first 200 ms left for the pool to notice).
     let mut ready_probes: Vec<Probe> = Vec::new();
     let outage_end = down_offset + fault.outage_secs as f64;
-    while step.elapsed() < outage_end {
+    while step.elapsed_secs() < outage_end {
         step.tick();
-        if step.elapsed() - down_offset > 0.2 {
-            ready_probes.push(fault.get("/ready", Duration::from_secs(10)));
+        if step.elapsed_secs() - down_offset > 0.2 {
+            ready_probes.push(fault.get(contract::routes::READY, Duration::from_secs(10)));
         }
-        step.wait_until((step.elapsed() + 0.5).min(outage_end));
+        step.wait_until((step.elapsed_secs() + 0.5).min(outage_end));
     }
 
     // The database's return is counted from the request to start it, not from its new PID.
-    let return_offset = step.elapsed();
+    let return_offset = step.elapsed_secs();
     let return_epoch = epoch_secs();
     let returned = Instant::now();
     let db_pid = native::start_service(&fault.state_dir, "db", Duration::from_secs(10))?;
@@ -57,7 +57,7 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
     let mut disk = 1;
     while returned.elapsed() < Duration::from_secs(30) {
         step.tick();
-        let ready = fault.get("/ready", Duration::from_secs(5));
+        let ready = fault.get(contract::routes::READY, Duration::from_secs(5));
         let read = fault.get(&format!("/disks/{disk}"), Duration::from_secs(5));
         disk = disk % super::SEED_DISKS + 1;
         if ready.status == 200 && read.status == 200 {
@@ -66,7 +66,7 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let result = step.finish()?;
+    let result = step.finish(|| None)?;
     let attempts = writer.stop();
     let recovered_epoch = recovered_after.map(|s| return_epoch + s);
 

@@ -5,8 +5,8 @@
 //! stock adds up (see [`orders`]).
 //!
 //! Each scenario module exposes `run(&Fault) -> FaultReport`; this module holds what they
-//! share: the stack they run on ([`FaultStack`]), one siege step with per-second sampling
-//! ([`LoadStep`]), probes, and the report with its checks.
+//! share: the stack they run on ([`FaultStack`]), the measured step ([`Fault::start_step`],
+//! the runner `bench` uses too), probes, and the report with its checks.
 
 pub mod db_outage;
 pub mod oom;
@@ -22,29 +22,36 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::cli::DbKind;
-use crate::load::access_log::{self, LogLine};
+use crate::config::{LabConfig, Ports, SeedPlan, DEFAULT_FAULT_ACQUIRE_TIMEOUT_MS};
 use crate::load::http;
-use crate::load::siege::{RunningSiege, SiegeCommand, SiegeOutcome};
+use crate::load::siege::SiegeCommand;
+use crate::load::step::{Measured, StepRunner};
 use crate::load::urls::{self, Scenario, SeedSizes};
 use crate::profile::Profile;
 use crate::results::{NginxStats, ServiceUsage, SiegeSummary};
-use crate::sample::Tracked;
 use crate::stack::{self, Runtime, StackInfo, UpOptions};
 
+/// Availability and percentiles are the lab's one definition and one method, as in `bench`.
+pub use crate::load::access_log::availability_percent;
+pub use crate::load::latency::quantile;
 pub use report::{Check, FaultReport};
 
 /// Seed sizes of a fault stack: small, so the invariant check reads everything in seconds.
-pub const SEED_CUSTOMERS: u64 = 200;
-pub const SEED_DISKS: u64 = 500;
-pub const SEED_STOCK: u64 = 100_000;
+pub const SEED: SeedPlan = SeedPlan {
+    customers: 200,
+    disks: 500,
+    stock: 100_000,
+};
+pub const SEED_CUSTOMERS: u64 = SEED.customers;
+pub const SEED_DISKS: u64 = SEED.disks;
+pub const SEED_STOCK: u64 = SEED.stock;
 /// The last customers of the seed belong to lab's order writer: siege's URL files are
 /// generated for the others, so every order of these customers is one lab placed itself.
 pub const WRITER_CUSTOMERS: u64 = 20;
-/// The pool acquire timeout of a fault stack (ms), unless DB_ACQUIRE_TIMEOUT_MS is set.
-pub const DEFAULT_ACQUIRE_TIMEOUT_MS: u64 = 1000;
 
 /// Everything a scenario needs: the running stack and where its files go.
 pub struct Fault {
+    pub config: LabConfig,
     pub stack: StackInfo,
     pub state_dir: PathBuf,
     pub run_dir: PathBuf,
@@ -80,7 +87,10 @@ impl Fault {
 
     /// The stack as the supervisor sees it now (restarts, OOM kills, fresh PIDs).
     pub fn status(&self) -> anyhow::Result<StackInfo> {
-        stack::native::NativeRuntime.status(&self.state_dir)
+        stack::native::NativeRuntime {
+            config: self.config.clone(),
+        }
+        .status(&self.state_dir)
     }
 
     pub fn service(&self, name: &str) -> anyhow::Result<stack::ServiceInfo> {
@@ -100,6 +110,25 @@ impl Fault {
 
     pub fn get(&self, path: &str, timeout: Duration) -> Probe {
         probe(&self.stack.base_url, path, timeout)
+    }
+
+    /// Starts one measured step on the fault's stack: the same runner `lab bench` uses.
+    pub fn start_step(
+        &self,
+        urls_file: &Path,
+        users: u32,
+        secs: u64,
+    ) -> anyhow::Result<StepRunner> {
+        StepRunner::start(
+            &self.stack,
+            &SiegeCommand {
+                bin: self.config.siege_bin(),
+                rc: self.rc.clone(),
+                urls: urls_file.to_path_buf(),
+                users,
+                secs,
+            },
+        )
     }
 }
 
@@ -136,163 +165,65 @@ pub fn epoch_secs() -> f64 {
 pub struct FaultStack {
     pub state_dir: PathBuf,
     pub info: StackInfo,
+    config: LabConfig,
 }
 
 impl FaultStack {
-    /// Starts the stack: small seed, the fault ports (unless the environment moves them), the
-    /// fault acquire timeout. The variables are set in lab's own environment before any
-    /// thread exists, so the supervisor and every replica inherit them.
-    pub fn up(profile: &Profile, db: DbKind, state_dir: &Path) -> anyhow::Result<Self> {
-        let defaults = [
-            ("LAB_HTTP_PORT", "28080"),
-            ("LAB_PORT_BASE", "28080"),
-            ("LAB_PG_PORT", "25432"),
-            ("LAB_MYSQL_PORT", "23306"),
-        ];
-        for (key, value) in defaults {
-            if std::env::var_os(key).is_none_or(|v| v.is_empty()) {
-                std::env::set_var(key, value);
-            }
-        }
-        if std::env::var_os("DB_ACQUIRE_TIMEOUT_MS").is_none_or(|v| v.is_empty()) {
-            std::env::set_var(
-                "DB_ACQUIRE_TIMEOUT_MS",
-                DEFAULT_ACQUIRE_TIMEOUT_MS.to_string(),
-            );
-        }
-        std::env::set_var("SEED_CUSTOMERS", SEED_CUSTOMERS.to_string());
-        std::env::set_var("SEED_DISKS", SEED_DISKS.to_string());
-        std::env::set_var("SEED_STOCK", SEED_STOCK.to_string());
+    /// Starts the stack: the fault seed sizes, the fault ports (unless lab's settings move
+    /// them) and the fault acquire timeout for the replicas, all written into the stack's
+    /// plan (lab's own environment is left as it is).
+    pub fn up(
+        config: &LabConfig,
+        profile: &Profile,
+        db: DbKind,
+        state_dir: &Path,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(state_dir)
             .with_context(|| format!("cannot create {}", state_dir.display()))?;
         let state_dir = std::fs::canonicalize(state_dir)?;
-        let runtime = stack::native::NativeRuntime;
+        let runtime = stack::native::NativeRuntime {
+            config: config.clone(),
+        };
         let info = runtime.up(&UpOptions {
             profile: profile.clone(),
             db,
             state_dir: state_dir.clone(),
+            ports: config.ports(Ports::FAULT),
+            seed: SEED,
+            app_env: vec![(
+                contract::env::DB_ACQUIRE_TIMEOUT_MS.to_owned(),
+                acquire_timeout_ms(config).to_string(),
+            )],
         })?;
         if !info.capped {
             eprintln!(
                 "lab fault: WARNING: the stack runs UNCAPPED (no writable cgroups: run as root); OOM and memory checks cannot hold"
             );
         }
-        Ok(Self { state_dir, info })
+        Ok(Self {
+            state_dir,
+            info,
+            config: config.clone(),
+        })
     }
 }
 
 impl Drop for FaultStack {
     fn drop(&mut self) {
-        if let Err(err) = stack::native::NativeRuntime.down(&self.state_dir) {
+        let runtime = stack::native::NativeRuntime {
+            config: self.config.clone(),
+        };
+        if let Err(err) = runtime.down(&self.state_dir) {
             eprintln!("lab fault: warning: stopping the stack failed: {err:#}");
         }
     }
 }
 
-/// The acquire timeout the replicas run with.
-pub fn acquire_timeout_ms() -> u64 {
-    std::env::var("DB_ACQUIRE_TIMEOUT_MS")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(DEFAULT_ACQUIRE_TIMEOUT_MS)
-}
-
-/// One siege step with per-second sampling of every service's cgroup.
-pub struct LoadStep {
-    siege: RunningSiege,
-    tracked: Vec<Tracked>,
-    access_log: PathBuf,
-    log_start: u64,
-    last_sample: Instant,
-    secs: u64,
-}
-
-/// What a finished step measured.
-pub struct StepResult {
-    pub siege: SiegeOutcome,
-    /// nginx's figures for the step (lab's probes included, `/replicas/` excluded).
-    pub nginx: NginxStats,
-    /// The step's log lines, for per-request checks.
-    pub lines: Vec<LogLine>,
-    pub services: Vec<ServiceUsage>,
-    /// Seconds siege loaded the stack.
-    pub load_secs: f64,
-}
-
-impl LoadStep {
-    pub fn start(fault: &Fault, urls_file: &Path, users: u32, secs: u64) -> anyhow::Result<Self> {
-        let tracked = fault.stack.services.iter().map(Tracked::start).collect();
-        let log_start = access_log::offset(&fault.stack.access_log);
-        let siege = RunningSiege::spawn(&SiegeCommand {
-            rc: fault.rc.clone(),
-            urls: urls_file.to_path_buf(),
-            users,
-            secs,
-        })?;
-        Ok(Self {
-            siege,
-            tracked,
-            access_log: fault.stack.access_log.clone(),
-            log_start,
-            last_sample: Instant::now(),
-            secs,
-        })
-    }
-
-    /// Seconds since siege started.
-    pub fn elapsed(&self) -> f64 {
-        self.siege.elapsed().as_secs_f64()
-    }
-
-    /// Samples the services' counters once a second (memory peaks between readings).
-    pub fn tick(&mut self) {
-        if self.last_sample.elapsed() >= Duration::from_secs(1) {
-            self.last_sample = Instant::now();
-            crate::sample::sample_all(&mut self.tracked);
-        }
-    }
-
-    /// Sleeps until `secs` after siege's start, sampling meanwhile.
-    pub fn wait_until(&mut self, secs: f64) {
-        while self.elapsed() < secs {
-            self.tick();
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Waits for siege to end, then reads the step's slice of the access log.
-    pub fn finish(mut self) -> anyhow::Result<StepResult> {
-        let outcome = loop {
-            if let Some(outcome) = self.siege.try_finish()? {
-                break outcome;
-            }
-            self.tick();
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let log_end = access_log::settled_offset(&self.access_log);
-        let bytes = access_log::read_slice(&self.access_log, self.log_start, log_end)
-            .with_context(|| format!("reading {}", self.access_log.display()))?;
-        let load_secs = outcome.load_secs(self.secs);
-        // Without siege's summary (it can give up at thousands of users) nginx's log still
-        // says what happened; the report shows the summary as missing and siege's stderr.
-        if outcome.summary.is_none() {
-            eprintln!(
-                "lab fault: warning: siege printed no summary (exit {:?}, hung: {}); nginx's log is used",
-                outcome.exit_code, outcome.hung
-            );
-        }
-        Ok(StepResult {
-            nginx: access_log::stats(&bytes, load_secs),
-            lines: access_log::entries(&bytes),
-            services: self
-                .tracked
-                .iter_mut()
-                .map(|t| t.usage(load_secs, None))
-                .collect(),
-            siege: outcome,
-            load_secs,
-        })
-    }
+/// The acquire timeout the replicas of a fault stack run with.
+pub fn acquire_timeout_ms(config: &LabConfig) -> u64 {
+    config
+        .db_acquire_timeout_ms
+        .unwrap_or(DEFAULT_FAULT_ACQUIRE_TIMEOUT_MS)
 }
 
 /// The step's figures as the report keeps them.
@@ -311,14 +242,14 @@ pub struct StepFigures {
 }
 
 impl StepFigures {
-    pub fn of(result: &StepResult, users: u32) -> Self {
+    pub fn of(result: &Measured, users: u32) -> Self {
         Self {
             users,
             load_secs: result.load_secs,
             siege: result.siege.summary.clone(),
             siege_hung: result.siege.hung,
             siege_exit_code: result.siege.exit_code,
-            siege_cpu_cores: result.siege.cpu_seconds / result.siege.wall_secs.max(1e-3),
+            siege_cpu_cores: result.siege_cpu_cores,
             siege_stderr_tail: result.siege.stderr_tail.clone(),
             nginx: result.nginx.clone(),
             services: result.services.clone(),
@@ -402,74 +333,5 @@ pub fn new_report(
         events: Vec::new(),
         figures: serde_json::Map::new(),
         notes: Vec::new(),
-    }
-}
-
-/// 2xx share of `lines`, percent (100 when there is none); 499s (cut by siege) left out.
-pub fn availability_percent<'a>(lines: impl IntoIterator<Item = &'a LogLine>) -> (f64, u64) {
-    let (mut ok, mut all) = (0u64, 0u64);
-    for line in lines {
-        if line.status == 499 {
-            continue;
-        }
-        all += 1;
-        if (200..300).contains(&line.status) {
-            ok += 1;
-        }
-    }
-    let percent = if all == 0 {
-        100.0
-    } else {
-        100.0 * ok as f64 / all as f64
-    };
-    (percent, all)
-}
-
-/// The `q` quantile of `values` (nearest rank), 0 when empty.
-pub fn quantile(mut values: Vec<f64>, q: f64) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    values.sort_by(f64::total_cmp);
-    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
-    values[rank - 1]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn line(msec: f64, status: u16, instance: &str) -> LogLine {
-        LogLine {
-            msec,
-            status,
-            method: "GET".into(),
-            uri: "/disks/1".into(),
-            request_time: 0.01,
-            instance: instance.into(),
-        }
-    }
-
-    #[test]
-    fn availability_counts_2xx_over_answered_requests() {
-        let lines = vec![
-            line(1.0, 200, "app1"),
-            line(2.0, 502, ""),
-            line(3.0, 499, ""),
-            line(4.0, 201, "app2"),
-        ];
-        let (percent, all) = availability_percent(&lines);
-        assert_eq!(all, 3);
-        assert!((percent - 200.0 / 3.0).abs() < 1e-9);
-        assert_eq!(availability_percent(&[]).0, 100.0);
-    }
-
-    #[test]
-    fn quantiles_use_the_nearest_rank() {
-        let values: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(quantile(values.clone(), 0.99), 99.0);
-        assert_eq!(quantile(values, 0.5), 50.0);
-        assert_eq!(quantile(vec![], 0.99), 0.0);
-        assert_eq!(quantile(vec![7.0], 0.99), 7.0);
     }
 }

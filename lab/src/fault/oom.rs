@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{
-    availability_percent, invariant, new_report, start_writer, Check, Fault, FaultReport, LoadStep,
+    availability_percent, invariant, new_report, start_writer, Check, Fault, FaultReport,
     StepFigures,
 };
 use crate::load::http;
@@ -32,7 +32,7 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
         .map_or(1536.0, |b| b as f64 / 1048576.0 * TARGET_TIMES_CAP)
         .ceil() as u64;
     let writer = start_writer(fault);
-    let mut step = LoadStep::start(fault, &urls, fault.users, fault.step_secs)?;
+    let mut step = fault.start_step(&urls, fault.users, fault.step_secs)?;
     step.wait_until(BEFORE_SECS);
     let body = json!({
         "memory_mb": target_mb.clamp(10, 10_000),
@@ -45,11 +45,11 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
         .as_ref()
         .map(|t| vec![("Authorization", format!("Bearer {t}"))])
         .unwrap_or_default();
-    let start_offset = step.elapsed();
+    let start_offset = step.elapsed_secs();
     let start = http::request(
         &fault.stack.base_url,
         "POST",
-        &format!("/replicas/{VICTIM}/start"),
+        &contract::routes::on_replica(VICTIM, contract::stress::START),
         &headers,
         Some(&body),
         Duration::from_secs(10),
@@ -60,19 +60,19 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
     };
     let mut oom_offset = None;
     let mut back_offset = None;
-    while step.elapsed() < fault.step_secs as f64 {
+    while step.elapsed_secs() < fault.step_secs as f64 {
         step.tick();
         let service = fault.service(VICTIM)?;
         if oom_offset.is_none() && service.oom_kills > before.oom_kills {
-            oom_offset = Some(step.elapsed());
+            oom_offset = Some(step.elapsed_secs());
         }
         if oom_offset.is_some() && service.restarts > before.restarts && service.pid.is_some() {
-            back_offset = Some(step.elapsed());
+            back_offset = Some(step.elapsed_secs());
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let result = step.finish()?;
+    let result = step.finish(|| None)?;
     let attempts = writer.stop();
     let after = fault.service(VICTIM)?;
 

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::{
-    invariant, new_report, quantile, start_writer, Check, Fault, FaultReport, LoadStep, Probe,
-    StepFigures, SEED_DISKS,
+    invariant, new_report, quantile, start_writer, Check, Fault, FaultReport, Probe, StepFigures,
+    SEED_DISKS,
 };
 use crate::load::urls::Scenario;
 
@@ -42,7 +42,7 @@ pub fn raise_fd_limit() -> anyhow::Result<libc::rlim_t> {
 
 /// One probe round: `/health` and reads, one after the other.
 fn round(fault: &Fault, first_disk: u64) -> Vec<Probe> {
-    let mut probes = vec![fault.get("/health", Duration::from_secs(5))];
+    let mut probes = vec![fault.get(contract::routes::HEALTH, Duration::from_secs(5))];
     for i in 0..ROUND_READS {
         let disk = (first_disk + i * 37) % SEED_DISKS + 1;
         probes.push(fault.get(&format!("/disks/{disk}"), Duration::from_secs(5)));
@@ -51,7 +51,7 @@ fn round(fault: &Fault, first_disk: u64) -> Vec<Probe> {
 }
 
 fn round_p99(probes: &[Probe]) -> f64 {
-    quantile(probes.iter().map(|p| p.ms).collect(), 0.99)
+    quantile(probes.iter().map(|p| p.ms), 0.99)
 }
 
 pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
@@ -61,8 +61,8 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
     let baseline = round(fault, 1);
     let before = fault.status()?;
     let writer = start_writer(fault);
-    let step = LoadStep::start(fault, &urls, fault.users, fault.step_secs)?;
-    let result = step.finish()?;
+    let step = fault.start_step(&urls, fault.users, fault.step_secs)?;
+    let result = step.finish(|| None)?;
     let attempts = writer.stop();
 
     // Recovery: probe rounds until one is all 2xx with its p99 under the threshold.

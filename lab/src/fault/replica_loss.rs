@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::{
     availability_percent, epoch_secs, invariant, new_report, start_writer, Check, Fault,
-    FaultReport, LoadStep, StepFigures,
+    FaultReport, StepFigures,
 };
 use crate::load::urls::Scenario;
 use crate::stack::native;
@@ -25,16 +25,17 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
     let urls = fault.urls_file(Scenario::Read)?;
     let restarts_before = fault.service(VICTIM)?.restarts;
     let writer = start_writer(fault);
-    let mut step = LoadStep::start(fault, &urls, fault.users, fault.step_secs)?;
+    let mut step = fault.start_step(&urls, fault.users, fault.step_secs)?;
     let kill_at = fault.step_secs as f64 / 3.0;
     step.wait_until(kill_at);
     let killed_pid = native::signal_service(&fault.state_dir, VICTIM, libc::SIGKILL)?;
     let kill_epoch = epoch_secs();
-    let kill_offset = step.elapsed();
+    let kill_offset = step.elapsed_secs();
     // The supervisor's view: when it had the replica running again.
     let waited = Instant::now();
     let mut restarted_after: Option<f64> = None;
-    while waited.elapsed() < Duration::from_secs(15) && step.elapsed() < fault.step_secs as f64 {
+    while waited.elapsed() < Duration::from_secs(15) && step.elapsed_secs() < fault.step_secs as f64
+    {
         step.tick();
         let service = fault.service(VICTIM)?;
         if service.restarts > restarts_before && service.pid.is_some_and(|p| p != killed_pid) {
@@ -43,7 +44,7 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let result = step.finish()?;
+    let result = step.finish(|| None)?;
     let attempts = writer.stop();
 
     let mut report = new_report(fault, "replica-loss", started_at);

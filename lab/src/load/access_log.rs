@@ -1,7 +1,8 @@
 //! nginx's JSON access log (log_format `lab`, one object per line), read for exactly one step
 //! by byte offsets taken before and after siege ran. Latency percentiles come from here
-//! (`request_time`, seconds with millisecond resolution) through an HDR histogram, and so do
-//! the status split and each replica's share: siege has neither.
+//! (`request_time`, seconds with millisecond resolution) through the lab's one percentile
+//! method ([`Latencies`]), and so do the status split, availability ([`is_available`]) and
+//! each replica's share: siege has neither.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -9,8 +10,9 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
 use serde::Deserialize;
+
+use super::latency::Latencies;
 
 use crate::results::NginxStats;
 
@@ -45,7 +47,7 @@ pub fn entries(bytes: &[u8]) -> Vec<LogLine> {
 
 /// Paths lab requests itself (stress control, health): not part of the measured load.
 fn is_control(uri: &str) -> bool {
-    uri.starts_with("/replicas/") || uri.starts_with("/nginx-health")
+    contract::routes::is_control(uri)
 }
 
 /// The log's current length: a step's start or end offset.
@@ -73,11 +75,9 @@ pub fn count_lines(bytes: &[u8]) -> u64 {
 
 /// Statistics of one step's log lines; `wall_secs` turns counts into rates.
 pub fn stats(bytes: &[u8], wall_secs: f64) -> NginxStats {
-    // 1 ms .. 1 hour, 3 significant digits: exact up to 2 s, 0.1% above.
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000, 3)
-        .expect("static histogram bounds are valid");
+    let mut latencies = Latencies::default();
     let mut stats = NginxStats::default();
-    let mut sum_ms = 0.0;
+    let mut available = 0u64;
     for line in bytes.split(|b| *b == b'\n') {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -90,6 +90,9 @@ pub fn stats(bytes: &[u8], wall_secs: f64) -> NginxStats {
             continue;
         }
         stats.requests += 1;
+        if is_available(entry.status) {
+            available += 1;
+        }
         match entry.status {
             200..=299 => stats.status_2xx += 1,
             300..=399 => stats.status_3xx += 1,
@@ -107,9 +110,7 @@ pub fn stats(bytes: &[u8], wall_secs: f64) -> NginxStats {
             };
             *stats.replicas.entry(replica).or_insert(0) += 1;
         }
-        let ms = (entry.request_time * 1000.0).round().max(0.0);
-        sum_ms += ms;
-        histogram.saturating_record(ms as u64);
+        latencies.record_ms(entry.request_time * 1000.0);
     }
     if stats.requests == 0 {
         return stats;
@@ -119,20 +120,47 @@ pub fn stats(bytes: &[u8], wall_secs: f64) -> NginxStats {
     } else {
         0.0
     };
-    stats.p50_ms = histogram.value_at_quantile(0.50) as f64;
-    stats.p90_ms = histogram.value_at_quantile(0.90) as f64;
-    stats.p99_ms = histogram.value_at_quantile(0.99) as f64;
-    stats.max_ms = histogram.max() as f64;
-    stats.mean_ms = sum_ms / stats.requests as f64;
+    stats.p50_ms = latencies.quantile(0.50);
+    stats.p90_ms = latencies.quantile(0.90);
+    stats.p99_ms = latencies.quantile(0.99);
+    stats.max_ms = latencies.max();
+    stats.mean_ms = latencies.mean();
     // Requests siege cut at the end of the step (499) were never answered: leave them out.
     let answered = (stats.requests - stats.status_499) as f64;
     if answered > 0.0 {
         let percent = |n: u64| 100.0 * n as f64 / answered;
-        stats.availability_percent = percent(stats.status_2xx + stats.status_3xx);
+        stats.availability_percent = percent(available);
         stats.rate_limited_percent = percent(stats.status_429);
         stats.errors_5xx_percent = percent(stats.status_5xx);
     }
     stats
+}
+
+/// The lab's one definition of an available answer: 2xx or 3xx. A 499 (the client left
+/// before the answer, as siege does at a step's end) is no answer and is counted nowhere.
+pub fn is_available(status: u16) -> bool {
+    (200..400).contains(&status)
+}
+
+/// Availability of a set of log lines, percent (100 when there is none), and how many were
+/// answered (499s left out), by the same rule as [`stats`].
+pub fn availability_percent<'a>(lines: impl IntoIterator<Item = &'a LogLine>) -> (f64, u64) {
+    let (mut ok, mut answered) = (0u64, 0u64);
+    for line in lines {
+        if line.status == 499 {
+            continue;
+        }
+        answered += 1;
+        if is_available(line.status) {
+            ok += 1;
+        }
+    }
+    let percent = if answered == 0 {
+        100.0
+    } else {
+        100.0 * ok as f64 / answered as f64
+    };
+    (percent, answered)
 }
 
 /// Share of requests per replica, percent.

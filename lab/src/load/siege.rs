@@ -11,16 +11,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use crate::config::LabConfig;
 use crate::results::SiegeSummary;
 
-/// The siege binary: `LAB_SIEGE_BIN` or `siege` from PATH.
-pub fn binary() -> String {
-    std::env::var("LAB_SIEGE_BIN").unwrap_or_else(|_| "siege".to_owned())
-}
-
 /// `siege -V`'s version line, e.g. `SIEGE 4.0.7`.
-pub fn version() -> Option<String> {
-    let output = Command::new(binary()).arg("-V").output().ok()?;
+pub fn version(config: &LabConfig) -> Option<String> {
+    let output = Command::new(config.siege_bin()).arg("-V").output().ok()?;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -31,9 +27,22 @@ pub fn version() -> Option<String> {
         .map(|l| l.trim().to_owned())
 }
 
+/// siege must be there before anything starts.
+pub fn require(config: &LabConfig) -> anyhow::Result<()> {
+    if version(config).is_none() {
+        bail!(
+            "siege not found (`{}`): install Debian's `siege` package (apt-get install siege) or set LAB_SIEGE_BIN",
+            config.siege_bin().display()
+        );
+    }
+    Ok(())
+}
+
 /// One siege invocation.
 #[derive(Debug, Clone)]
 pub struct SiegeCommand {
+    /// The siege binary.
+    pub bin: PathBuf,
     /// siegerc passed with `-R`.
     pub rc: PathBuf,
     /// URL file passed with `-f`.
@@ -113,7 +122,7 @@ impl RunningSiege {
     /// Starts siege; it is stopped if it overruns its time by more than 10 s (siege 4.0.7
     /// sometimes hangs on exit at a few hundred users).
     pub fn spawn(command: &SiegeCommand) -> anyhow::Result<Self> {
-        let mut child = Command::new(binary())
+        let mut child = Command::new(&command.bin)
             .args(command.args())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -123,7 +132,7 @@ impl RunningSiege {
                 if e.kind() == std::io::ErrorKind::NotFound {
                     anyhow::anyhow!(
                         "siege not found (`{}`): install Debian's `siege` package (apt-get install siege) or set LAB_SIEGE_BIN",
-                        binary()
+                        command.bin.display()
                     )
                 } else {
                     anyhow::anyhow!("cannot start siege: {e}")
@@ -274,6 +283,7 @@ mod tests {
     #[test]
     fn the_command_line_asks_for_random_urls_without_delay_and_json() {
         let command = SiegeCommand {
+            bin: "siege".into(),
             rc: "rc".into(),
             urls: "u.txt".into(),
             users: 450,

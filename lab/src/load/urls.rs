@@ -13,8 +13,8 @@ use std::path::Path;
 use anyhow::{bail, Context};
 
 /// Default seed sizes (the stack seeds with these unless a profile overrides them).
-pub const DEFAULT_SEED_CUSTOMERS: u64 = 1000;
-pub const DEFAULT_SEED_DISKS: u64 = 10_000;
+pub const DEFAULT_SEED_CUSTOMERS: u64 = contract::seed::Sizes::DEFAULT.customers;
+pub const DEFAULT_SEED_DISKS: u64 = contract::seed::Sizes::DEFAULT.disks;
 /// nginx's default native address (LAB_HTTP_PORT 8080): the committed files point there.
 pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8080";
 
@@ -84,36 +84,13 @@ impl Default for SeedSizes {
 }
 
 impl SeedSizes {
-    /// The sizes the stack seeds under `profile`: the environment, else the profile, else the
-    /// defaults (the runtime resolves them the same way, through `Profile::setting`).
-    pub fn from_profile(profile: &crate::profile::Profile) -> anyhow::Result<Self> {
-        Self::from_lookup(|key| profile.setting(key))
-            .with_context(|| format!("profile {}", profile.name))
-    }
-
-    /// Reads `SEED_CUSTOMERS` and `SEED_DISKS` from a profile's variables (defaults otherwise).
-    #[cfg(test)]
-    pub fn from_vars(vars: &BTreeMap<String, String>) -> anyhow::Result<Self> {
-        Self::from_lookup(|key| vars.get(key).cloned())
-    }
-
-    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
-        let read = |key: &str, default: u64| -> anyhow::Result<u64> {
-            match lookup(key)
-                .as_deref()
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-            {
-                None => Ok(default),
-                Some(v) => v
-                    .parse()
-                    .with_context(|| format!("{key}={v:?} is not a whole number")),
-            }
-        };
-        Ok(Self {
-            customers: read("SEED_CUSTOMERS", DEFAULT_SEED_CUSTOMERS)?,
-            disks: read("SEED_DISKS", DEFAULT_SEED_DISKS)?,
-        })
+    /// The sizes a stack seeded with `seed` holds (see `LabConfig::seed`, which the runtime
+    /// reads too).
+    pub fn of(seed: crate::config::SeedPlan) -> Self {
+        Self {
+            customers: seed.customers,
+            disks: seed.disks,
+        }
     }
 }
 
@@ -444,15 +421,5 @@ mod tests {
         let ok = validate_text("http://h:1/a\nhttp://h:1/b POST {\"x\":1}\n", "f").unwrap();
         assert_eq!(ok.requests, 2);
         assert_eq!(ok.with_body, 1);
-    }
-
-    #[test]
-    fn sizes_come_from_profile_variables() {
-        let mut vars = BTreeMap::new();
-        assert_eq!(SeedSizes::from_vars(&vars).unwrap(), SeedSizes::default());
-        vars.insert("SEED_DISKS".into(), "50".into());
-        assert_eq!(SeedSizes::from_vars(&vars).unwrap().disks, 50);
-        vars.insert("SEED_CUSTOMERS".into(), "many".into());
-        assert!(SeedSizes::from_vars(&vars).is_err());
     }
 }

@@ -192,7 +192,7 @@ pub struct Step {
     pub index: usize,
     /// Profile name.
     pub profile: String,
-    /// Scenario name (or URL-file path).
+    /// Scenario name (a hand-written URL file: its file stem).
     pub scenario: String,
     /// Concurrent siege users.
     pub users: u32,
@@ -245,7 +245,8 @@ pub struct Step {
 /// Request statistics from nginx's JSON access log for one step.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct NginxStats {
-    /// Requests logged (lab's own control requests to `/replicas/` excluded).
+    /// Requests logged (lab's own control requests to `/replicas/` and `/nginx-health`
+    /// excluded).
     pub requests: u64,
     /// Requests per wall-clock second of the step.
     pub requests_per_s: f64,
@@ -289,7 +290,7 @@ pub struct NginxStats {
 pub struct ServiceUsage {
     /// `app1`, `app2`, `nginx`, `db`.
     pub name: String,
-    /// Where the figures come from: `cgroup v1`, `cgroup v2`, `proc` or `none`.
+    /// Where the figures come from: `cgroup v1`, `cgroup v2`, `proc`, `docker api` or `none`.
     pub source: String,
     /// CPU seconds used during the step.
     pub cpu_seconds: f64,
@@ -343,7 +344,7 @@ pub struct Sample {
     pub profile: String,
     /// Scenario name.
     pub scenario: String,
-    /// Service name (`siege` for the load generator).
+    /// Service name (`siege` for the load generator, `host` for the whole machine).
     pub service: String,
     /// CPU in cores over the last interval.
     pub cpu_cores: f64,

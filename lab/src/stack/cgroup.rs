@@ -50,13 +50,6 @@ pub struct Usage {
     pub memory_peak_bytes: Option<u64>,
 }
 
-/// The root to use: `LAB_CGROUP_ROOT` or /sys/fs/cgroup.
-pub fn root() -> PathBuf {
-    std::env::var_os("LAB_CGROUP_ROOT")
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| PathBuf::from(DEFAULT_ROOT), PathBuf::from)
-}
-
 /// Detects the hierarchy under `root`. `own_cgroups` is the text of /proc/self/cgroup (v1
 /// parents are nested under it); pass None to place them at the controller roots.
 pub fn detect(root: &Path, own_cgroups: Option<&str>) -> Option<Hierarchy> {
@@ -96,14 +89,13 @@ fn own_v1_path(text: &str, controller: &str) -> Option<String> {
 }
 
 /// Detects the machine's hierarchy (with `lab`'s own cgroups for v1 nesting).
-pub fn detect_host() -> Option<Hierarchy> {
-    let root = root();
+pub fn detect_host(root: &Path) -> Option<Hierarchy> {
     let own = if root == Path::new(DEFAULT_ROOT) {
         fs::read_to_string("/proc/self/cgroup").ok()
     } else {
         None
     };
-    detect(&root, own.as_deref())
+    detect(root, own.as_deref())
 }
 
 /// Creates `<stack_id>/<service>` and writes the caps. On v1 the swap cap

@@ -9,7 +9,7 @@
 //! sampler can read its CPU, throttling and memory like a native cgroup. Without the engine's
 //! socket the run still works, with every service unmeasured and a loud warning.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -19,39 +19,43 @@ use super::process;
 use super::units::{parse_cpus, parse_memory};
 use super::{load_info, save_info, Runtime, ServiceInfo, StackInfo, UpOptions, STACK_FILE};
 use crate::cli::{DbKind, RuntimeKind};
-use crate::docker::{ContainerSummary, Engine};
+use crate::config::LabConfig;
+use crate::docker::ContainerSummary;
 use crate::profile::{repo_root, Profile};
 
 /// Runs the stack with docker compose.
-pub struct ComposeRuntime;
+pub struct ComposeRuntime {
+    pub config: LabConfig,
+}
 
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Compose's labels on every container it creates.
 const PROJECT_LABEL: &str = "com.docker.compose.project";
 
-/// Inside the bench container: the stack's nginx URL (compose.yaml sets it).
-fn attached_url() -> Option<String> {
-    std::env::var("LAB_BASE_URL").ok().filter(|u| !u.is_empty())
+impl ComposeRuntime {
+    /// Inside the bench container: the stack's nginx URL (compose.yaml sets it).
+    fn attached_url(&self) -> Option<String> {
+        self.config.base_url.clone().filter(|u| !u.is_empty())
+    }
 }
 
 impl Runtime for ComposeRuntime {
     fn up(&self, opts: &UpOptions) -> anyhow::Result<StackInfo> {
         std::fs::create_dir_all(&opts.state_dir)?;
-        let attached = attached_url();
+        let config = &self.config;
+        let attached = self.attached_url();
         let mut db = opts.db;
         let (base_url, access_log) = match &attached {
-            Some(url) => (
-                url.clone(),
-                std::env::var_os("LAB_ACCESS_LOG")
-                    .map_or_else(|| PathBuf::from("/var/log/lab/access.json"), PathBuf::from),
-            ),
+            Some(url) => (url.clone(), config.container_access_log()),
             None => {
                 let compose = compose_command()?;
                 start(&compose, opts)?;
-                let port = std::env::var("LAB_HTTP_PORT").unwrap_or_else(|_| "8080".into());
-                let log_dir = std::env::var_os("LAB_LOG_DIR")
-                    .map_or_else(|| repo_root().join(".lab/compose-logs"), PathBuf::from);
+                let port = opts.ports.http;
+                let log_dir = config
+                    .log_dir
+                    .clone()
+                    .unwrap_or_else(|| repo_root().join(".lab/compose-logs"));
                 (
                     format!("http://127.0.0.1:{port}"),
                     log_dir.join("access.json"),
@@ -60,7 +64,7 @@ impl Runtime for ComposeRuntime {
         };
         wait_for_nginx(&base_url)?;
         let mut warnings = Vec::new();
-        let project = match project_name(attached.is_some(), &opts.profile, opts.db) {
+        let project = match project_name(config, attached.is_some(), &opts.profile, opts.db) {
             Ok(project) => Some(project),
             Err(err) => {
                 warnings.push(unmeasured_warning(&err));
@@ -70,12 +74,12 @@ impl Runtime for ComposeRuntime {
         if attached.is_some() {
             if let Some(found) = project
                 .as_deref()
-                .and_then(|p| running_db(p).ok().flatten())
+                .and_then(|p| running_db(config, p).ok().flatten())
             {
                 db = found;
             }
         }
-        let services = services(&opts.profile, db, project.as_deref(), &mut warnings)?;
+        let services = services(config, &opts.profile, db, project.as_deref(), &mut warnings)?;
         for warning in &warnings {
             eprintln!("lab: WARNING: {warning}");
         }
@@ -102,12 +106,18 @@ impl Runtime for ComposeRuntime {
     fn status(&self, state_dir: &Path) -> anyhow::Result<StackInfo> {
         let mut info = load_info(state_dir)?
             .ok_or_else(|| anyhow!("no compose stack recorded in {}", state_dir.display()))?;
-        let Some(project) = project_of(&info) else {
+        let Some(project) = project_of(&self.config, &info) else {
             return Ok(info);
         };
         let profile = Profile::load(&info.profile)?;
         let mut warnings = Vec::new();
-        info.services = services(&profile, info.db, Some(&project), &mut warnings)?;
+        info.services = services(
+            &self.config,
+            &profile,
+            info.db,
+            Some(&project),
+            &mut warnings,
+        )?;
         Ok(info)
     }
 
@@ -115,7 +125,7 @@ impl Runtime for ComposeRuntime {
         let Some(info) = load_info(state_dir)? else {
             return Ok(());
         };
-        if attached_url().is_none() {
+        if self.attached_url().is_none() {
             let compose = compose_command()?;
             let profile = Profile::load(&info.profile)?;
             run(&compose, &compose_args(&profile, info.db, &["down"]), None)?;
@@ -138,15 +148,17 @@ fn unmeasured_warning(err: &anyhow::Error) -> String {
 /// container, the project label of this very container (its hostname is its ID); on the
 /// host, the name `docker compose config` resolves (the folder's name unless .env says
 /// otherwise).
-fn project_name(attached: bool, profile: &Profile, db: DbKind) -> anyhow::Result<String> {
-    if let Some(name) = std::env::var("COMPOSE_PROJECT_NAME")
-        .ok()
-        .filter(|n| !n.is_empty())
-    {
+fn project_name(
+    config: &LabConfig,
+    attached: bool,
+    profile: &Profile,
+    db: DbKind,
+) -> anyhow::Result<String> {
+    if let Some(name) = config.compose_project.clone().filter(|n| !n.is_empty()) {
         return Ok(name);
     }
     if attached {
-        let engine = Engine::from_env()?;
+        let engine = config.engine()?;
         let hostname = std::fs::read_to_string("/etc/hostname")
             .map(|h| h.trim().to_owned())
             .context("reading /etc/hostname")?;
@@ -183,16 +195,16 @@ fn project_name(attached: bool, profile: &Profile, db: DbKind) -> anyhow::Result
 }
 
 /// The project a recorded stack's containers belong to, read back from one of them.
-fn project_of(info: &StackInfo) -> Option<String> {
-    let engine = Engine::from_env().ok()?;
+fn project_of(config: &LabConfig, info: &StackInfo) -> Option<String> {
+    let engine = config.engine().ok()?;
     let id = info.services.iter().find_map(|s| s.container.clone())?;
     engine.inspect(&id).ok()?.labels.get(PROJECT_LABEL).cloned()
 }
 
 /// Which database the replicas use, from app1's DATABASE_URL (the bench container cannot
 /// know which compose profile started the stack).
-fn running_db(project: &str) -> anyhow::Result<Option<DbKind>> {
-    let engine = Engine::from_env()?;
+fn running_db(config: &LabConfig, project: &str) -> anyhow::Result<Option<DbKind>> {
+    let engine = config.engine()?;
     let containers = engine.compose_containers(project)?;
     let Some(app) = pick(&containers, "app1") else {
         return Ok(None);
@@ -289,7 +301,7 @@ fn start(compose: &[String], opts: &UpOptions) -> anyhow::Result<()> {
         DbKind::Mysql => run(
             compose,
             &compose_args(&opts.profile, opts.db, &up),
-            Some(("DATABASE_URL", MYSQL_URL)),
+            Some((contract::env::DATABASE_URL, MYSQL_URL)),
         ),
     }
 }
@@ -325,7 +337,11 @@ fn wait_for_nginx(base_url: &str) -> anyhow::Result<()> {
         .to_owned();
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
-        match process::http_get(&addr, "/nginx-health", Duration::from_secs(2)) {
+        match process::http_get(
+            &addr,
+            contract::routes::NGINX_HEALTH,
+            Duration::from_secs(2),
+        ) {
             Ok(200) => return Ok(()),
             _ if Instant::now() >= deadline => {
                 bail!(
@@ -350,6 +366,7 @@ fn db_service(db: DbKind) -> &'static str {
 /// silent), then, where the engine can be asked, each service's container and the caps the
 /// engine really applied.
 fn services(
+    config: &LabConfig,
     profile: &Profile,
     db: DbKind,
     project: Option<&str>,
@@ -359,7 +376,7 @@ fn services(
     let Some(project) = project else {
         return Ok(services);
     };
-    let found = Engine::from_env().and_then(|engine| {
+    let found = config.engine().and_then(|engine| {
         let containers = engine.compose_containers(project)?;
         Ok((engine, containers))
     });
@@ -393,6 +410,7 @@ fn services(
                     warnings,
                 );
                 service.restarts = state.restart_count;
+                service.engine_socket = Some(engine.socket().to_path_buf());
             }
             Err(err) => warnings.push(format!("{}: {err:#}: not measured", service.name)),
         }
@@ -445,6 +463,7 @@ fn profile_caps(profile: &Profile) -> anyhow::Result<Vec<ServiceInfo>> {
             addr: None,
             start_time: None,
             container: None,
+            engine_socket: None,
         })
     };
     Ok(vec![

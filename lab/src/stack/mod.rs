@@ -14,13 +14,15 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{DbKind, RuntimeKind};
+use crate::config::{LabConfig, Ports, SeedPlan};
 use crate::profile::Profile;
 
 /// The runtime of a given kind; `lab bench` calls `up`, `status` and `down` on it.
-pub fn runtime(kind: RuntimeKind) -> Box<dyn Runtime> {
+pub fn runtime(kind: RuntimeKind, config: &LabConfig) -> Box<dyn Runtime> {
+    let config = config.clone();
     match kind {
-        RuntimeKind::Native => Box::new(native::NativeRuntime),
-        RuntimeKind::Compose => Box::new(compose::ComposeRuntime),
+        RuntimeKind::Native => Box::new(native::NativeRuntime { config }),
+        RuntimeKind::Compose => Box::new(compose::ComposeRuntime { config }),
     }
 }
 
@@ -56,6 +58,12 @@ pub struct UpOptions {
     pub db: DbKind,
     /// Folder for this stack's state: PIDs, cgroup names, rendered configs, logs, data.
     pub state_dir: PathBuf,
+    /// Native: the ports (under compose, `http` is where nginx is published).
+    pub ports: Ports,
+    /// Native: what the seed job loads (compose's seed job reads its own variables).
+    pub seed: SeedPlan,
+    /// Native: variables given to the replicas on top of the profile's.
+    pub app_env: Vec<(String, String)>,
 }
 
 /// A running stack, as `lab bench` needs to see it. Also written as `stack.json` in the state dir.
@@ -125,6 +133,9 @@ pub struct ServiceInfo {
     /// when the engine cannot be reached (the service is then not measured).
     #[serde(default)]
     pub container: Option<String>,
+    /// Compose: the engine's socket the container is read through.
+    #[serde(default)]
+    pub engine_socket: Option<PathBuf>,
 }
 
 /// Directories of a service's cgroup, per hierarchy version.

@@ -46,6 +46,8 @@ pub struct Plan {
     pub seed_limits: Limits,
     pub ready_timeout_secs: u64,
     pub seed_timeout_secs: u64,
+    /// The cgroup filesystem the services are capped under.
+    pub cgroup_root: PathBuf,
 }
 
 /// One long-running service.
@@ -191,7 +193,7 @@ impl Supervisor {
         };
         Self {
             state_dir: state_dir.to_path_buf(),
-            hierarchy: cgroup::detect_host(),
+            hierarchy: cgroup::detect_host(&plan.cgroup_root),
             plan,
             services: Vec::new(),
             info,
@@ -273,6 +275,7 @@ impl Supervisor {
                 addr: plan.addr.clone(),
                 start_time: None,
                 container: None,
+                engine_socket: None,
             };
             self.services.push(Running {
                 plan: plan.clone(),

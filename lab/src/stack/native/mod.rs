@@ -17,62 +17,23 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 
-use super::cgroup::{self, Limits};
-use super::nginx::{self, Placement};
-use super::process::{self, CommandSpec};
-use super::supervisor::{self, Plan, Probe, ServicePlan, HOLD_DIR, PLAN_FILE};
-use super::units::{parse_cpus, parse_memory};
-use super::{load_info, CgroupPaths, Runtime, StackInfo, UpOptions, STACK_FILE};
+mod database;
+
+use self::database::database;
 use crate::cli::DbKind;
+use crate::config::{self, LabConfig, Ports};
 use crate::profile::{repo_root, Profile};
+use crate::stack::cgroup::{self, Limits};
+use crate::stack::nginx::{self, Placement};
+use crate::stack::process::{self, CommandSpec};
+use crate::stack::supervisor::{self, Plan, Probe, ServicePlan, HOLD_DIR, PLAN_FILE};
+use crate::stack::units::{parse_cpus, parse_memory};
+use crate::stack::{load_info, CgroupPaths, Runtime, StackInfo, UpOptions, STACK_FILE};
+use contract::env;
 
 /// Runs the stack as local processes under cgroup caps.
-pub struct NativeRuntime;
-
-/// Seed sizes when neither the environment nor the profile sets them (BRIEF's contract).
-const SEED_DEFAULTS: [(&str, &str); 3] = [
-    ("SEED_CUSTOMERS", "1000"),
-    ("SEED_DISKS", "10000"),
-    ("SEED_STOCK", "1000000"),
-];
-
-/// Ports of the native stack; every one can be moved by an environment variable so several
-/// stacks (parallel tests) can run side by side.
-#[derive(Debug, Clone, Copy)]
-pub struct Ports {
-    /// nginx: `LAB_HTTP_PORT`, default 8080.
-    pub http: u16,
-    /// Replica N listens on base + N: `LAB_PORT_BASE`, default 18080 (app1 = 18081).
-    pub replica_base: u16,
-    /// Private Postgres: `LAB_PG_PORT`, default 15432.
-    pub postgres: u16,
-    /// Private MariaDB: `LAB_MYSQL_PORT`, default 13306.
-    pub mysql: u16,
-}
-
-impl Ports {
-    pub fn from_env() -> anyhow::Result<Self> {
-        Ok(Self {
-            http: env_number("LAB_HTTP_PORT", 8080)?,
-            replica_base: env_number("LAB_PORT_BASE", 18080)?,
-            postgres: env_number("LAB_PG_PORT", 15432)?,
-            mysql: env_number("LAB_MYSQL_PORT", 13306)?,
-        })
-    }
-}
-
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
-    match std::env::var(name) {
-        Ok(raw) if !raw.trim().is_empty() => raw
-            .trim()
-            .parse()
-            .map_err(|_| anyhow!("{name}={raw:?} is not a valid number")),
-        _ => Ok(default),
-    }
-}
-
-fn env_flag(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on"))
+pub struct NativeRuntime {
+    pub config: LabConfig,
 }
 
 impl Runtime for NativeRuntime {
@@ -89,7 +50,7 @@ impl Runtime for NativeRuntime {
             // A previous run that did not stop cleanly: clear what it left first.
             self.down(&state_dir)?;
         }
-        let plan = plan(opts, &state_dir)?;
+        let plan = plan(&self.config, opts, &state_dir)?;
         fs::write(state_dir.join(PLAN_FILE), serde_json::to_vec_pretty(&plan)?)?;
         let timeout = Duration::from_secs(
             plan.ready_timeout_secs * (plan.services.len() as u64 + 1) + plan.seed_timeout_secs,
@@ -376,9 +337,9 @@ fn limits(
 }
 
 /// Decides the whole stack: directories, binaries, ports, commands and caps.
-pub fn plan(opts: &UpOptions, state_dir: &Path) -> anyhow::Result<Plan> {
+pub fn plan(config: &LabConfig, opts: &UpOptions, state_dir: &Path) -> anyhow::Result<Plan> {
     let profile = &opts.profile;
-    let ports = Ports::from_env()?;
+    let ports = opts.ports;
     let replicas: u16 = value(profile, "APP_REPLICAS", "2")
         .parse()
         .ok()
@@ -401,9 +362,14 @@ pub fn plan(opts: &UpOptions, state_dir: &Path) -> anyhow::Result<Plan> {
     }
     let _ = fs::remove_dir_all(state_dir.join(HOLD_DIR));
 
-    let app_bin = app_binary()?;
-    let nginx_bin = find_tool("LAB_NGINX_BIN", "nginx", "nginx-light")?;
-    let (database_url, db_service) = database(opts.db, state_dir, ports, db_limits)?;
+    let app_bin = app_binary(config)?;
+    let nginx_bin = find_tool(
+        config.nginx_bin.as_deref(),
+        "LAB_NGINX_BIN",
+        "nginx",
+        "nginx-light",
+    )?;
+    let (database_url, db_service) = database(config, opts.db, state_dir, ports, db_limits)?;
 
     let mut services: Vec<ServicePlan> = db_service.into_iter().collect();
     let mut replica_addrs = Vec::new();
@@ -412,18 +378,19 @@ pub fn plan(opts: &UpOptions, state_dir: &Path) -> anyhow::Result<Plan> {
         let addr = format!("127.0.0.1:{}", ports.replica_base + n);
         let mut command = CommandSpec::new(&app_bin, &[]);
         command.env = BTreeMap::from([
-            ("DATABASE_URL".into(), database_url.clone()),
-            ("APP_LISTEN".into(), addr.clone()),
-            ("INSTANCE_NAME".into(), name.clone()),
+            (env::DATABASE_URL.into(), database_url.clone()),
+            (env::APP_LISTEN.into(), addr.clone()),
+            (env::INSTANCE_NAME.into(), name.clone()),
             (
-                "APP_WORKERS".into(),
-                value(profile, "APP_WORKERS", "2").into(),
+                env::APP_WORKERS.into(),
+                value(profile, env::APP_WORKERS, "2").into(),
             ),
             (
-                "DB_POOL_MAX".into(),
-                value(profile, "DB_POOL_MAX", "10").into(),
+                env::DB_POOL_MAX.into(),
+                value(profile, env::DB_POOL_MAX, "10").into(),
             ),
         ]);
+        command.env.extend(opts.app_env.iter().cloned());
         services.push(ServicePlan {
             name,
             command,
@@ -432,7 +399,7 @@ pub fn plan(opts: &UpOptions, state_dir: &Path) -> anyhow::Result<Plan> {
             init: Vec::new(),
             ready: vec![Probe::Http {
                 addr: addr.clone(),
-                path: "/health".into(),
+                path: contract::routes::HEALTH.into(),
             }],
             after_ready: Vec::new(),
             stop_signal: libc::SIGTERM,
@@ -454,12 +421,12 @@ pub fn plan(opts: &UpOptions, state_dir: &Path) -> anyhow::Result<Plan> {
     let conf_path = render_nginx_conf(profile, &placement, &nginx_dir, &nginx_bin)?;
     let mut ready = vec![Probe::Http {
         addr: http_addr.clone(),
-        path: "/nginx-health".into(),
+        path: contract::routes::NGINX_HEALTH.into(),
     }];
     for n in 1..=replicas {
         ready.push(Probe::Http {
             addr: http_addr.clone(),
-            path: format!("/replicas/app{n}/health"),
+            path: contract::routes::on_replica(&format!("app{n}"), contract::routes::HEALTH),
         });
     }
     let conf = conf_path.display().to_string();
@@ -479,31 +446,13 @@ pub fn plan(opts: &UpOptions, state_dir: &Path) -> anyhow::Result<Plan> {
         is_db: false,
     });
 
-    let seed = if env_flag("LAB_SKIP_SEED") {
+    let seed = if config.skip_seed {
         None
     } else {
-        let sizes: Vec<String> = SEED_DEFAULTS
-            .iter()
-            .map(|(key, default)| {
-                profile
-                    .setting(key)
-                    .unwrap_or_else(|| (*default).to_owned())
-            })
-            .collect();
-        let mut command = CommandSpec::new(
-            &app_bin,
-            &[
-                "seed",
-                "--customers",
-                &sizes[0],
-                "--disks",
-                &sizes[1],
-                "--stock",
-                &sizes[2],
-                "--reset",
-            ],
-        );
-        command.env.insert("DATABASE_URL".into(), database_url);
+        let args = opts.seed.args(true);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut command = CommandSpec::new(&app_bin, &args);
+        command.env.insert(env::DATABASE_URL.into(), database_url);
         Some(command)
     };
 
@@ -521,8 +470,9 @@ pub fn plan(opts: &UpOptions, state_dir: &Path) -> anyhow::Result<Plan> {
         services,
         seed,
         seed_limits: app_limits,
-        ready_timeout_secs: env_number("LAB_READY_TIMEOUT_SECS", 60)?,
-        seed_timeout_secs: env_number("LAB_SEED_TIMEOUT_SECS", 600)?,
+        ready_timeout_secs: config.ready_timeout_secs(),
+        seed_timeout_secs: config.seed_timeout_secs(),
+        cgroup_root: config.cgroup_root(),
     })
 }
 
@@ -557,258 +507,16 @@ fn render_nginx_conf(
     Ok(conf_path)
 }
 
-/// The database URL the app gets and, for Postgres/MySQL, the private server to run.
-fn database(
-    kind: DbKind,
-    state_dir: &Path,
-    ports: Ports,
-    limits: Limits,
-) -> anyhow::Result<(String, Option<ServicePlan>)> {
-    let db_dir = state_dir.join("db");
-    match kind {
-        DbKind::Sqlite => {
-            let data = state_dir.join("data");
-            fs::create_dir_all(&data)?;
-            let url = format!("sqlite://{}?mode=rwc", data.join("lab.db").display());
-            Ok((url, None))
-        }
-        DbKind::Postgres => {
-            let bin = postgres_bin_dir()?;
-            let data = db_dir.join("pgdata");
-            let fresh = !data.join("PG_VERSION").exists();
-            prepare_db_dir(&db_dir, "postgres")?;
-            let port = ports.postgres.to_string();
-            let (d, s) = (data.display().to_string(), db_dir.display().to_string());
-            let as_postgres = |mut spec: CommandSpec| {
-                spec.user = Some("postgres".into());
-                spec
-            };
-            let init = if fresh {
-                vec![as_postgres(CommandSpec::new(
-                    bin.join("initdb"),
-                    &[
-                        "-D",
-                        &d,
-                        "-U",
-                        "postgres",
-                        "--auth=trust",
-                        "-E",
-                        "UTF8",
-                        "--no-instructions",
-                    ],
-                ))]
-            } else {
-                Vec::new()
-            };
-            let server = as_postgres(CommandSpec::new(
-                bin.join("postgres"),
-                &[
-                    "-D",
-                    &d,
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    &port,
-                    "-k",
-                    &s,
-                    "-c",
-                    "max_connections=500",
-                ],
-            ));
-            let ready = vec![Probe::Command {
-                command: CommandSpec::new(
-                    bin.join("pg_isready"),
-                    &["-q", "-h", "127.0.0.1", "-p", &port, "-U", "postgres"],
-                ),
-            }];
-            let create = CommandSpec::new(
-                bin.join("psql"),
-                &[
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    &port,
-                    "-U",
-                    "postgres",
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    "-c",
-                    "CREATE DATABASE lab",
-                ],
-            );
-            let url = format!("postgres://postgres@127.0.0.1:{port}/lab");
-            Ok((
-                url,
-                Some(db_service(
-                    server,
-                    limits,
-                    &port,
-                    init,
-                    ready,
-                    if fresh { vec![create] } else { vec![] },
-                    libc::SIGINT,
-                )),
-            ))
-        }
-        DbKind::Mysql => {
-            let server_bin = find_tool("LAB_MARIADBD_BIN", "mariadbd", "mariadb-server")?;
-            let install = find_tool(
-                "LAB_MARIADB_INSTALL_DB_BIN",
-                "mariadb-install-db",
-                "mariadb-server",
-            )?;
-            let admin = find_tool("LAB_MARIADB_ADMIN_BIN", "mariadb-admin", "mariadb-client")?;
-            let client = find_tool("LAB_MARIADB_BIN", "mariadb", "mariadb-client")?;
-            let data = db_dir.join("mysql");
-            let fresh = !data.join("mysql").exists();
-            prepare_db_dir(&db_dir, "mysql")?;
-            let port = ports.mysql.to_string();
-            let d = format!("--datadir={}", data.display());
-            let socket = format!("--socket={}", db_dir.join("mysqld.sock").display());
-            let pid_file = format!("--pid-file={}", db_dir.join("mysqld.pid").display());
-            let root = process::running_as_root();
-            let mut install_args = vec![
-                "--no-defaults",
-                d.as_str(),
-                "--auth-root-authentication-method=normal",
-                "--skip-test-db",
-            ];
-            let mut server_args = vec![
-                "--no-defaults",
-                d.as_str(),
-                "--bind-address=127.0.0.1",
-                socket.as_str(),
-                pid_file.as_str(),
-                "--max-connections=500",
-                "--skip-name-resolve",
-            ];
-            let port_arg = format!("--port={port}");
-            server_args.push(&port_arg);
-            if root {
-                // mariadbd drops to this user itself and refuses to run as root.
-                install_args.push("--user=mysql");
-                server_args.push("--user=mysql");
-            }
-            let init = if fresh {
-                vec![CommandSpec::new(&install, &install_args)]
-            } else {
-                Vec::new()
-            };
-            let ready = vec![Probe::Command {
-                command: CommandSpec::new(
-                    &admin,
-                    &[
-                        "--no-defaults",
-                        "-h",
-                        "127.0.0.1",
-                        "-P",
-                        &port,
-                        "-u",
-                        "root",
-                        "ping",
-                    ],
-                ),
-            }];
-            let create = CommandSpec::new(
-                &client,
-                &[
-                    "--no-defaults",
-                    "-h",
-                    "127.0.0.1",
-                    "-P",
-                    &port,
-                    "-u",
-                    "root",
-                    "-e",
-                    "CREATE DATABASE IF NOT EXISTS lab",
-                ],
-            );
-            let url = format!("mysql://root@127.0.0.1:{port}/lab");
-            Ok((
-                url,
-                Some(db_service(
-                    CommandSpec::new(&server_bin, &server_args),
-                    limits,
-                    &port,
-                    init,
-                    ready,
-                    vec![create],
-                    libc::SIGTERM,
-                )),
-            ))
-        }
-    }
-}
-
-fn db_service(
-    command: CommandSpec,
-    limits: Limits,
-    port: &str,
-    init: Vec<CommandSpec>,
-    ready: Vec<Probe>,
-    after_ready: Vec<CommandSpec>,
-    stop_signal: i32,
-) -> ServicePlan {
-    ServicePlan {
-        name: "db".into(),
-        command,
-        limits,
-        addr: Some(format!("127.0.0.1:{port}")),
-        init,
-        ready,
-        after_ready,
-        stop_signal,
-        is_db: true,
-    }
-}
-
-/// The database's folder, owned by the server's user when we run as root.
-fn prepare_db_dir(dir: &Path, user: &str) -> anyhow::Result<()> {
-    fs::create_dir_all(dir)?;
-    if process::running_as_root() {
-        let status = Command::new("chown")
-            .arg("-R")
-            .arg(format!("{user}:"))
-            .arg(dir)
-            .status()
-            .context("cannot run chown")?;
-        if !status.success() {
-            bail!("cannot give {} to user {user}", dir.display());
-        }
-    }
-    Ok(())
-}
-
-/// The Postgres server binaries: `LAB_PG_BIN_DIR`, else the newest /usr/lib/postgresql/*/bin.
-fn postgres_bin_dir() -> anyhow::Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("LAB_PG_BIN_DIR").filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(dir));
-    }
-    let mut candidates: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let version = entry.file_name().to_string_lossy().parse().ok()?;
-            let bin = entry.path().join("bin");
-            (bin.join("postgres").is_file() && bin.join("initdb").is_file())
-                .then_some((version, bin))
-        })
-        .collect();
-    candidates.sort();
-    candidates.pop().map(|(_, bin)| bin).ok_or_else(|| {
-        anyhow!("Postgres server binaries not found: install the Debian package postgresql (apt-get install postgresql) or set LAB_PG_BIN_DIR")
-    })
-}
-
-/// A tool from `env_var`, else from PATH (plus the sbin folders, often missing for non-root).
-pub fn find_tool(env_var: &str, name: &str, package: &str) -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os(env_var).filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
-        if path.is_file() {
-            return Ok(path);
-        }
-        bail!("{env_var}={} does not exist", path.display());
+/// A tool given by its variable (`configured`, named `env_var` in messages), else from PATH
+/// (plus the sbin folders, often missing for non-root).
+pub fn find_tool(
+    configured: Option<&Path>,
+    env_var: &str,
+    name: &str,
+    package: &str,
+) -> anyhow::Result<PathBuf> {
+    if let Some(path) = configured {
+        return config::existing(path, env_var);
     }
     let path_var = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path_var)
@@ -821,13 +529,9 @@ pub fn find_tool(env_var: &str, name: &str, package: &str) -> anyhow::Result<Pat
 }
 
 /// The app binary: `LAB_APP_BIN`, else target/release/app, built when missing.
-fn app_binary() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("LAB_APP_BIN").filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
-        if !path.is_file() {
-            bail!("LAB_APP_BIN={} does not exist", path.display());
-        }
-        return Ok(path);
+fn app_binary(config: &LabConfig) -> anyhow::Result<PathBuf> {
+    if let Some(path) = &config.app_bin {
+        return config::existing(path, "LAB_APP_BIN");
     }
     let root = repo_root();
     let path = root.join("target/release/app");
@@ -852,6 +556,7 @@ mod tests {
     #[test]
     fn a_missing_tool_names_the_debian_package_to_install() {
         let err = find_tool(
+            None,
             "LAB_TEST_UNSET_TOOL",
             "no-such-tool-anywhere",
             "some-package",
@@ -861,15 +566,5 @@ mod tests {
             err.to_string().contains("apt-get install some-package"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn ports_move_with_the_environment_and_reject_garbage() {
-        assert_eq!(
-            env_number::<u16>("LAB_TEST_UNSET_PORT", 8080).unwrap(),
-            8080
-        );
-        std::env::set_var("LAB_TEST_BAD_PORT", "eighty");
-        assert!(env_number::<u16>("LAB_TEST_BAD_PORT", 8080).is_err());
     }
 }

@@ -1,0 +1,155 @@
+//! siege's own ceiling: how many transactions per second siege drives on this machine
+//! against a trivial, uncapped nginx route, once per concurrency. A step whose siege rate
+//! comes close to it was limited by siege, not by the stack.
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+
+use super::console::spinner;
+use super::Bench;
+use crate::config::LabConfig;
+use crate::load::http;
+use crate::load::siege::{self, SiegeCommand};
+use crate::load::urls::{self, Scenario, SeedSizes};
+use crate::results::CeilingPoint;
+
+impl Bench {
+    /// siege's ceiling at a concurrency, measured once per concurrency.
+    pub(super) fn ceiling_at(&mut self, users: u32, secs: u64) -> anyhow::Result<Option<f64>> {
+        if secs == 0 {
+            return Ok(None);
+        }
+        if let Some(point) = self.run.siege_ceiling.iter().find(|c| c.users == users) {
+            return Ok(Some(point.transactions_per_s));
+        }
+        if self.ceiling.is_none() {
+            self.ceiling = Some(CeilingNginx::start(
+                &self.config,
+                &self.run_dir.join("ceiling"),
+            )?);
+        }
+        let Some(nginx) = self.ceiling.as_ref() else {
+            return Ok(None);
+        };
+        let bar = spinner(format!("siege ceiling at {users} users ({secs}s)"));
+        let command = SiegeCommand {
+            bin: self.config.siege_bin(),
+            rc: self.rc.clone(),
+            urls: nginx.urls_file.clone(),
+            users,
+            secs,
+        };
+        let mut outcome = siege::run(&command)?;
+        if outcome.summary.is_none() {
+            // siege 4.0.7 sometimes hangs on exit at high concurrency: one more try.
+            eprintln!("  siege gave no summary for its ceiling at {users} users (hung: {}); retrying once", outcome.hung);
+            outcome = siege::run(&command)?;
+        }
+        bar.finish_and_clear();
+        let done = outcome.summary.as_ref().map_or(0.0, |s| {
+            s.transactions.unwrap_or(0.0) + s.failed_transactions.unwrap_or(0.0)
+        });
+        let load_secs = outcome.load_secs(secs);
+        let point = CeilingPoint {
+            users,
+            transactions_per_s: done / load_secs,
+            wall_secs: outcome.wall_secs,
+            siege_cpu_cores: outcome.cpu_seconds / outcome.wall_secs.max(1e-3),
+            siege: outcome.summary,
+        };
+        eprintln!(
+            "  siege ceiling at {users} users: {:.0} transactions/s ({:.2} cores)",
+            point.transactions_per_s, point.siege_cpu_cores
+        );
+        let tps = point.transactions_per_s;
+        self.run.siege_ceiling.push(point);
+        self.run.siege_ceiling.sort_by_key(|c| c.users);
+        Ok(Some(tps))
+    }
+}
+
+/// A trivial nginx (one route answering 200, no caps, no log) on a free port: what siege can
+/// drive on this machine when the server costs nothing.
+pub(super) struct CeilingNginx {
+    child: Child,
+    urls_file: PathBuf,
+}
+
+impl CeilingNginx {
+    fn start(config: &LabConfig, dir: &Path) -> anyhow::Result<Self> {
+        fs::create_dir_all(dir.join("tmp"))?;
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let conf = dir.join("nginx.conf");
+        let d = dir.display();
+        fs::write(
+            &conf,
+            format!(
+                "# siege's ceiling: a route that costs nothing, uncapped.\n\
+                 worker_processes auto;\nworker_rlimit_nofile 20000;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+                 events {{ worker_connections 8192; }}\n\
+                 http {{\n  access_log off;\n  keepalive_requests 1000000;\n  client_body_temp_path {d}/tmp;\n  proxy_temp_path {d}/tmp;\n  fastcgi_temp_path {d}/tmp;\n  uwsgi_temp_path {d}/tmp;\n  scgi_temp_path {d}/tmp;\n\
+                 \x20 server {{\n    listen 127.0.0.1:{port};\n    location / {{ default_type application/json; return 200 '{{\"ok\":true}}'; }}\n  }}\n}}\n"
+            ),
+        )?;
+        let child = Command::new(config.nginx_command())
+            .arg("-p")
+            .arg(dir)
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot start nginx for siege's ceiling (`{}`: {e}): install Debian's `nginx-light` or set LAB_NGINX_BIN",
+                    config.nginx_command().display()
+                )
+            })?;
+        let mut nginx = Self {
+            child,
+            urls_file: dir.join("urls.txt"),
+        };
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while http::request(&base, "GET", "/", &[], None, Duration::from_millis(200)).is_err() {
+            if let Ok(Some(status)) = nginx.child.try_wait() {
+                bail!(
+                    "nginx for siege's ceiling exited ({status}); see {}",
+                    dir.join("error.log").display()
+                );
+            }
+            if Instant::now() > deadline {
+                bail!("nginx for siege's ceiling did not answer on {base} within 5 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The read scenario's shape (paths do not matter: every path answers 200).
+        let text = urls::generate(Scenario::Read, SeedSizes::default(), &base)?;
+        fs::write(&nginx.urls_file, text)?;
+        Ok(nginx)
+    }
+}
+
+impl Drop for CeilingNginx {
+    fn drop(&mut self) {
+        // SIGQUIT: nginx's graceful stop; then reap it.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGQUIT) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

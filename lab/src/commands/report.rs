@@ -1,0 +1,54 @@
+//! `lab report` and `lab compare`: results redrawn from their data alone (no stack, no load).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use chrono::Utc;
+
+use crate::cli::{CompareArgs, ReportArgs};
+use crate::export;
+use crate::plot;
+use crate::results::Run;
+
+/// `lab report <run>`: rewrites the CSVs, report.md and every plot from run.json alone.
+pub fn report(args: ReportArgs) -> anyhow::Result<()> {
+    let (run, dir) = export::load_run(&args.run)?;
+    for exporter in export::all() {
+        if exporter.file_name() == "run.json" {
+            continue;
+        }
+        export::write_atomic(&dir.join(exporter.file_name()), &exporter.render(&run)?)?;
+    }
+    plot::draw_run(&run, &dir)?;
+    export::adopt_parent_owner(&dir);
+    println!("{}", dir.join("report.md").display());
+    Ok(())
+}
+
+/// `lab compare <run> <run>...`: a side-by-side table and overlay plots.
+pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
+    let runs = args
+        .runs
+        .iter()
+        .map(|path| export::load_run(path))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let out = match args.out {
+        Some(out) => out,
+        None => {
+            let parent = runs[0]
+                .1
+                .parent()
+                .map_or_else(|| PathBuf::from("results"), Path::to_path_buf);
+            parent.join(format!("compare-{}", Utc::now().format("%Y%m%dT%H%M%SZ")))
+        }
+    };
+    fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let path = out.join("compare.md");
+    export::write_atomic(&path, &export::compare_markdown(&runs))?;
+    let only_runs: Vec<Run> = runs.into_iter().map(|(run, _)| run).collect();
+    plot::draw_compare(&only_runs, &out)?;
+    export::adopt_parent_owner(&out);
+    println!("{}", path.display());
+    Ok(())
+}

@@ -1,0 +1,231 @@
+//! One measured load step, the same for `lab bench` and `lab fault`: siege runs for a fixed
+//! time while every service is sampled once a second; when siege ends, the step's slice of
+//! nginx's access log gives the request figures ([`access_log::stats`]: one definition of
+//! availability, one percentile method) and the samples give each service's usage.
+//!
+//! The runner does not decide what a step means: `bench` turns a [`Measured`] into a
+//! `results::Step` with a verdict, `fault` checks it against a scenario's invariants.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use super::access_log::{self, LogLine};
+use super::siege::{RunningSiege, SiegeCommand, SiegeOutcome};
+use crate::results::{HostUsage, NginxStats, ServiceUsage};
+use crate::sample::{self, HostCpu, Tracked};
+use crate::stack::StackInfo;
+
+/// How often the services are sampled during a step.
+pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+/// A step under way: siege running, the services followed.
+pub struct StepRunner {
+    siege: RunningSiege,
+    tracked: Vec<Tracked>,
+    access_log: PathBuf,
+    log_start: u64,
+    last_log: u64,
+    host_start: Option<HostCpu>,
+    host_last: Option<HostCpu>,
+    siege_cpu_last: f64,
+    last_sample: Instant,
+    secs: u64,
+}
+
+/// One per-second reading: what each service used since the previous one.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    /// Requests nginx logged per second since the previous reading.
+    pub live_requests_per_s: f64,
+    /// Per service: (name, CPU cores, throttled percent of periods, memory bytes now).
+    pub services: Vec<(String, f64, f64, u64)>,
+    /// The whole machine's busy cores (None where /proc/stat is unreadable).
+    pub host_cpu_cores: Option<f64>,
+    /// siege's own cores (None when its /proc entry is gone).
+    pub siege_cpu_cores: Option<f64>,
+}
+
+/// What a finished step measured.
+#[derive(Debug)]
+pub struct Measured {
+    pub siege: SiegeOutcome,
+    /// nginx's figures for the step (lab's control requests left out).
+    pub nginx: NginxStats,
+    /// The step's log lines, for per-request checks.
+    pub lines: Vec<LogLine>,
+    pub services: Vec<ServiceUsage>,
+    /// The whole machine's CPU over the step.
+    pub host: Option<HostUsage>,
+    /// Seconds siege loaded the stack.
+    pub load_secs: f64,
+    /// siege's own CPU, cores, over its wall time.
+    pub siege_cpu_cores: f64,
+    /// siege's completed + failed transactions per second; nginx's rate when siege printed
+    /// no summary (it hung on exit): what nginx logged is what siege sent.
+    pub siege_transactions_per_s: f64,
+}
+
+impl StepRunner {
+    /// Starts following every service of `stack`, then starts siege.
+    pub fn start(stack: &StackInfo, command: &SiegeCommand) -> anyhow::Result<Self> {
+        let tracked: Vec<Tracked> = stack.services.iter().map(Tracked::start).collect();
+        let host_start = HostCpu::read();
+        let log_start = access_log::offset(&stack.access_log);
+        let siege = RunningSiege::spawn(command)?;
+        Ok(Self {
+            siege,
+            tracked,
+            access_log: stack.access_log.clone(),
+            log_start,
+            last_log: log_start,
+            host_start,
+            host_last: host_start,
+            siege_cpu_last: 0.0,
+            last_sample: Instant::now(),
+            secs: command.secs,
+        })
+    }
+
+    /// Seconds since siege started.
+    pub fn elapsed_secs(&self) -> f64 {
+        self.siege.elapsed().as_secs_f64()
+    }
+
+    /// Samples every service when a second has passed since the last reading (memory peaks
+    /// between readings are kept by the trackers); None in between.
+    pub fn tick(&mut self) -> Option<Reading> {
+        if self.last_sample.elapsed() < SAMPLE_EVERY {
+            return None;
+        }
+        let interval = self.last_sample.elapsed().as_secs_f64();
+        self.last_sample = Instant::now();
+        let now_log = access_log::offset(&self.access_log);
+        let new_lines = access_log::read_slice(&self.access_log, self.last_log, now_log)
+            .map(|b| access_log::count_lines(&b))
+            .unwrap_or(0);
+        self.last_log = now_log;
+        let services = sample::sample_all(&mut self.tracked)
+            .into_iter()
+            .zip(&self.tracked)
+            .map(|((now, delta, secs), t)| {
+                let secs = if secs > 0.0 { secs } else { interval };
+                (
+                    t.service.name.clone(),
+                    delta.cpu_seconds / secs,
+                    delta.throttled_percent(),
+                    now.memory_current_bytes,
+                )
+            })
+            .collect();
+        let mut host_cpu_cores = None;
+        if let (Some(last), Some(now)) = (self.host_last, HostCpu::read()) {
+            host_cpu_cores = Some(last.usage_until(&now).cpu_busy_cores);
+            self.host_last = Some(now);
+        }
+        let siege_cpu_cores = sample::process_cpu_seconds(self.siege.pid()).map(|cpu| {
+            let cores = (cpu - self.siege_cpu_last).max(0.0) / interval;
+            self.siege_cpu_last = cpu;
+            cores
+        });
+        Some(Reading {
+            live_requests_per_s: new_lines as f64 / interval,
+            services,
+            host_cpu_cores,
+            siege_cpu_cores,
+        })
+    }
+
+    /// Reaps siege if it has ended; None while it runs.
+    pub fn try_finish(&mut self) -> anyhow::Result<Option<SiegeOutcome>> {
+        self.siege.try_finish()
+    }
+
+    /// Sleeps until `secs` after siege's start, sampling meanwhile.
+    pub fn wait_until(&mut self, secs: f64) {
+        while self.elapsed_secs() < secs {
+            self.tick();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits for siege to end (sampling meanwhile), then measures the step.
+    pub fn finish(
+        mut self,
+        refresh: impl FnOnce() -> Option<StackInfo>,
+    ) -> anyhow::Result<Measured> {
+        let outcome = loop {
+            if let Some(outcome) = self.try_finish()? {
+                break outcome;
+            }
+            self.tick();
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        self.measure(outcome, refresh)
+    }
+
+    /// The step's figures once siege has ended: the services' last reading right away, then
+    /// nginx's settled log slice, the machine's CPU, and the stack as the runtime sees it now
+    /// (`refresh`: restart counts).
+    pub fn measure(
+        mut self,
+        outcome: SiegeOutcome,
+        refresh: impl FnOnce() -> Option<StackInfo>,
+    ) -> anyhow::Result<Measured> {
+        sample::finish_all(&mut self.tracked);
+        let log_end = access_log::settled_offset(&self.access_log);
+        let bytes = access_log::read_slice(&self.access_log, self.log_start, log_end)
+            .with_context(|| format!("reading {}", self.access_log.display()))?;
+        let load_secs = outcome.load_secs(self.secs);
+        if outcome.hung {
+            eprintln!(
+                "lab: warning: siege hung on exit and was stopped; rates use {load_secs:.1} s"
+            );
+        }
+        if outcome.summary.is_none() {
+            eprintln!(
+                "lab: warning: siege printed no summary (exit {:?}); nginx's log is used",
+                outcome.exit_code
+            );
+        }
+        let nginx = access_log::stats(&bytes, load_secs);
+        if nginx.requests == 0 {
+            eprintln!(
+                "lab: warning: nginx logged no request during the step (siege said: {})",
+                outcome.stderr_tail
+            );
+        }
+        let host = self
+            .host_start
+            .zip(HostCpu::read())
+            .map(|(start, end)| start.usage_until(&end));
+        let latest = refresh();
+        let services = self
+            .tracked
+            .iter_mut()
+            .map(|t| {
+                let now = latest
+                    .as_ref()
+                    .and_then(|l| l.services.iter().find(|s| s.name == t.service.name));
+                t.usage(load_secs, now)
+            })
+            .collect();
+        let siege_transactions_per_s = match &outcome.summary {
+            Some(s) => {
+                (s.transactions.unwrap_or(0.0) + s.failed_transactions.unwrap_or(0.0)) / load_secs
+            }
+            None => nginx.requests_per_s,
+        };
+        Ok(Measured {
+            nginx,
+            lines: access_log::entries(&bytes),
+            services,
+            host,
+            load_secs,
+            siege_cpu_cores: outcome.cpu_seconds / outcome.wall_secs.max(1e-3),
+            siege_transactions_per_s,
+            siege: outcome,
+        })
+    }
+}
