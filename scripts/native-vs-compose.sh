@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The committed compose runs and their native counterpart, back to back on one machine:
-#   1. compose, tight, from the bench container (the README's Docker path);
+#   1. compose, tight, from the bench container (the Docker path of docs/stack.md);
 #   2. compose, roomy, the same way;
 #   3. native, tight (lab up's processes under cgroup caps), the same scenarios and steps;
 #   4. lab compare of the three.

@@ -1,4 +1,4 @@
-//! The compose path on a real Docker engine, command by command as the README's "With Docker"
+//! The compose path on a real Docker engine, command by command as docs/stack.md's "With Docker"
 //! walk-through gives them: build and `up --wait`; the replicas alternate behind nginx under
 //! the profile's caps; a short bench from the bench container measures every container through
 //! the Engine API and names a bottleneck; a replica killed under load costs no reads and comes
@@ -44,7 +44,7 @@ impl Stack {
         for dir in ["logs", "results"] {
             std::fs::create_dir_all(tmp.path().join(dir)).unwrap();
         }
-        // README step 1: `cp .env.example .env`, then a token.
+        // Walk-through step 1 (docs/stack.md): `cp .env.example .env`, then a token.
         let example = std::fs::read_to_string(common::workspace().join(".env.example")).unwrap();
         std::fs::write(
             tmp.path().join(".env"),
@@ -289,7 +289,7 @@ fn the_readme_docker_walk_through_works_on_a_real_engine_and_measures_every_cont
     let stack = Stack::new();
     let port = stack.port;
 
-    // README step 2: build and start under the seed's budget.
+    // Walk-through step 2 (docs/stack.md): build and start under the original documents' budget.
     must(
         stack.compose("tight", &["up", "-d", "--build", "--wait"]),
         BUILD_TIMEOUT,
