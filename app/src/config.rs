@@ -1,11 +1,21 @@
 //! Configuration from environment variables (12-factor). Every variable is documented in the
 //! README's configuration table; `Settings::summary` is what start-up logs (no secrets).
+//! The names the lab (or compose) also sets come from `contract::env`, so both sides spell
+//! them the same; the others are the app's own.
 
 use std::env;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
+use contract::env::{
+    APP_LISTEN, APP_WORKERS, DATABASE_URL, DB_ACQUIRE_TIMEOUT_MS, DB_POOL_MAX, INSTANCE_NAME,
+};
+
+/// Largest accepted JSON body, in bytes (the app's own; the lab does not set it).
+pub const BODY_LIMIT_BYTES: &str = "BODY_LIMIT_BYTES";
+/// Log one line per request (the app's own; the lab does not set it).
+pub const APP_ACCESS_LOG: &str = "APP_ACCESS_LOG";
 
 /// Everything the service reads from its environment.
 #[derive(Debug, Clone)]
@@ -43,15 +53,15 @@ pub const DEFAULT_ACQUIRE_TIMEOUT_MS: u64 = 3000;
 
 impl DatabaseSettings {
     pub fn from_env() -> anyhow::Result<Self> {
-        let pool_max: u32 = parse_var("DB_POOL_MAX", DEFAULT_POOL_MAX)?;
+        let pool_max: u32 = parse_var(DB_POOL_MAX, DEFAULT_POOL_MAX)?;
         if pool_max == 0 {
-            return Err(anyhow!("DB_POOL_MAX must be at least 1"));
+            return Err(anyhow!("{DB_POOL_MAX} must be at least 1"));
         }
         Ok(Self {
-            url: env_nonempty("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            url: env_nonempty(DATABASE_URL).unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
             pool_max,
             acquire_timeout: Duration::from_millis(parse_var(
-                "DB_ACQUIRE_TIMEOUT_MS",
+                DB_ACQUIRE_TIMEOUT_MS,
                 DEFAULT_ACQUIRE_TIMEOUT_MS,
             )?),
         })
@@ -90,11 +100,11 @@ pub const DEFAULT_BODY_LIMIT_BYTES: usize = 64 * 1024;
 impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
-            listen: parse_var("APP_LISTEN", DEFAULT_LISTEN.parse()?)?,
-            workers: parse_var("APP_WORKERS", crate::cgroup::available_cpus())?.max(1),
-            instance: env_nonempty("INSTANCE_NAME").unwrap_or_else(host_name),
-            body_limit_bytes: parse_var("BODY_LIMIT_BYTES", DEFAULT_BODY_LIMIT_BYTES)?,
-            access_log: parse_bool("APP_ACCESS_LOG")?,
+            listen: parse_var(APP_LISTEN, DEFAULT_LISTEN.parse()?)?,
+            workers: parse_var(APP_WORKERS, crate::cgroup::available_cpus())?.max(1),
+            instance: env_nonempty(INSTANCE_NAME).unwrap_or_else(host_name),
+            body_limit_bytes: parse_var(BODY_LIMIT_BYTES, DEFAULT_BODY_LIMIT_BYTES)?,
+            access_log: parse_bool(APP_ACCESS_LOG)?,
             database: DatabaseSettings::from_env()?,
         })
     }
@@ -159,8 +169,8 @@ pub fn host_name() -> String {
 
 /// The port `app healthcheck` should query: `APP_LISTEN`'s.
 pub fn listen_port() -> anyhow::Result<u16> {
-    let listen: SocketAddr = parse_var("APP_LISTEN", DEFAULT_LISTEN.parse()?)
-        .context("reading APP_LISTEN for the health check")?;
+    let listen: SocketAddr = parse_var(APP_LISTEN, DEFAULT_LISTEN.parse()?)
+        .with_context(|| format!("reading {APP_LISTEN} for the health check"))?;
     Ok(listen.port())
 }
 

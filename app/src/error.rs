@@ -4,6 +4,12 @@
 //! `error` code, a human `message` and, for validation failures, every offending field in
 //! `fields`. Internal failures are logged with their context here, once, and answered with a
 //! generic message so that no SQL, path or stack trace ever reaches a client.
+//!
+//! Other layers return their own errors and this module turns them into answers, so that
+//! routes can use `?`: a [`ValidationError`] from `domain` is a 422, a `sqlx::Error` from `db`
+//! goes through `From<DbError>` (see [`DbContext`] for naming what the service was doing, and
+//! [`OnViolation`] for the constraint violations a route answers itself). Storage code never
+//! builds HTTP errors.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,6 +18,9 @@ use actix_web::error::JsonPayloadError;
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
+use sqlx::error::ErrorKind;
+
+use crate::domain::ValidationError;
 
 /// The JSON body of every error response.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -136,6 +145,140 @@ impl ResponseError for ApiError {
     }
 }
 
+impl From<ValidationError> for ApiError {
+    fn from(err: ValidationError) -> Self {
+        if err.fields().is_empty() {
+            // Only reached if a parser forgot to record why it produced no value.
+            return ApiError::internal("validation", "a field was rejected without a reason");
+        }
+        ApiError::validation(err.into_fields())
+    }
+}
+
+/// A failed database call and what the service was doing when it failed (for the log line).
+#[derive(Debug, thiserror::Error)]
+#[error("{context}: {source}")]
+pub struct DbError {
+    context: &'static str,
+    #[source]
+    source: sqlx::Error,
+}
+
+impl DbError {
+    /// The constraint the failed statement violated, if any.
+    pub fn violation(&self) -> Option<ErrorKind> {
+        violation(&self.source)
+    }
+}
+
+/// Names what the service was doing when a database call failed: `.context("reading a disk")`.
+pub trait DbContext<T> {
+    fn context(self, context: &'static str) -> Result<T, DbError>;
+}
+
+impl<T> DbContext<T> for Result<T, sqlx::Error> {
+    fn context(self, context: &'static str) -> Result<T, DbError> {
+        self.map_err(|source| DbError { context, source })
+    }
+}
+
+/// Answers one kind of constraint violation with a route's own error (`email_taken`,
+/// `has_orders`); every other failure is answered by `From<DbError>`.
+pub trait OnViolation<T> {
+    fn on_violation(
+        self,
+        kind: ErrorKind,
+        answer: impl FnOnce() -> ApiError,
+    ) -> Result<T, ApiError>;
+}
+
+impl<T> OnViolation<T> for Result<T, DbError> {
+    fn on_violation(
+        self,
+        kind: ErrorKind,
+        answer: impl FnOnce() -> ApiError,
+    ) -> Result<T, ApiError> {
+        self.map_err(|err| {
+            if err.violation() == Some(kind) {
+                answer()
+            } else {
+                err.into()
+            }
+        })
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(source: sqlx::Error) -> Self {
+        DbError {
+            context: "querying the database",
+            source,
+        }
+        .into()
+    }
+}
+
+/// Every database failure a route does not answer itself, without leaking SQL: 503 (with
+/// `Retry-After`) when the database is unreachable, overloaded or asked us to retry (deadlock,
+/// serialization failure, SQLite busy); 409 for a constraint the validation should have
+/// caught; 500 otherwise. All are logged with the context.
+impl From<DbError> for ApiError {
+    fn from(DbError { context, source }: DbError) -> Self {
+        if is_transient(&source) {
+            log::warn!("database unavailable while {context}: {source}");
+            return ApiError::unavailable("the database is unavailable; retry shortly");
+        }
+        if let Some(kind) = violation(&source) {
+            // A constraint the validation layer should have caught: a bug, but the client's input.
+            log::error!("unexpected constraint violation ({kind:?}) while {context}: {source}");
+            return ApiError::new(
+                StatusCode::CONFLICT,
+                "constraint_violation",
+                "the request conflicts with the stored data",
+            );
+        }
+        ApiError::internal(context, source)
+    }
+}
+
+/// The constraint a failed statement violated, if any.
+fn violation(err: &sqlx::Error) -> Option<ErrorKind> {
+    match err.as_database_error()?.kind() {
+        ErrorKind::Other => None,
+        kind => Some(kind),
+    }
+}
+
+/// Failures that go away by themselves: the pool or the connection, or a database that asks
+/// the client to retry.
+fn is_transient(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            matches!(
+                code.as_ref(),
+                // Postgres: serialization failure, deadlock, too many connections, shutting
+                // down, cannot connect now, database gone or not accepting connections,
+                // authentication refused (all seen when (re)connecting).
+                "40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03" | "3D000" | "55000"
+                | "28000" | "28P01"
+                // MySQL/MariaDB: lock wait timeout, deadlock, too many connections, unknown
+                // database, access denied.
+                | "1205" | "1213" | "1040" | "1049" | "1045"
+                // SQLite: busy, locked (and their extended codes).
+                | "5" | "6" | "517" | "262"
+            )
+        }
+        _ => false,
+    }
+}
+
 /// The `web::Json` extractor configuration used by every route: body limit, and payload errors
 /// mapped to the one error shape (413 over the limit, 415 wrong content type, 400 broken JSON,
 /// 422 well-formed JSON of the wrong shape, naming the field).
@@ -219,5 +362,144 @@ mod tests {
         let api = deserialize_error(&err);
         assert_eq!(api.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(api.fields.contains_key("a"), "{api:?}");
+    }
+
+    /// A database error as a driver reports it: a code and a kind.
+    #[derive(Debug)]
+    struct DriverError {
+        code: &'static str,
+        /// `ErrorKind` is not `Clone`: the error makes a new one each time it is asked.
+        kind: fn() -> ErrorKind,
+    }
+
+    impl fmt::Display for DriverError {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "driver error {} in SELECT secret FROM t", self.code)
+        }
+    }
+
+    impl std::error::Error for DriverError {}
+
+    impl sqlx::error::DatabaseError for DriverError {
+        fn message(&self) -> &str {
+            "driver error"
+        }
+
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.code.into())
+        }
+
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+
+        fn kind(&self) -> ErrorKind {
+            (self.kind)()
+        }
+    }
+
+    fn driver(code: &'static str, kind: fn() -> ErrorKind) -> sqlx::Error {
+        sqlx::Error::Database(Box::new(DriverError { code, kind }))
+    }
+
+    fn answer(err: ApiError) -> (StatusCode, Option<String>, ErrorBody) {
+        let response = err.error_response();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = ErrorBody {
+            error: err.code.to_owned(),
+            message: err.message.clone(),
+            fields: err.fields.clone(),
+        };
+        (response.status(), retry_after, body)
+    }
+
+    #[test]
+    fn an_unreachable_or_busy_database_is_a_503_to_retry_after_a_second() {
+        for err in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into()),
+            driver("40001", || ErrorKind::Other),
+            driver("1213", || ErrorKind::Other),
+            driver("5", || ErrorKind::Other),
+        ] {
+            let (status, retry_after, body) = answer(err.into());
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(retry_after.as_deref(), Some("1"));
+            assert_eq!(body.error, "unavailable");
+            assert_eq!(body.message, "the database is unavailable; retry shortly");
+        }
+    }
+
+    #[test]
+    fn other_database_failures_are_a_500_that_leaks_nothing() {
+        for err in [
+            sqlx::Error::RowNotFound,
+            driver("42P01", || ErrorKind::Other),
+        ] {
+            let (status, retry_after, body) = answer(
+                Err::<(), _>(err)
+                    .context("reading a disk")
+                    .unwrap_err()
+                    .into(),
+            );
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(retry_after, None);
+            assert_eq!(body.error, "internal_error");
+            assert!(!body.message.contains("SELECT"), "{}", body.message);
+            assert!(!body.message.contains("42P01"), "{}", body.message);
+        }
+    }
+
+    #[test]
+    fn a_violation_is_the_routes_answer_or_else_a_generic_409() {
+        let email_taken = || ApiError::conflict("email_taken", "taken");
+        let unique = || Err::<(), _>(driver("23505", || ErrorKind::UniqueViolation));
+        let err = unique()
+            .context("creating a customer")
+            .on_violation(ErrorKind::UniqueViolation, email_taken)
+            .unwrap_err();
+        assert_eq!(err.code(), "email_taken");
+
+        let err = unique()
+            .context("creating a customer")
+            .on_violation(ErrorKind::ForeignKeyViolation, email_taken)
+            .unwrap_err();
+        let (status, _, body) = answer(err);
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(body.error, "constraint_violation");
+        assert_eq!(body.message, "the request conflicts with the stored data");
+    }
+
+    #[test]
+    fn a_validation_error_is_a_422_naming_every_field() {
+        use crate::domain::{CustomerFields, CustomerInput};
+        let empty = CustomerInput {
+            name: None,
+            email: None,
+        };
+        let err = ApiError::from(CustomerFields::try_from(empty).unwrap_err());
+        assert_eq!(err.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(err.code(), "validation_failed");
+        assert_eq!(err.message, "invalid value for: email, name");
+        let required = "is required".to_owned();
+        assert_eq!(
+            err.fields(),
+            &BTreeMap::from([
+                ("email".to_owned(), required.clone()),
+                ("name".to_owned(), required)
+            ])
+        );
     }
 }

@@ -4,6 +4,7 @@
 pub mod cgroup;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod error;
 pub mod metrics;
 pub mod openapi;

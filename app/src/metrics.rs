@@ -4,6 +4,9 @@
 //! recording a request is a few relaxed `fetch_add`s: no lock, no map, no allocation beyond
 //! actix's own matched-pattern string. Routes are labelled by their *pattern* (`/disks/{id}`),
 //! never the raw path, so the series count stays fixed whatever clients send.
+//!
+//! The patterns are the router's own (`startup::route_patterns`, given to [`Metrics::new`]),
+//! not a list kept here: a new route has its series without a second registration.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -17,27 +20,8 @@ use actix_web::middleware::Next;
 
 use crate::db::PoolSnapshot;
 
-/// Route patterns with their own series; anything else (unknown routes) is `unmatched`.
-const ROUTES: &[&str] = &[
-    "unmatched",
-    "/",
-    "/health",
-    "/ready",
-    "/metrics",
-    "/openapi.json",
-    "/customers",
-    "/customers/{id}",
-    "/customers/{id}/orders",
-    "/disks",
-    "/disks/{id}",
-    "/orders",
-    "/orders/{id}",
-    "/start",
-    "/stop",
-    "/status",
-    "/logs",
-    "/clear",
-];
+/// The label of requests that matched no route pattern (unknown routes).
+const UNMATCHED: &str = "unmatched";
 const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "other"];
 /// Status codes this API answers; anything else is counted under its class (`2xx`…).
 const STATUSES: &[u16] = &[
@@ -54,6 +38,8 @@ const BUCKET_SLOTS: usize = BUCKETS.len() + 1;
 
 /// The process-wide request counters, shared by every HTTP worker.
 pub struct Metrics {
+    /// Route patterns with their own series; index 0 is [`UNMATCHED`].
+    routes: Vec<&'static str>,
     /// [route][method][status slot]
     requests: Vec<AtomicU64>,
     /// [route][method][bucket], not cumulative (made cumulative when rendered).
@@ -67,12 +53,6 @@ fn zeroed(len: usize) -> Vec<AtomicU64> {
     std::iter::repeat_with(AtomicU64::default)
         .take(len)
         .collect()
-}
-
-fn route_index(pattern: Option<&str>) -> usize {
-    pattern
-        .and_then(|p| ROUTES.iter().position(|r| *r == p))
-        .unwrap_or(0)
 }
 
 fn method_index(method: &Method) -> usize {
@@ -117,14 +97,28 @@ impl Drop for InFlight<'_> {
 }
 
 impl Metrics {
-    pub fn new() -> Arc<Self> {
-        let series = ROUTES.len() * METHODS.len();
+    /// Counters for `patterns`, the router's route patterns.
+    pub fn new(patterns: impl IntoIterator<Item = &'static str>) -> Arc<Self> {
+        let routes: Vec<&'static str> = std::iter::once(UNMATCHED).chain(patterns).collect();
+        let series = routes.len() * METHODS.len();
         Arc::new(Self {
+            routes,
             requests: zeroed(series * STATUS_SLOTS),
             latency_buckets: zeroed(series * BUCKET_SLOTS),
             latency_sum_micros: zeroed(series),
             in_flight: AtomicI64::new(0),
         })
+    }
+
+    /// The patterns with their own series (the router's), [`UNMATCHED`] first.
+    pub fn route_patterns(&self) -> &[&'static str] {
+        &self.routes
+    }
+
+    fn route_index(&self, pattern: Option<&str>) -> usize {
+        pattern
+            .and_then(|p| self.routes.iter().position(|r| *r == p))
+            .unwrap_or(0)
     }
 
     fn record(&self, route: usize, method: usize, status: StatusCode, started: Instant) {
@@ -150,7 +144,7 @@ impl Metrics {
         let result = next.call(req).await;
         match &result {
             Ok(res) => {
-                let route = route_index(res.request().match_pattern().as_deref());
+                let route = self.route_index(res.request().match_pattern().as_deref());
                 self.record(route, method, res.status(), started);
             }
             Err(err) => {
@@ -182,7 +176,7 @@ impl Metrics {
             "# HELP http_requests_total Requests answered, by route pattern, method and status.\n\
              # TYPE http_requests_total counter\n",
         );
-        for (route, route_name) in ROUTES.iter().enumerate() {
+        for (route, route_name) in self.routes.iter().enumerate() {
             for (method, method_name) in METHODS.iter().enumerate() {
                 let series = route * METHODS.len() + method;
                 for slot in 0..STATUS_SLOTS {
@@ -204,7 +198,7 @@ impl Metrics {
             "# HELP http_request_duration_seconds Time from request to response, by route \
              pattern and method.\n# TYPE http_request_duration_seconds histogram\n",
         );
-        for (route, route_name) in ROUTES.iter().enumerate() {
+        for (route, route_name) in self.routes.iter().enumerate() {
             for (method, method_name) in METHODS.iter().enumerate() {
                 let series = route * METHODS.len() + method;
                 let counts: Vec<u64> = (0..BUCKET_SLOTS)
@@ -326,11 +320,17 @@ mod tests {
         );
     }
 
+    fn metrics() -> Arc<Metrics> {
+        Metrics::new(crate::startup::route_patterns())
+    }
+
     #[test]
     fn unknown_patterns_are_unmatched_not_raw_paths() {
-        assert_eq!(ROUTES[route_index(Some("/disks/{id}"))], "/disks/{id}");
-        assert_eq!(ROUTES[route_index(Some("/disks/42"))], "unmatched");
-        assert_eq!(ROUTES[route_index(None)], "unmatched");
+        let metrics = metrics();
+        let label = |pattern| metrics.routes[metrics.route_index(pattern)];
+        assert_eq!(label(Some("/disks/{id}")), "/disks/{id}");
+        assert_eq!(label(Some("/disks/42")), "unmatched");
+        assert_eq!(label(None), "unmatched");
     }
 
     #[test]
@@ -342,8 +342,8 @@ mod tests {
 
     #[test]
     fn rendering_reports_recorded_requests_cumulatively() {
-        let metrics = Metrics::new();
-        let route = route_index(Some("/disks/{id}"));
+        let metrics = metrics();
+        let route = metrics.route_index(Some("/disks/{id}"));
         metrics.record(route, 0, StatusCode::OK, Instant::now());
         metrics.record(route, 0, StatusCode::NOT_FOUND, Instant::now());
         let mut out = String::new();

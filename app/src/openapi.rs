@@ -5,11 +5,11 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
 
-use crate::db::customers::Customer;
-use crate::db::disks::Disk;
-use crate::db::orders::Order;
 use crate::error::ErrorBody;
-use crate::routes::{customers, disks, meta, orders, Paged};
+use crate::routes::customers::{self, Customer};
+use crate::routes::disks::{self, Disk};
+use crate::routes::orders::{self, Order};
+use crate::routes::{meta, Paged};
 
 #[derive(OpenApi)]
 #[openapi(

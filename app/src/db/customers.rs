@@ -1,27 +1,25 @@
-//! Customer queries. Inputs arrive validated (see `routes::customers`).
-
-use serde::Serialize;
-use utoipa::ToSchema;
+//! Customer queries. Inputs arrive validated (see `domain::CustomerFields`).
 
 use super::{missing_inserted_id, with_conn, Backend, Db, InsertedId, Sql};
+use crate::domain::{CustomerFields, Page};
 
-/// A stored customer.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
-pub struct Customer {
-    #[schema(example = 1)]
+/// A stored customer, as read from the `customers` table.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CustomerRow {
     pub id: i64,
-    #[schema(example = "Lea Santos")]
     pub name: String,
     /// Stored lower-cased; unique.
-    #[schema(example = "lea@example.com")]
     pub email: String,
 }
 
-/// A validated name and (lower-cased) email.
-#[derive(Debug, Clone)]
-pub struct CustomerFields {
-    pub name: String,
-    pub email: String,
+impl CustomerRow {
+    fn new(id: i64, fields: &CustomerFields) -> Self {
+        Self {
+            id,
+            name: fields.name().to_owned(),
+            email: fields.email().as_str().to_owned(),
+        }
+    }
 }
 
 static INSERT: Sql = Sql::new("INSERT INTO customers (name, email) VALUES (?, ?)");
@@ -35,48 +33,40 @@ static DELETE: Sql = Sql::new("DELETE FROM customers WHERE id = ?");
 
 impl Db {
     /// Inserts a customer; a duplicate email fails with a unique violation.
-    pub async fn insert_customer(&self, new: CustomerFields) -> Result<Customer, sqlx::Error> {
+    pub async fn insert_customer(&self, new: &CustomerFields) -> Result<CustomerRow, sqlx::Error> {
         let id: i64 = with_conn!(self, backend, conn => {
             if backend == Backend::Postgres {
                 sqlx::query_scalar(INSERT_RETURNING.on(backend))
-                    .bind(&new.name)
-                    .bind(&new.email)
+                    .bind(new.name())
+                    .bind(new.email().as_str())
                     .fetch_one(conn)
                     .await?
             } else {
                 // MySQL 8 has no INSERT … RETURNING; the driver reports the new id instead.
                 sqlx::query(INSERT.on(backend))
-                    .bind(&new.name)
-                    .bind(&new.email)
+                    .bind(new.name())
+                    .bind(new.email().as_str())
                     .execute(conn)
                     .await?
                     .inserted_id()
                     .ok_or_else(|| missing_inserted_id("customers"))?
             }
         });
-        Ok(Customer {
-            id,
-            name: new.name,
-            email: new.email,
-        })
+        Ok(CustomerRow::new(id, new))
     }
 
-    pub async fn find_customer(&self, id: i64) -> Result<Option<Customer>, sqlx::Error> {
+    pub async fn find_customer(&self, id: i64) -> Result<Option<CustomerRow>, sqlx::Error> {
         with_conn!(self, backend, conn => {
             sqlx::query_as(FIND.on(backend)).bind(id).fetch_optional(conn).await
         })
     }
 
     /// One page of customers by id, and the total count.
-    pub async fn list_customers(
-        &self,
-        limit: i64,
-        offset: i64,
-    ) -> Result<(Vec<Customer>, i64), sqlx::Error> {
+    pub async fn list_customers(&self, page: Page) -> Result<(Vec<CustomerRow>, i64), sqlx::Error> {
         with_conn!(self, backend, conn => {
             let items = sqlx::query_as(LIST.on(backend))
-                .bind(limit)
-                .bind(offset)
+                .bind(page.limit())
+                .bind(page.offset())
                 .fetch_all(&mut *conn)
                 .await?;
             let total: i64 = sqlx::query_scalar(COUNT.on(backend)).fetch_one(conn).await?;
@@ -88,22 +78,18 @@ impl Db {
     pub async fn update_customer(
         &self,
         id: i64,
-        fields: CustomerFields,
-    ) -> Result<Option<Customer>, sqlx::Error> {
+        fields: &CustomerFields,
+    ) -> Result<Option<CustomerRow>, sqlx::Error> {
         let rows = with_conn!(self, backend, conn => {
             sqlx::query(UPDATE.on(backend))
-                .bind(&fields.name)
-                .bind(&fields.email)
+                .bind(fields.name())
+                .bind(fields.email().as_str())
                 .bind(id)
                 .execute(conn)
                 .await?
                 .rows_affected()
         });
-        Ok((rows > 0).then_some(Customer {
-            id,
-            name: fields.name,
-            email: fields.email,
-        }))
+        Ok((rows > 0).then(|| CustomerRow::new(id, fields)))
     }
 
     /// Deletes a customer; `false` when the id does not exist. A customer with orders fails

@@ -1,70 +1,35 @@
 //! Disk queries, including the filtered, paged list. Inputs arrive validated
-//! (see `routes::disks`).
-
-use serde::Serialize;
-use utoipa::ToSchema;
+//! (see `domain::DiskFields` and `domain::DiskSearch`).
 
 use super::{missing_inserted_id, with_conn, Backend, Db, InsertedId, Sql};
+use crate::domain::{DiskFields, DiskFilter, Page};
 
-/// A disk for sale.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
-pub struct Disk {
-    #[schema(example = 1)]
+/// A disk for sale, as read from the `disks` table.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DiskRow {
     pub id: i64,
-    #[schema(example = "Kind of Blue")]
     pub title: String,
-    #[schema(example = "Miles Davis")]
     pub artist: String,
-    #[schema(example = "jazz")]
     pub genre: String,
-    #[schema(example = 1959)]
     pub year: i32,
     /// Price in integer cents (never a float).
-    #[schema(example = 2990)]
     pub price_cents: i64,
     /// Units in stock; never negative.
-    #[schema(example = 12)]
     pub stock: i64,
 }
 
-/// Validated disk fields (create and full replace).
-#[derive(Debug, Clone)]
-pub struct DiskFields {
-    pub title: String,
-    pub artist: String,
-    pub genre: String,
-    pub year: i32,
-    pub price_cents: i64,
-    pub stock: i64,
-}
-
-impl DiskFields {
-    fn into_disk(self, id: i64) -> Disk {
-        Disk {
+impl DiskRow {
+    fn new(id: i64, fields: &DiskFields) -> Self {
+        Self {
             id,
-            title: self.title,
-            artist: self.artist,
-            genre: self.genre,
-            year: self.year,
-            price_cents: self.price_cents,
-            stock: self.stock,
+            title: fields.title().to_owned(),
+            artist: fields.artist().to_owned(),
+            genre: fields.genre().to_owned(),
+            year: fields.year(),
+            price_cents: fields.price_cents(),
+            stock: fields.stock(),
         }
     }
-}
-
-/// Validated list filters. Text filters are already lower-cased.
-#[derive(Debug, Clone, Default)]
-pub struct DiskFilter {
-    /// Case-insensitive substring of the artist.
-    pub artist: Option<String>,
-    /// Case-insensitive substring of the title.
-    pub title: Option<String>,
-    /// Case-insensitive exact genre.
-    pub genre: Option<String>,
-    pub min_price_cents: Option<i64>,
-    pub max_price_cents: Option<i64>,
-    /// `Some(true)`: stock > 0; `Some(false)`: stock = 0.
-    pub in_stock: Option<bool>,
 }
 
 const COLUMNS: &str = "id, title, artist, genre, year, price_cents, stock";
@@ -94,27 +59,27 @@ fn where_clause(filter: &DiskFilter) -> (String, Vec<Arg>) {
     let mut conditions: Vec<&str> = Vec::new();
     let mut args = Vec::new();
     // `!` escapes LIKE wildcards: the same literal on every backend (a backslash would not be).
-    if let Some(artist) = &filter.artist {
+    if let Some(artist) = filter.artist() {
         conditions.push("LOWER(artist) LIKE ? ESCAPE '!'");
         args.push(Arg::Text(contains_pattern(artist)));
     }
-    if let Some(title) = &filter.title {
+    if let Some(title) = filter.title() {
         conditions.push("LOWER(title) LIKE ? ESCAPE '!'");
         args.push(Arg::Text(contains_pattern(title)));
     }
-    if let Some(genre) = &filter.genre {
+    if let Some(genre) = filter.genre() {
         conditions.push("LOWER(genre) = ?");
-        args.push(Arg::Text(genre.clone()));
+        args.push(Arg::Text(genre.to_owned()));
     }
-    if let Some(min) = filter.min_price_cents {
+    if let Some(min) = filter.min_price_cents() {
         conditions.push("price_cents >= ?");
         args.push(Arg::Int(min));
     }
-    if let Some(max) = filter.max_price_cents {
+    if let Some(max) = filter.max_price_cents() {
         conditions.push("price_cents <= ?");
         args.push(Arg::Int(max));
     }
-    match filter.in_stock {
+    match filter.in_stock() {
         Some(true) => conditions.push("stock > 0"),
         Some(false) => conditions.push("stock = 0"),
         None => {}
@@ -154,37 +119,37 @@ macro_rules! bind_args {
 }
 
 impl Db {
-    pub async fn insert_disk(&self, new: DiskFields) -> Result<Disk, sqlx::Error> {
+    pub async fn insert_disk(&self, new: &DiskFields) -> Result<DiskRow, sqlx::Error> {
         let id: i64 = with_conn!(self, backend, conn => {
             if backend == Backend::Postgres {
                 sqlx::query_scalar(INSERT_RETURNING.on(backend))
-                    .bind(&new.title)
-                    .bind(&new.artist)
-                    .bind(&new.genre)
-                    .bind(new.year)
-                    .bind(new.price_cents)
-                    .bind(new.stock)
+                    .bind(new.title())
+                    .bind(new.artist())
+                    .bind(new.genre())
+                    .bind(new.year())
+                    .bind(new.price_cents())
+                    .bind(new.stock())
                     .fetch_one(conn)
                     .await?
             } else {
                 // MySQL 8 has no INSERT … RETURNING; the driver reports the new id instead.
                 sqlx::query(INSERT.on(backend))
-                    .bind(&new.title)
-                    .bind(&new.artist)
-                    .bind(&new.genre)
-                    .bind(new.year)
-                    .bind(new.price_cents)
-                    .bind(new.stock)
+                    .bind(new.title())
+                    .bind(new.artist())
+                    .bind(new.genre())
+                    .bind(new.year())
+                    .bind(new.price_cents())
+                    .bind(new.stock())
                     .execute(conn)
                     .await?
                     .inserted_id()
                     .ok_or_else(|| missing_inserted_id("disks"))?
             }
         });
-        Ok(new.into_disk(id))
+        Ok(DiskRow::new(id, new))
     }
 
-    pub async fn find_disk(&self, id: i64) -> Result<Option<Disk>, sqlx::Error> {
+    pub async fn find_disk(&self, id: i64) -> Result<Option<DiskRow>, sqlx::Error> {
         with_conn!(self, backend, conn => {
             sqlx::query_as(FIND.on(backend)).bind(id).fetch_optional(conn).await
         })
@@ -194,9 +159,8 @@ impl Db {
     pub async fn list_disks(
         &self,
         filter: &DiskFilter,
-        limit: i64,
-        offset: i64,
-    ) -> Result<(Vec<Disk>, i64), sqlx::Error> {
+        page: Page,
+    ) -> Result<(Vec<DiskRow>, i64), sqlx::Error> {
         let (where_sql, args) = where_clause(filter);
         let list_sql =
             format!("SELECT {COLUMNS} FROM disks{where_sql} ORDER BY id LIMIT ? OFFSET ?");
@@ -204,8 +168,8 @@ impl Db {
         with_conn!(self, backend, conn => {
             let list_sql = backend.placeholders(&list_sql);
             let items = bind_args!(sqlx::query_as(&list_sql), &args)
-                .bind(limit)
-                .bind(offset)
+                .bind(page.limit())
+                .bind(page.offset())
                 .fetch_all(&mut *conn)
                 .await?;
             let count_sql = backend.placeholders(&count_sql);
@@ -220,22 +184,22 @@ impl Db {
     pub async fn update_disk(
         &self,
         id: i64,
-        fields: DiskFields,
-    ) -> Result<Option<Disk>, sqlx::Error> {
+        fields: &DiskFields,
+    ) -> Result<Option<DiskRow>, sqlx::Error> {
         let rows = with_conn!(self, backend, conn => {
             sqlx::query(UPDATE.on(backend))
-                .bind(&fields.title)
-                .bind(&fields.artist)
-                .bind(&fields.genre)
-                .bind(fields.year)
-                .bind(fields.price_cents)
-                .bind(fields.stock)
+                .bind(fields.title())
+                .bind(fields.artist())
+                .bind(fields.genre())
+                .bind(fields.year())
+                .bind(fields.price_cents())
+                .bind(fields.stock())
                 .bind(id)
                 .execute(conn)
                 .await?
                 .rows_affected()
         });
-        Ok((rows > 0).then(|| fields.into_disk(id)))
+        Ok((rows > 0).then(|| DiskRow::new(id, fields)))
     }
 
     /// Deletes a disk; `false` when the id does not exist. A disk with orders fails with a
@@ -251,6 +215,7 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{DiskQuery, DiskSearch};
 
     #[test]
     fn like_wildcards_in_user_text_match_literally() {
@@ -266,15 +231,17 @@ mod tests {
 
     #[test]
     fn every_filter_adds_one_condition_and_its_arguments() {
-        let filter = DiskFilter {
+        let search = DiskSearch::try_from(&DiskQuery {
             artist: Some("miles".into()),
             title: Some("blue".into()),
             genre: Some("jazz".into()),
-            min_price_cents: Some(100),
-            max_price_cents: Some(200),
-            in_stock: Some(true),
-        };
-        let (sql, args) = where_clause(&filter);
+            min_price_cents: Some("100".into()),
+            max_price_cents: Some("200".into()),
+            in_stock: Some("true".into()),
+            ..DiskQuery::default()
+        })
+        .expect("a valid search");
+        let (sql, args) = where_clause(search.filter());
         assert_eq!(sql.matches(" AND ").count(), 5, "{sql}");
         assert_eq!(sql.matches('?').count(), 5, "{sql}");
         assert_eq!(args.len(), 5);

@@ -21,6 +21,10 @@
 //!
 //! Pool: sqlx's own (see README, "Why sqlx's pool"). [`Db::acquire`] wraps every acquisition to
 //! count the ones that found no idle connection and the time spent waiting (for `/metrics`).
+//!
+//! Errors: every query returns `sqlx::Error`. What a client is answered (503, 409, 500) is
+//! decided once, in the `error` module; this layer knows nothing of HTTP.
+//! Inputs arrive as `domain` types, valid by construction.
 
 pub mod customers;
 pub mod disks;
@@ -32,9 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use actix_web::http::StatusCode;
 use anyhow::Context;
-use sqlx::error::ErrorKind;
 use sqlx::migrate::Migrator;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
 use sqlx::pool::{PoolConnection, PoolOptions};
@@ -43,7 +45,6 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSy
 use sqlx::{Database, Pool};
 
 use crate::config::DatabaseSettings;
-use crate::error::ApiError;
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 static MYSQL_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/mysql");
@@ -413,65 +414,6 @@ fn numbered_placeholders(sql: &str) -> String {
         }
     }
     out
-}
-
-/// The constraint a failed statement violated, if any: callers turn these into 409/404.
-pub fn violation(err: &sqlx::Error) -> Option<ErrorKind> {
-    match err {
-        sqlx::Error::Database(db) => match db.kind() {
-            ErrorKind::Other => None,
-            kind => Some(kind),
-        },
-        _ => None,
-    }
-}
-
-/// Every other database failure, answered without leaking SQL: 503 (with `Retry-After`) when
-/// the database is unreachable, overloaded or asked us to retry (deadlock, serialization
-/// failure, SQLite busy); 500 otherwise. Both are logged with `context`.
-pub fn failure(context: &str, err: sqlx::Error) -> ApiError {
-    if is_transient(&err) {
-        log::warn!("database unavailable while {context}: {err}");
-        return ApiError::unavailable("the database is unavailable; retry shortly");
-    }
-    if let Some(kind) = violation(&err) {
-        // A constraint the validation layer should have caught: a bug, but the client's input.
-        log::error!("unexpected constraint violation ({kind:?}) while {context}: {err}");
-        return ApiError::new(
-            StatusCode::CONFLICT,
-            "constraint_violation",
-            "the request conflicts with the stored data",
-        );
-    }
-    ApiError::internal(context, err)
-}
-
-fn is_transient(err: &sqlx::Error) -> bool {
-    match err {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => {
-            let code = db.code().unwrap_or_default();
-            matches!(
-                code.as_ref(),
-                // Postgres: serialization failure, deadlock, too many connections, shutting
-                // down, cannot connect now, database gone or not accepting connections,
-                // authentication refused (all seen when (re)connecting).
-                "40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03" | "3D000" | "55000"
-                | "28000" | "28P01"
-                // MySQL/MariaDB: lock wait timeout, deadlock, too many connections, unknown
-                // database, access denied.
-                | "1205" | "1213" | "1040" | "1049" | "1045"
-                // SQLite: busy, locked (and their extended codes).
-                | "5" | "6" | "517" | "262"
-            )
-        }
-        _ => false,
-    }
 }
 
 #[cfg(test)]

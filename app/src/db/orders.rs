@@ -9,38 +9,23 @@
 //! and failing to upgrade (`SQLITE_BUSY`) when another writer got there first.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use serde::Serialize;
 use sqlx::Connection;
-use utoipa::ToSchema;
 
 use super::{missing_inserted_id, with_conn, Backend, Db, InsertedId, Sql};
+use crate::domain::{NewOrder, Page};
 
-/// A placed order.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
-pub struct Order {
-    #[schema(example = 1)]
+/// A placed order, as read from the `orders` table.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrderRow {
     pub id: i64,
-    #[schema(example = 1)]
     pub customer_id: i64,
-    #[schema(example = 1)]
     pub disk_id: i64,
-    #[schema(example = 2)]
     pub quantity: i32,
     /// The disk's price when the order was placed, in cents.
-    #[schema(example = 2990)]
     pub unit_price_cents: i64,
     /// `quantity * unit_price_cents`.
-    #[schema(example = 5980)]
     pub total_cents: i64,
     pub created_at: DateTime<Utc>,
-}
-
-/// A validated order request.
-#[derive(Debug, Clone, Copy)]
-pub struct NewOrder {
-    pub customer_id: i64,
-    pub disk_id: i64,
-    pub quantity: i32,
 }
 
 /// Why an order was not placed (the caller maps these to 404/409).
@@ -87,10 +72,10 @@ impl Db {
     pub async fn place_order(
         &self,
         new: NewOrder,
-    ) -> Result<Result<Order, OrderRejected>, sqlx::Error> {
+    ) -> Result<Result<OrderRow, OrderRejected>, sqlx::Error> {
         // Microseconds: what every backend stores, so the answer equals what a later GET reads.
         let created_at = Utc::now().trunc_subsecs(6);
-        let quantity = i64::from(new.quantity);
+        let quantity = i64::from(new.quantity());
         with_conn!(self, backend, conn => {
             let mut tx = conn.begin().await?;
             let price: Option<i64> = if backend == Backend::Mysql {
@@ -98,7 +83,7 @@ impl Db {
                 // inside the transaction, where the updated row is locked by us.
                 let taken = sqlx::query(TAKE_STOCK.on(backend))
                     .bind(quantity)
-                    .bind(new.disk_id)
+                    .bind(new.disk_id())
                     .bind(quantity)
                     .execute(&mut *tx)
                     .await?
@@ -107,14 +92,14 @@ impl Db {
                     None
                 } else {
                     sqlx::query_scalar(PRICE.on(backend))
-                        .bind(new.disk_id)
+                        .bind(new.disk_id())
                         .fetch_optional(&mut *tx)
                         .await?
                 }
             } else {
                 sqlx::query_scalar(TAKE_STOCK_RETURNING_PRICE.on(backend))
                     .bind(quantity)
-                    .bind(new.disk_id)
+                    .bind(new.disk_id())
                     .bind(quantity)
                     .fetch_optional(&mut *tx)
                     .await?
@@ -123,8 +108,8 @@ impl Db {
                 tx.rollback().await?;
                 let (stock, customers): (Option<i64>, i64) =
                     sqlx::query_as(WHY_REJECTED.on(backend))
-                        .bind(new.disk_id)
-                        .bind(new.customer_id)
+                        .bind(new.disk_id())
+                        .bind(new.customer_id())
                         .fetch_one(&mut *conn)
                         .await?;
                 return Ok(Err(match (stock, customers) {
@@ -137,9 +122,9 @@ impl Db {
             let total_cents = unit_price_cents.saturating_mul(quantity);
             let insert = if backend == Backend::Postgres {
                 sqlx::query_scalar(INSERT_RETURNING.on(backend))
-                    .bind(new.customer_id)
-                    .bind(new.disk_id)
-                    .bind(new.quantity)
+                    .bind(new.customer_id())
+                    .bind(new.disk_id())
+                    .bind(new.quantity())
                     .bind(unit_price_cents)
                     .bind(total_cents)
                     .bind(created_at)
@@ -147,9 +132,9 @@ impl Db {
                     .await
             } else {
                 sqlx::query(INSERT.on(backend))
-                    .bind(new.customer_id)
-                    .bind(new.disk_id)
-                    .bind(new.quantity)
+                    .bind(new.customer_id())
+                    .bind(new.disk_id())
+                    .bind(new.quantity())
                     .bind(unit_price_cents)
                     .bind(total_cents)
                     .bind(created_at)
@@ -161,18 +146,18 @@ impl Db {
                 Ok(id) => id,
                 // The customer does not exist: the stock taken above is rolled back with the
                 // transaction when `tx` is dropped.
-                Err(err) if super::violation(&err) == Some(sqlx::error::ErrorKind::ForeignKeyViolation) => {
+                Err(err) if is_foreign_key_violation(&err) => {
                     tx.rollback().await?;
                     return Ok(Err(OrderRejected::UnknownCustomer));
                 }
                 Err(err) => return Err(err),
             };
             tx.commit().await?;
-            Ok(Ok(Order {
+            Ok(Ok(OrderRow {
                 id,
-                customer_id: new.customer_id,
-                disk_id: new.disk_id,
-                quantity: new.quantity,
+                customer_id: new.customer_id(),
+                disk_id: new.disk_id(),
+                quantity: new.quantity(),
                 unit_price_cents,
                 total_cents,
                 created_at,
@@ -180,7 +165,7 @@ impl Db {
         })
     }
 
-    pub async fn find_order(&self, id: i64) -> Result<Option<Order>, sqlx::Error> {
+    pub async fn find_order(&self, id: i64) -> Result<Option<OrderRow>, sqlx::Error> {
         with_conn!(self, backend, conn => {
             sqlx::query_as(FIND.on(backend)).bind(id).fetch_optional(conn).await
         })
@@ -190,14 +175,13 @@ impl Db {
     pub async fn list_customer_orders(
         &self,
         customer_id: i64,
-        limit: i64,
-        offset: i64,
-    ) -> Result<(Vec<Order>, i64), sqlx::Error> {
+        page: Page,
+    ) -> Result<(Vec<OrderRow>, i64), sqlx::Error> {
         with_conn!(self, backend, conn => {
             let items = sqlx::query_as(LIST_FOR_CUSTOMER.on(backend))
                 .bind(customer_id)
-                .bind(limit)
-                .bind(offset)
+                .bind(page.limit())
+                .bind(page.offset())
                 .fetch_all(&mut *conn)
                 .await?;
             let total: i64 = sqlx::query_scalar(COUNT_FOR_CUSTOMER.on(backend))
@@ -208,10 +192,16 @@ impl Db {
         })
     }
 
-    /// How many orders exist (tests and the seed's summary).
+    /// How many orders exist (for tests).
     pub async fn count_orders(&self) -> Result<i64, sqlx::Error> {
         with_conn!(self, backend, conn => {
             sqlx::query_scalar(COUNT_ALL.on(backend)).fetch_one(conn).await
         })
     }
+}
+
+/// The insert named a customer that does not exist (deleted since the stock was taken).
+fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .is_some_and(|db| db.is_foreign_key_violation())
 }

@@ -1,68 +1,39 @@
 //! `/customers`: create, list, read, replace and delete customers.
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
-use serde_json::Value;
+use serde::Serialize;
 use sqlx::error::ErrorKind;
 use utoipa::ToSchema;
 
-use super::{created, JsonObject, Page, PageQuery, Paged, Validator};
-use crate::db::customers::{Customer, CustomerFields};
-use crate::db::{self, Db};
-use crate::error::{ApiError, ErrorBody};
+use super::{created, JsonObject, Paged};
+use crate::db::customers::CustomerRow;
+use crate::db::Db;
+use crate::domain::{CustomerFields, CustomerInput, Email, Page, PageQuery};
+use crate::error::{ApiError, DbContext, ErrorBody, OnViolation};
 
-/// Body of `POST /customers` and `PUT /customers/{id}`. Unknown fields are rejected (422).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CustomerInput {
-    /// 1 to 200 characters, stored as sent.
-    #[schema(value_type = String, required = true, example = "Lea Santos", min_length = 1, max_length = 200)]
-    pub name: Option<Value>,
-    /// A plausible address, at most 254 characters; stored lower-cased and unique.
-    #[schema(value_type = String, required = true, example = "lea@example.com", min_length = 3, max_length = 254)]
-    pub email: Option<Value>,
+/// A stored customer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Customer {
+    #[schema(example = 1)]
+    pub id: i64,
+    #[schema(example = "Lea Santos")]
+    pub name: String,
+    /// Stored lower-cased; unique.
+    #[schema(example = "lea@example.com")]
+    pub email: String,
 }
 
-pub const MAX_NAME_CHARS: usize = 200;
-pub const MAX_EMAIL_CHARS: usize = 254;
-
-impl CustomerFields {
-    /// Validates every field, naming each one that is wrong.
-    pub fn parse(input: CustomerInput) -> Result<Self, ApiError> {
-        let mut v = Validator::default();
-        let name = v.text("name", input.name, MAX_NAME_CHARS);
-        let email = v
-            .text("email", input.email, MAX_EMAIL_CHARS)
-            .and_then(|email| parse_email(&email, &mut v));
-        match (name, email) {
-            (Some(name), Some(email)) if v.is_empty() => Ok(Self { name, email }),
-            _ => Err(v.into_error()),
+impl From<CustomerRow> for Customer {
+    fn from(row: CustomerRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            email: row.email,
         }
     }
 }
 
-/// `local@domain.tld`, no spaces; lower-cased so uniqueness ignores case on every backend.
-fn parse_email(raw: &str, v: &mut Validator) -> Option<String> {
-    let email = raw.trim();
-    let plausible = match email.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !domain.contains('@')
-                && !email.chars().any(char::is_whitespace)
-        }
-        None => false,
-    };
-    if !plausible {
-        v.reject("email", "must be an email address such as name@example.com");
-        return None;
-    }
-    Some(email.to_lowercase())
-}
-
-fn email_taken(email: &str) -> ApiError {
+fn email_taken(email: &Email) -> ApiError {
     ApiError::conflict(
         "email_taken",
         format!("a customer with email {email} already exists"),
@@ -85,15 +56,13 @@ pub async fn create(
     db: web::Data<Db>,
     body: JsonObject<CustomerInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let fields = CustomerFields::parse(body.into_inner().0)?;
-    let email = fields.email.clone();
-    let customer = db
-        .insert_customer(fields)
+    let fields = CustomerFields::try_from(body.into_inner().0)?;
+    let customer: Customer = db
+        .insert_customer(&fields)
         .await
-        .map_err(|err| match db::violation(&err) {
-            Some(ErrorKind::UniqueViolation) => email_taken(&email),
-            _ => db::failure("creating a customer", err),
-        })?;
+        .context("creating a customer")
+        .on_violation(ErrorKind::UniqueViolation, || email_taken(fields.email()))?
+        .into();
     Ok(created(format!("/customers/{}", customer.id), &customer))
 }
 
@@ -109,14 +78,9 @@ pub async fn list(
     db: web::Data<Db>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut v = Validator::default();
-    let page = Page::parse(query.limit.as_deref(), query.offset.as_deref(), &mut v)
-        .ok_or_else(|| v.into_error())?;
-    let (items, total) = db
-        .list_customers(page.limit, page.offset)
-        .await
-        .map_err(|err| db::failure("listing customers", err))?;
-    Ok(HttpResponse::Ok().json(Paged::new(items, page, total)))
+    let page = Page::try_from(&*query)?;
+    let (rows, total) = db.list_customers(page).await.context("listing customers")?;
+    Ok(HttpResponse::Ok().json(Paged::<Customer>::new(rows, page, total)))
 }
 
 /// Read one customer.
@@ -129,11 +93,12 @@ pub async fn list(
     ))]
 pub async fn get(db: web::Data<Db>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let customer = db
+    let customer: Customer = db
         .find_customer(id)
         .await
-        .map_err(|err| db::failure("reading a customer", err))?
-        .ok_or_else(|| ApiError::not_found("customer", id))?;
+        .context("reading a customer")?
+        .ok_or_else(|| ApiError::not_found("customer", id))?
+        .into();
     Ok(HttpResponse::Ok().json(customer))
 }
 
@@ -157,16 +122,14 @@ pub async fn replace(
     body: JsonObject<CustomerInput>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let fields = CustomerFields::parse(body.into_inner().0)?;
-    let email = fields.email.clone();
-    let customer = db
-        .update_customer(id, fields)
+    let fields = CustomerFields::try_from(body.into_inner().0)?;
+    let customer: Customer = db
+        .update_customer(id, &fields)
         .await
-        .map_err(|err| match db::violation(&err) {
-            Some(ErrorKind::UniqueViolation) => email_taken(&email),
-            _ => db::failure("updating a customer", err),
-        })?
-        .ok_or_else(|| ApiError::not_found("customer", id))?;
+        .context("updating a customer")
+        .on_violation(ErrorKind::UniqueViolation, || email_taken(fields.email()))?
+        .ok_or_else(|| ApiError::not_found("customer", id))?
+        .into();
     Ok(HttpResponse::Ok().json(customer))
 }
 
@@ -184,12 +147,12 @@ pub async fn delete(db: web::Data<Db>, id: web::Path<i64>) -> Result<HttpRespons
     let deleted = db
         .delete_customer(id)
         .await
-        .map_err(|err| match db::violation(&err) {
-            Some(ErrorKind::ForeignKeyViolation) => ApiError::conflict(
+        .context("deleting a customer")
+        .on_violation(ErrorKind::ForeignKeyViolation, || {
+            ApiError::conflict(
                 "has_orders",
                 format!("customer {id} has orders and cannot be deleted"),
-            ),
-            _ => db::failure("deleting a customer", err),
+            )
         })?;
     if !deleted {
         return Err(ApiError::not_found("customer", id));

@@ -47,14 +47,14 @@ pub async fn service_info(info: web::Data<ServiceInfo>) -> HttpResponse {
 }
 
 /// Liveness: the process answers HTTP.
-#[utoipa::path(get, path = "/health", tag = "service",
+#[utoipa::path(get, path = contract::routes::HEALTH, tag = "service",
     responses((status = 200, description = "Alive", body = Status)))]
 pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(Status { status: "ok" })
 }
 
 /// Readiness: the database answers `SELECT 1` within one second.
-#[utoipa::path(get, path = "/ready", tag = "service",
+#[utoipa::path(get, path = contract::routes::READY, tag = "service",
     responses(
         (status = 200, description = "Ready", body = Status),
         (status = 503, description = "The database does not answer", body = ErrorBody),

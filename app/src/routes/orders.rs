@@ -1,47 +1,46 @@
 //! `/orders`: place and read orders; `/customers/{id}/orders`: a customer's orders.
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
-use serde_json::Value;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{created, JsonObject, Page, PageQuery, Paged, Validator};
-use crate::db::orders::{NewOrder, Order, OrderRejected};
-use crate::db::{self, Db};
-use crate::error::{ApiError, ErrorBody};
+use super::{created, JsonObject, Paged};
+use crate::db::orders::{OrderRejected, OrderRow};
+use crate::db::Db;
+use crate::domain::{NewOrder, OrderInput, Page, PageQuery};
+use crate::error::{ApiError, DbContext, ErrorBody};
 
-/// Body of `POST /orders`. Unknown fields are rejected (422).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OrderInput {
-    #[schema(value_type = i64, required = true, example = 1, minimum = 1)]
-    pub customer_id: Option<Value>,
-    #[schema(value_type = i64, required = true, example = 1, minimum = 1)]
-    pub disk_id: Option<Value>,
-    /// Units to buy, 1 to 100.
-    #[schema(value_type = i32, required = true, example = 2, minimum = 1, maximum = 100)]
-    pub quantity: Option<Value>,
+/// A placed order.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Order {
+    #[schema(example = 1)]
+    pub id: i64,
+    #[schema(example = 1)]
+    pub customer_id: i64,
+    #[schema(example = 1)]
+    pub disk_id: i64,
+    #[schema(example = 2)]
+    pub quantity: i32,
+    /// The disk's price when the order was placed, in cents.
+    #[schema(example = 2990)]
+    pub unit_price_cents: i64,
+    /// `quantity * unit_price_cents`.
+    #[schema(example = 5980)]
+    pub total_cents: i64,
+    pub created_at: DateTime<Utc>,
 }
 
-/// Most units one order may take.
-pub const MAX_QUANTITY: i64 = 100;
-
-impl NewOrder {
-    /// Validates every field, naming each one that is wrong.
-    pub fn parse(input: OrderInput) -> Result<Self, ApiError> {
-        let mut v = Validator::default();
-        let customer_id = v.int("customer_id", input.customer_id, 1..=i64::MAX);
-        let disk_id = v.int("disk_id", input.disk_id, 1..=i64::MAX);
-        let quantity = v
-            .int("quantity", input.quantity, 1..=MAX_QUANTITY)
-            .and_then(|q| i32::try_from(q).ok());
-        match (customer_id, disk_id, quantity) {
-            (Some(customer_id), Some(disk_id), Some(quantity)) if v.is_empty() => Ok(Self {
-                customer_id,
-                disk_id,
-                quantity,
-            }),
-            _ => Err(v.into_error()),
+impl From<OrderRow> for Order {
+    fn from(row: OrderRow) -> Self {
+        Self {
+            id: row.id,
+            customer_id: row.customer_id,
+            disk_id: row.disk_id,
+            quantity: row.quantity,
+            unit_price_cents: row.unit_price_cents,
+            total_cents: row.total_cents,
+            created_at: row.created_at,
         }
     }
 }
@@ -63,22 +62,23 @@ pub async fn create(
     db: web::Data<Db>,
     body: JsonObject<OrderInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = NewOrder::parse(body.into_inner().0)?;
-    let placed = db
-        .place_order(new)
-        .await
-        .map_err(|err| db::failure("placing an order", err))?;
+    let new = NewOrder::try_from(body.into_inner().0)?;
+    let placed = db.place_order(new).await.context("placing an order")?;
     match placed {
-        Ok(order) => Ok(created(format!("/orders/{}", order.id), &order)),
-        Err(OrderRejected::UnknownCustomer) => {
-            Err(ApiError::not_found("customer", new.customer_id))
+        Ok(row) => {
+            let order = Order::from(row);
+            Ok(created(format!("/orders/{}", order.id), &order))
         }
-        Err(OrderRejected::UnknownDisk) => Err(ApiError::not_found("disk", new.disk_id)),
+        Err(OrderRejected::UnknownCustomer) => {
+            Err(ApiError::not_found("customer", new.customer_id()))
+        }
+        Err(OrderRejected::UnknownDisk) => Err(ApiError::not_found("disk", new.disk_id())),
         Err(OrderRejected::InsufficientStock { available }) => Err(ApiError::conflict(
             "insufficient_stock",
             format!(
                 "disk {} has {available} in stock, {} requested",
-                new.disk_id, new.quantity
+                new.disk_id(),
+                new.quantity()
             ),
         )),
     }
@@ -94,11 +94,12 @@ pub async fn create(
     ))]
 pub async fn get(db: web::Data<Db>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let order = db
+    let order: Order = db
         .find_order(id)
         .await
-        .map_err(|err| db::failure("reading an order", err))?
-        .ok_or_else(|| ApiError::not_found("order", id))?;
+        .context("reading an order")?
+        .ok_or_else(|| ApiError::not_found("order", id))?
+        .into();
     Ok(HttpResponse::Ok().json(order))
 }
 
@@ -117,20 +118,18 @@ pub async fn list_for_customer(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let mut v = Validator::default();
-    let page = Page::parse(query.limit.as_deref(), query.offset.as_deref(), &mut v)
-        .ok_or_else(|| v.into_error())?;
+    let page = Page::try_from(&*query)?;
     let exists = db
         .find_customer(id)
         .await
-        .map_err(|err| db::failure("reading a customer", err))?
+        .context("reading a customer")?
         .is_some();
     if !exists {
         return Err(ApiError::not_found("customer", id));
     }
-    let (items, total) = db
-        .list_customer_orders(id, page.limit, page.offset)
+    let (rows, total) = db
+        .list_customer_orders(id, page)
         .await
-        .map_err(|err| db::failure("listing a customer's orders", err))?;
-    Ok(HttpResponse::Ok().json(Paged::new(items, page, total)))
+        .context("listing a customer's orders")?;
+    Ok(HttpResponse::Ok().json(Paged::<Order>::new(rows, page, total)))
 }

@@ -1,4 +1,5 @@
-//! The stress test's log: the seed's operation names, bounded to the newest entries.
+//! The stress test's log: the original documents' operation names, bounded to the newest
+//! entries.
 //!
 //! Every entry is also written to the service log (`log` crate) so that it survives the ring.
 
@@ -13,7 +14,7 @@ use super::memory;
 /// Entries kept in memory; older ones are dropped (a long test never grows the log unbounded).
 pub const LOG_CAPACITY: usize = 1000;
 
-/// What happened; the names are the seed's, so existing scripts can grep for them.
+/// What happened; the names are the original documents', so existing scripts can grep for them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Operation {

@@ -1,4 +1,4 @@
-//! Tree stress endpoints: the seed's memory/CPU stress contract, cgroup-aware.
+//! Tree stress endpoints: the memory/CPU stress test of the original documents, cgroup-aware.
 //!
 //! `POST /start` grows a binary search tree of nodes carrying payloads until the tree holds
 //! the memory target, then searches it for `duration_seconds` so that a user can watch what
@@ -33,6 +33,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use crate::cgroup::{self, LimitSource};
 use crate::error::ApiError;
+use crate::routes::Endpoint;
 use logs::LogRing;
 pub use logs::{LogEntry, Operation, LOG_CAPACITY};
 use request::Environment;
@@ -197,7 +198,7 @@ pub struct LogsResponse {
 
 impl StressManager {
     pub fn new(instance: String) -> Arc<Self> {
-        let token = std::env::var("STRESS_TOKEN")
+        let token = std::env::var(contract::env::STRESS_TOKEN)
             .ok()
             .map(|t| t.trim().to_owned())
             .filter(|t| !t.is_empty());
@@ -470,15 +471,28 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Registers `/start`, `/stop`, `/status`, `/logs`, `/clear`.
+/// The five stress routes; the paths the lab calls come from `contract::stress`.
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::at(contract::stress::START).post(routes::start),
+        Endpoint::at(contract::stress::STOP).post(routes::stop),
+        Endpoint::at(contract::stress::STATUS).get(routes::status),
+        Endpoint::at("/logs").get(routes::logs),
+        Endpoint::at(contract::stress::CLEAR).post(routes::clear),
+    ]
+}
+
+/// Registers [`endpoints`] with `manager`. Each method is its own route, without the shop's
+/// JSON 405: a wrong method falls through to the app's JSON 404.
 pub fn configure(manager: web::Data<StressManager>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.app_data(manager)
-            .route("/start", web::post().to(routes::start))
-            .route("/stop", web::post().to(routes::stop))
-            .route("/status", web::get().to(routes::status))
-            .route("/logs", web::get().to(routes::logs))
-            .route("/clear", web::post().to(routes::clear));
+        cfg.app_data(manager);
+        for endpoint in endpoints() {
+            let (path, routes) = endpoint.into_routes();
+            for route in routes {
+                cfg.route(path, route);
+            }
+        }
     }
 }
 

@@ -37,7 +37,7 @@ pub const THREADS_PER_CPU: usize = 4;
 pub const DEFAULT_DURATION_SECONDS: u64 = 60;
 pub const DEFAULT_LOG_INTERVAL_SEC: u64 = 5;
 pub const DEFAULT_PAYLOAD_KB: u64 = 100;
-/// The seed's pace: one thread, a batch of 100 searches, then 50 ms of sleep.
+/// The original documents' pace: one thread, a batch of 100 searches, then 50 ms of sleep.
 pub const DEFAULT_SEARCH_THREADS: usize = 1;
 pub const DEFAULT_SEARCH_PAUSE_MS: u64 = 50;
 
@@ -304,7 +304,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_the_seeds() {
+    fn defaults_are_the_original_documents() {
         let config = request(serde_json::json!({"memory_mb": 300}))
             .validate(&env(24_000, LimitSource::HostRam))
             .unwrap();
@@ -362,5 +362,22 @@ mod tests {
             ]
         );
         assert!(err.fields()["search_threads"].contains("from 1 to 8"));
+    }
+
+    /// The lab sends `contract::stress::StartBody`; a renamed or retyped field there fails here.
+    #[test]
+    fn the_labs_start_body_is_a_valid_start_request() {
+        let body = contract::stress::StartBody {
+            memory_percent: 80,
+            duration_seconds: 25,
+        };
+        let json = serde_json::to_string(&body).unwrap();
+        let request: StartRequest = serde_json::from_str(&json).expect("the lab's start body");
+        let config = request
+            .validate(&env(300, LimitSource::CgroupV2))
+            .expect("a valid start request");
+        assert_eq!(config.memory_percent, Some(80.0));
+        assert_eq!(config.target_mb, 240.0);
+        assert_eq!(config.duration_seconds, 25);
     }
 }

@@ -46,7 +46,7 @@ impl FromRequest for Authorized {
 /// Start a stress test: build a tree to the memory target, then search it.
 #[utoipa::path(
     post,
-    path = "/start",
+    path = contract::stress::START,
     tag = "stress",
     security(("stress_token" = [])),
     request_body = StartRequest,
@@ -76,7 +76,7 @@ pub async fn start(
 /// Stop the running test (it keeps its tree until `/clear`); answers once it has stopped.
 #[utoipa::path(
     post,
-    path = "/stop",
+    path = contract::stress::STOP,
     tag = "stress",
     security(("stress_token" = [])),
     responses(
@@ -100,7 +100,7 @@ pub async fn stop(
 /// The test's phase, progress, memory and limits.
 #[utoipa::path(
     get,
-    path = "/status",
+    path = contract::stress::STATUS,
     tag = "stress",
     security(("stress_token" = [])),
     responses(
@@ -164,7 +164,7 @@ fn parse_log_limit(query: &str) -> Result<usize, ApiError> {
 /// Free the tree and give its memory back to the kernel.
 #[utoipa::path(
     post,
-    path = "/clear",
+    path = contract::stress::CLEAR,
     tag = "stress",
     security(("stress_token" = [])),
     responses(
@@ -219,5 +219,13 @@ mod tests {
                 "validation_failed"
             );
         }
+    }
+
+    #[test]
+    fn start_answers_the_status_the_lab_waits_for() {
+        assert_eq!(
+            HttpResponse::Accepted().finish().status().as_u16(),
+            contract::stress::STARTED
+        );
     }
 }

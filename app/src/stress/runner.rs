@@ -35,7 +35,7 @@ const RSS_CHECK_BYTES: u64 = 16 << 20;
 /// pace does not depend on the payload size): often enough to let HTTP workers in, rarely
 /// enough not to hand whole time slices to competing processes on a busy host.
 const YIELD_EVERY_BYTES: u64 = 4 << 20;
-/// Searches per batch, as in the seed; the pause comes after each batch.
+/// Searches per batch, as in the original documents; the pause comes after each batch.
 const SEARCH_BATCH: u64 = 100;
 
 /// Starts the test on a dedicated thread.

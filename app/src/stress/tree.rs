@@ -58,8 +58,9 @@ impl Tree {
         self.payload_bytes + (self.nodes.capacity() * size_of::<Node>()) as u64
     }
 
-    /// Inserts `key` (duplicates go right, as in the seed) with a payload of `payload_len`
-    /// non-zero bytes. An allocation the allocator refuses is an error, not an abort.
+    /// Inserts `key` (duplicates go right, as in the original documents) with a payload of
+    /// `payload_len` non-zero bytes. An allocation the allocator refuses is an error, not an
+    /// abort.
     pub fn insert(&mut self, key: u64, payload_len: usize) -> Result<(), InsertError> {
         let index = u32::try_from(self.nodes.len())
             .ok()
@@ -105,7 +106,7 @@ impl Tree {
     }
 
     /// Whether `key` is in the tree. Reads the found node's payload so that a search touches
-    /// the memory it keeps alive, as the seed's searches did.
+    /// the memory it keeps alive, as the searches of the original documents did.
     pub fn contains(&self, key: u64) -> bool {
         let mut current = if self.nodes.is_empty() { NONE } else { 0 };
         while current != NONE {
