@@ -130,10 +130,23 @@ pub enum Command {
         after_help = "Examples:
   lab fault replica-loss --db postgres
   lab fault db-outage --db mysql --outage-secs 5
-  lab fault overload --users 2000",
+  lab fault overload --users 2000
+  lab fault db-kill --db mysql
+  lab fault slow-clients --slow-clients 300
+  lab fault replica-loss --runtime compose --db postgres",
         after_long_help = EXIT_CODES
     )]
     Fault(FaultArgs),
+    /// Load one profile's stack for a long time and fail when a replica's memory, descriptors
+    /// or pool connections, nginx's descriptors or latency keep growing, or errors appear.
+    #[command(
+        after_help = "Examples:
+  lab soak                                           # tight, Postgres, mixed, 50 users, 10 minutes
+  lab soak --duration-secs 3600 --window-secs 60     # an hour
+  lab soak --runtime compose --db mysql",
+        after_long_help = EXIT_CODES
+    )]
+    Soak(SoakArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
     #[command(after_help = "Examples:
   lab completions bash > /etc/bash_completion.d/lab
@@ -143,6 +156,41 @@ pub enum Command {
     /// Internal: the supervisor `lab up` leaves running (restarts dead services).
     #[command(name = "__supervise", hide = true)]
     Supervise(StateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SoakArgs {
+    /// Profile name (a file `profiles/<name>.env`) or a path to an env file.
+    #[arg(long, default_value = "tight")]
+    pub profile: String,
+    /// The database the stack runs on.
+    #[arg(long, value_enum, default_value_t = DbKind::Postgres)]
+    pub db: DbKind,
+    /// Local processes under cgroups, or docker compose (run on the engine's host: lab reads
+    /// the containers' processes in /proc).
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Native)]
+    pub runtime: RuntimeKind,
+    /// The load: read, write or mixed.
+    #[arg(long, default_value = "mixed")]
+    pub scenario: String,
+    /// Concurrent siege users.
+    #[arg(long, default_value_t = 50)]
+    pub users: u32,
+    /// Seconds of load: this divided by --window-secs is the number of windows (each followed
+    /// by about 2 s of readings).
+    #[arg(long, default_value_t = 600)]
+    pub duration_secs: u64,
+    /// Seconds per window: one siege run, then one reading of every replica and nginx.
+    #[arg(long, default_value_t = 30)]
+    pub window_secs: u64,
+    /// Label appended to the results folder name.
+    #[arg(long, default_value = "soak")]
+    pub label: String,
+    /// Where results go: `<results>/<timestamp>-<label>/`.
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 #[derive(Debug, Args)]
@@ -273,6 +321,12 @@ pub enum FaultScenario {
     Oom,
     /// 2,000 users against the tight profile: degrades, recovers within 10 s, memory under caps.
     Overload,
+    /// SIGKILL every database process during a burst of orders: every 201 order exists
+    /// afterwards, none answered otherwise does, stock matches, back within 30 s.
+    DbKill,
+    /// Hundreds of clients trickling headers or bodies or idling, beside normal users: the
+    /// normal users keep their availability and p99; nginx cuts what its timeouts promise.
+    SlowClients,
 }
 
 #[derive(Debug, Args)]
@@ -283,10 +337,15 @@ pub struct FaultArgs {
     /// Profile name (a file `profiles/<name>.env`) or a path to an env file.
     #[arg(long, default_value = "tight")]
     pub profile: String,
-    /// The database (db-outage needs a server: postgres or mysql).
+    /// The database (db-outage and db-kill need a server: postgres or mysql).
     #[arg(long, value_enum, default_value_t = DbKind::Postgres)]
     pub db: DbKind,
-    /// siege users (default: replica-loss 100, db-outage 100, oom 50, overload 2000).
+    /// A native stack of its own (processes under cgroups), or a compose project of its own
+    /// (`labfault`) whose faults go through the Docker engine (run on the engine's host).
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Native)]
+    pub runtime: RuntimeKind,
+    /// siege users (default: replica-loss 100, db-outage 100, oom 50, db-kill 50, overload
+    /// 2000, slow-clients 20).
     #[arg(long)]
     pub users: Option<u32>,
     /// Seconds of the load step (default: 20; db-outage: 5 before + the outage + 10 after).
@@ -295,6 +354,10 @@ pub struct FaultArgs {
     /// db-outage: seconds the database stays stopped.
     #[arg(long, default_value_t = 10)]
     pub outage_secs: u64,
+    /// slow-clients: how many slow clients (a third trickle headers, a third trickle bodies,
+    /// a third go idle after one request).
+    #[arg(long, default_value_t = 300)]
+    pub slow_clients: usize,
     /// overload: the p99 (ms) a probe round must be back under after the load.
     #[arg(long, default_value_t = 250.0)]
     pub recovery_p99_ms: f64,

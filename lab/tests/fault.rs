@@ -137,6 +137,48 @@ fn a_mysql_outage_fails_fast_crashes_nothing_and_loses_no_order() {
     assert_invariant(&report);
 }
 
+/// A database SIGKILLed in the middle of a burst of orders: what was answered 201 survives the
+/// crash, nothing answered otherwise was written, stock adds up (siege's orders included).
+fn database_crash(port_base: u16, db: &str) {
+    let report = fault(port_base, &["db-kill", "--db", db, "--step-secs", "15"]);
+    assert!(report["figures"]["recovered_after_secs"].as_f64().unwrap() <= 30.0);
+    assert!(report["figures"]["orders_201_in_log"].as_u64().unwrap() > 0);
+    let timeline = report["timeline"].to_string();
+    assert!(
+        timeline.contains("SIGKILL every process of the database"),
+        "{timeline}"
+    );
+    assert_invariant(&report);
+}
+
+#[test]
+fn a_postgres_killed_during_a_burst_of_orders_loses_no_acknowledged_order() {
+    database_crash(26700, "postgres");
+}
+
+#[test]
+fn a_mariadb_killed_during_a_burst_of_orders_loses_no_acknowledged_order() {
+    database_crash(26800, "mysql");
+}
+
+#[test]
+fn slow_and_idle_clients_do_not_starve_normal_users_and_nginx_cuts_them_on_time() {
+    let report = fault(
+        26900,
+        &["slow-clients", "--slow-clients", "150", "--step-secs", "20"],
+    );
+    assert_eq!(report["figures"]["slow_clients"], 150);
+    assert!(report["figures"]["availability_percent"].as_f64().unwrap() >= 99.9);
+    // nginx's client_header_timeout ended the unfinished headers (logged as 408).
+    assert!(
+        report["figures"]["header_timeouts_logged"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert_invariant(&report);
+}
+
 #[test]
 fn a_replica_pushed_past_its_cap_is_oom_killed_and_restarted_while_reads_go_on() {
     for (db, port_base) in BACKENDS {

@@ -5,7 +5,7 @@ use std::fmt;
 
 use anyhow::bail;
 
-use crate::cli::{DbKind, FaultArgs, FaultScenario};
+use crate::cli::{DbKind, FaultArgs, FaultScenario, RuntimeKind};
 use crate::config::LabConfig;
 use crate::export::create_run_dir;
 use crate::fault::{self, Fault, FaultStack};
@@ -30,22 +30,44 @@ fn name(scenario: FaultScenario) -> &'static str {
         FaultScenario::DbOutage => "db-outage",
         FaultScenario::Oom => "oom",
         FaultScenario::Overload => "overload",
+        FaultScenario::DbKill => "db-kill",
+        FaultScenario::SlowClients => "slow-clients",
     }
+}
+
+/// A fresh token for the stress endpoints of a compose fault stack (its own project, so no
+/// one else's token applies).
+fn random_token() -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 pub fn fault(config: &LabConfig, args: FaultArgs) -> anyhow::Result<()> {
     let scenario = name(args.scenario);
-    if args.scenario == FaultScenario::DbOutage && args.db == DbKind::Sqlite {
-        bail!("db-outage stops a database server: use --db postgres or --db mysql (SQLite is a file inside the replicas)");
+    let needs_server = matches!(
+        args.scenario,
+        FaultScenario::DbOutage | FaultScenario::DbKill
+    );
+    if needs_server && args.db == DbKind::Sqlite {
+        bail!("{scenario} stops a database server: use --db postgres or --db mysql (SQLite is a file inside the replicas)");
+    }
+    if args.runtime == RuntimeKind::Compose && args.db == DbKind::Sqlite {
+        bail!("the compose stack runs Postgres or MySQL: use --db postgres or --db mysql");
     }
     siege::require(config)?;
-    if args.scenario == FaultScenario::Overload {
+    if matches!(
+        args.scenario,
+        FaultScenario::Overload | FaultScenario::SlowClients
+    ) {
         fault::overload::raise_fd_limit()?;
     }
     let profile = Profile::load(&args.profile)?;
     let users = args.users.unwrap_or(match args.scenario {
         FaultScenario::ReplicaLoss | FaultScenario::DbOutage => 100,
-        FaultScenario::Oom => 50,
+        FaultScenario::Oom | FaultScenario::DbKill => 50,
+        FaultScenario::SlowClients => 20,
         FaultScenario::Overload => 2000,
     });
     let step_secs = args.step_secs.unwrap_or(match args.scenario {
@@ -59,15 +81,33 @@ pub fn fault(config: &LabConfig, args: FaultArgs) -> anyhow::Result<()> {
     let mut rc_text = std::fs::read_to_string(&rc)?;
     rc_text.push_str("\n# lab fault: failures are the point; do not stop after 1024 of them.\nfailures = 1000000\n");
     std::fs::write(&rc, rc_text)?;
+    let mut config = config.clone();
+    if args.runtime == RuntimeKind::Compose && config.stress_token(&profile).is_none() {
+        config.stress_token = Some(random_token()?);
+    }
+    let stress_token = config.stress_token(&profile);
     eprintln!(
-        "lab fault {scenario}: starting a native stack ({} / {:?}) in {}",
+        "lab fault {scenario}: starting a {} stack ({} / {:?}) in {}",
+        match args.runtime {
+            RuntimeKind::Native => "native",
+            RuntimeKind::Compose => "compose",
+        },
         profile.name,
         args.db,
         args.state_dir.display()
     );
-    let stack = FaultStack::up(config, &profile, args.db, &args.state_dir)?;
+    let stack = FaultStack::up(
+        &config,
+        args.runtime,
+        &profile,
+        args.db,
+        &args.state_dir,
+        stress_token.as_deref(),
+    )?;
     let fault = Fault {
-        config: config.clone(),
+        config: stack.config.clone(),
+        runtime: args.runtime,
+        started: std::time::SystemTime::now(),
         stack: stack.info.clone(),
         state_dir: stack.state_dir.clone(),
         run_dir: run_dir.clone(),
@@ -77,9 +117,10 @@ pub fn fault(config: &LabConfig, args: FaultArgs) -> anyhow::Result<()> {
         users,
         step_secs,
         outage_secs: args.outage_secs,
+        slow_clients: args.slow_clients,
         recovery_p99_ms: args.recovery_p99_ms,
-        acquire_timeout_ms: fault::acquire_timeout_ms(config),
-        stress_token: config.stress_token.clone().filter(|t| !t.is_empty()),
+        acquire_timeout_ms: fault::acquire_timeout_ms(&config),
+        stress_token,
     };
     eprintln!(
         "lab fault {scenario}: stack ready at {}; {users} users, {step_secs} s",
@@ -90,6 +131,8 @@ pub fn fault(config: &LabConfig, args: FaultArgs) -> anyhow::Result<()> {
         FaultScenario::DbOutage => fault::db_outage::run(&fault),
         FaultScenario::Oom => fault::oom::run(&fault),
         FaultScenario::Overload => fault::overload::run(&fault),
+        FaultScenario::DbKill => fault::db_kill::run(&fault),
+        FaultScenario::SlowClients => fault::slow_clients::run(&fault),
     }?;
     drop(stack);
     report.write(&run_dir)?;

@@ -3,6 +3,7 @@
 mod bench;
 mod fault;
 mod report;
+mod soak;
 mod stack;
 
 use crate::cli::{Cli, Command};
@@ -17,6 +18,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Compare(args) => report::compare(args),
         Command::Report(args) => report::report(args),
         Command::Fault(args) => fault::fault(config, args),
+        Command::Soak(args) => soak::soak(config, args),
         Command::Supervise(args) => stack::supervise(args),
         Command::Completions(args) => {
             crate::cli::print_completions(args.shell);
@@ -30,6 +32,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     if err.downcast_ref::<bench::SloFailed>().is_some()
         || err.downcast_ref::<fault::FaultFailed>().is_some()
+        || err.downcast_ref::<soak::SoakFailed>().is_some()
     {
         2
     } else {

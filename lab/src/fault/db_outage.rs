@@ -15,7 +15,6 @@ use super::{
     FaultReport, Probe, StepFigures,
 };
 use crate::load::urls::Scenario;
-use crate::stack::native;
 
 /// Seconds of load before the database is stopped.
 pub const BEFORE_SECS: u64 = 5;
@@ -33,7 +32,7 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
     step.wait_until(BEFORE_SECS as f64);
 
     let stop_offset = step.elapsed_secs();
-    native::stop_service(&fault.state_dir, "db", Duration::from_secs(20))?;
+    fault.stop("db", Duration::from_secs(20))?;
     let down_epoch = epoch_secs();
     let down_offset = step.elapsed_secs();
     // /ready during the outage, twice a second (the first 200 ms left for the pool to notice).
@@ -51,7 +50,7 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
     let return_offset = step.elapsed_secs();
     let return_epoch = epoch_secs();
     let returned = Instant::now();
-    let db_pid = native::start_service(&fault.state_dir, "db", Duration::from_secs(10))?;
+    let db_pid = fault.start("db", Duration::from_secs(10))?;
     // Everything serves: /ready and a read both 200 in one round.
     let mut recovered_after: Option<f64> = None;
     let mut disk = 1;

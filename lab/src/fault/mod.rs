@@ -8,20 +8,22 @@
 //! share: the stack they run on ([`FaultStack`]), the measured step ([`Fault::start_step`],
 //! the runner `bench` uses too), probes, and the report with its checks.
 
+pub mod db_kill;
 pub mod db_outage;
 pub mod oom;
 pub mod orders;
 pub mod overload;
 pub mod replica_loss;
 pub mod report;
+pub mod slow_clients;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::cli::DbKind;
+use crate::cli::{DbKind, RuntimeKind};
 use crate::config::{LabConfig, Ports, SeedPlan, DEFAULT_FAULT_ACQUIRE_TIMEOUT_MS};
 use crate::load::http;
 use crate::load::siege::SiegeCommand;
@@ -29,7 +31,7 @@ use crate::load::step::{Measured, StepRunner};
 use crate::load::urls::{self, Scenario, SeedSizes};
 use crate::profile::Profile;
 use crate::results::{NginxStats, ServiceUsage, SiegeSummary};
-use crate::stack::{self, Runtime, StackInfo, UpOptions};
+use crate::stack::{self, StackInfo, UpOptions};
 
 /// Availability and percentiles are the lab's one definition and one method, as in `bench`.
 pub use crate::load::access_log::availability_percent;
@@ -52,6 +54,9 @@ pub const WRITER_CUSTOMERS: u64 = 20;
 /// Everything a scenario needs: the running stack and where its files go.
 pub struct Fault {
     pub config: LabConfig,
+    pub runtime: RuntimeKind,
+    /// When the scenario started (the window of the engine's events).
+    pub started: SystemTime,
     pub stack: StackInfo,
     pub state_dir: PathBuf,
     pub run_dir: PathBuf,
@@ -64,6 +69,8 @@ pub struct Fault {
     pub step_secs: u64,
     /// db-outage: seconds the database stays stopped.
     pub outage_secs: u64,
+    /// slow-clients: how many slow clients.
+    pub slow_clients: usize,
     /// overload: p99 a probe round must be back under, ms.
     pub recovery_p99_ms: f64,
     pub acquire_timeout_ms: u64,
@@ -85,12 +92,100 @@ impl Fault {
         Ok(path)
     }
 
-    /// The stack as the supervisor sees it now (restarts, OOM kills, fresh PIDs).
+    /// The stack as its runtime sees it now (restarts, OOM kills, fresh PIDs): the native
+    /// supervisor's `stack.json`, or the engine's containers with the `oom` events seen since
+    /// the scenario started.
     pub fn status(&self) -> anyhow::Result<StackInfo> {
-        stack::native::NativeRuntime {
-            config: self.config.clone(),
+        let mut info = stack::runtime(self.runtime, &self.config).status(&self.state_dir)?;
+        if self.runtime == RuntimeKind::Compose {
+            let engine = self.config.engine()?;
+            let ooms = engine.events(self.started, SystemTime::now(), &["oom"])?;
+            for service in &mut info.services {
+                if let Some(id) = &service.container {
+                    service.oom_kills = ooms.iter().filter(|e| &e.id == id).count() as u32;
+                }
+            }
         }
-        .status(&self.state_dir)
+        Ok(info)
+    }
+
+    /// SIGKILLs a service's main process; its runtime (the native supervisor, the engine's
+    /// restart policy) must bring it back. Under compose the container's main process is
+    /// killed from the host, as a crash would: `docker kill` counts as a manual stop, after
+    /// which the engine restarts nothing. Returns the PID killed.
+    pub fn kill(&self, name: &str) -> anyhow::Result<u32> {
+        match self.runtime {
+            RuntimeKind::Native => {
+                stack::native::signal_service(&self.state_dir, name, libc::SIGKILL)
+            }
+            RuntimeKind::Compose => {
+                let pid = self
+                    .service(name)?
+                    .pid
+                    .with_context(|| format!("{name} is not running"))?;
+                // SAFETY: a plain kill(2) of the PID the engine reports for the container.
+                if unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) } != 0 {
+                    anyhow::bail!(
+                        "cannot SIGKILL {name}'s process {pid} ({}): lab fault --runtime compose runs on the engine's host, as root",
+                        std::io::Error::last_os_error()
+                    );
+                }
+                Ok(pid)
+            }
+        }
+    }
+
+    /// SIGKILLs every process of a service at once, as a crash or an OOM kill of its
+    /// container would (native: its process group; compose: the container's main process,
+    /// whose death ends every process in the container). Returns the main PID.
+    pub fn crash(&self, name: &str) -> anyhow::Result<u32> {
+        match self.runtime {
+            RuntimeKind::Native => stack::native::kill_service_group(&self.state_dir, name),
+            RuntimeKind::Compose => self.kill(name),
+        }
+    }
+
+    /// Stops a service on purpose and keeps it stopped (its clean-stop signal first).
+    pub fn stop(&self, name: &str, timeout: Duration) -> anyhow::Result<()> {
+        match self.runtime {
+            RuntimeKind::Native => stack::native::stop_service(&self.state_dir, name, timeout),
+            RuntimeKind::Compose => {
+                let id = self.container(name)?;
+                self.config.engine()?.stop(&id, timeout.as_secs() as u32)
+            }
+        }
+    }
+
+    /// Starts a service stopped by [`Fault::stop`]; returns its new main PID.
+    pub fn start(&self, name: &str, timeout: Duration) -> anyhow::Result<u32> {
+        match self.runtime {
+            RuntimeKind::Native => stack::native::start_service(&self.state_dir, name, timeout),
+            RuntimeKind::Compose => {
+                let id = self.container(name)?;
+                let engine = self.config.engine()?;
+                engine.start(&id)?;
+                let deadline = std::time::Instant::now() + timeout;
+                loop {
+                    let state = engine.inspect(&id)?;
+                    if let Some(pid) = state.pid.filter(|_| state.running) {
+                        return Ok(pid);
+                    }
+                    if std::time::Instant::now() >= deadline {
+                        anyhow::bail!(
+                            "{name} was not running again within {} s",
+                            timeout.as_secs()
+                        );
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+
+    fn container(&self, name: &str) -> anyhow::Result<String> {
+        self.service(name)?
+            .container
+            .with_context(|| format!("{name} has no container (is the engine reachable?)"))
     }
 
     pub fn service(&self, name: &str) -> anyhow::Result<stack::ServiceInfo> {
@@ -101,11 +196,45 @@ impl Fault {
             .with_context(|| format!("the stack has no service {name}"))
     }
 
-    /// The lines of `events.jsonl` (restarts, exits, OOM kills) written so far.
+    /// What the runtime recorded since the scenario started: the native supervisor's
+    /// `events.jsonl` lines (restarts, exits, OOM kills), or the engine's container events
+    /// (die, oom, restart, start, stop, kill) as JSON lines.
     pub fn events(&self) -> Vec<String> {
-        std::fs::read_to_string(self.state_dir.join("events.jsonl"))
-            .map(|text| text.lines().map(str::to_owned).collect())
-            .unwrap_or_default()
+        match self.runtime {
+            RuntimeKind::Native => std::fs::read_to_string(self.state_dir.join("events.jsonl"))
+                .map(|text| text.lines().map(str::to_owned).collect())
+                .unwrap_or_default(),
+            RuntimeKind::Compose => {
+                let project = self.status().ok().map(|info| {
+                    info.services
+                        .iter()
+                        .filter_map(|s| s.container.clone())
+                        .collect::<Vec<_>>()
+                });
+                let actions = ["die", "oom", "restart", "start", "stop", "kill"];
+                match self
+                    .config
+                    .engine()
+                    .and_then(|e| e.events(self.started, SystemTime::now(), &actions))
+                {
+                    Ok(events) => events
+                        .into_iter()
+                        .filter(|e| project.as_ref().is_none_or(|ids| ids.contains(&e.id)))
+                        .map(|e| {
+                            serde_json::json!({
+                                "time": e.time_nano as f64 / 1e9,
+                                "action": e.action,
+                                "service": e.service(),
+                                "container": e.id,
+                                "exit_code": e.exit_code(),
+                            })
+                            .to_string()
+                        })
+                        .collect(),
+                    Err(err) => vec![format!("engine events unavailable: {err:#}")],
+                }
+            }
+        }
     }
 
     pub fn get(&self, path: &str, timeout: Duration) -> Probe {
@@ -160,40 +289,60 @@ pub fn epoch_secs() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// A native stack started for one fault run, with its own state folder and ports; stopped
-/// (`lab down`) when dropped, whatever happened.
+/// A stack started for one fault run, with its own state folder and ports (native) or its
+/// own compose project, port and log folder (compose); stopped when dropped, whatever
+/// happened (compose: with its volumes).
 pub struct FaultStack {
     pub state_dir: PathBuf,
     pub info: StackInfo,
-    config: LabConfig,
+    /// The settings the stack runs under (compose: its own project and log folder).
+    pub config: LabConfig,
+    pub runtime: RuntimeKind,
 }
+
+/// The compose project of a fault stack, unless COMPOSE_PROJECT_NAME names another.
+pub const COMPOSE_PROJECT: &str = "labfault";
 
 impl FaultStack {
     /// Starts the stack: the fault seed sizes, the fault ports (unless lab's settings move
-    /// them) and the fault acquire timeout for the replicas, all written into the stack's
-    /// plan (lab's own environment is left as it is).
+    /// them) and the fault acquire timeout for the replicas, all given to the runtime
+    /// (lab's own environment is left as it is).
     pub fn up(
         config: &LabConfig,
+        runtime: RuntimeKind,
         profile: &Profile,
         db: DbKind,
         state_dir: &Path,
+        stress_token: Option<&str>,
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(state_dir)
             .with_context(|| format!("cannot create {}", state_dir.display()))?;
         let state_dir = std::fs::canonicalize(state_dir)?;
-        let runtime = stack::native::NativeRuntime {
-            config: config.clone(),
-        };
-        let info = runtime.up(&UpOptions {
+        let mut config = config.clone();
+        if runtime == RuntimeKind::Compose {
+            let logs = state_dir.join("logs");
+            std::fs::create_dir_all(&logs)?;
+            config
+                .compose_project
+                .get_or_insert_with(|| COMPOSE_PROJECT.to_owned());
+            config.log_dir = Some(logs);
+        }
+        let info = stack::runtime(runtime, &config).up(&UpOptions {
             profile: profile.clone(),
             db,
             state_dir: state_dir.clone(),
             ports: config.ports(Ports::FAULT),
             seed: SEED,
-            app_env: vec![(
-                contract::env::DB_ACQUIRE_TIMEOUT_MS.to_owned(),
-                acquire_timeout_ms(config).to_string(),
-            )],
+            app_env: [
+                Some((
+                    contract::env::DB_ACQUIRE_TIMEOUT_MS.to_owned(),
+                    acquire_timeout_ms(&config).to_string(),
+                )),
+                stress_token.map(|t| (contract::env::STRESS_TOKEN.to_owned(), t.to_owned())),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
         })?;
         if !info.capped {
             eprintln!(
@@ -203,17 +352,22 @@ impl FaultStack {
         Ok(Self {
             state_dir,
             info,
-            config: config.clone(),
+            config,
+            runtime,
         })
     }
 }
 
 impl Drop for FaultStack {
     fn drop(&mut self) {
-        let runtime = stack::native::NativeRuntime {
-            config: self.config.clone(),
+        let stopped = match self.runtime {
+            RuntimeKind::Native => stack::runtime(self.runtime, &self.config).down(&self.state_dir),
+            RuntimeKind::Compose => stack::compose::ComposeRuntime {
+                config: self.config.clone(),
+            }
+            .down_with_volumes(&self.state_dir),
         };
-        if let Err(err) = runtime.down(&self.state_dir) {
+        if let Err(err) = stopped {
             eprintln!("lab fault: warning: stopping the stack failed: {err:#}");
         }
     }

@@ -13,7 +13,6 @@ use super::{
     FaultReport, StepFigures,
 };
 use crate::load::urls::Scenario;
-use crate::stack::native;
 
 /// The replica that is killed.
 pub const VICTIM: &str = "app2";
@@ -28,7 +27,7 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
     let mut step = fault.start_step(&urls, fault.users, fault.step_secs)?;
     let kill_at = fault.step_secs as f64 / 3.0;
     step.wait_until(kill_at);
-    let killed_pid = native::signal_service(&fault.state_dir, VICTIM, libc::SIGKILL)?;
+    let killed_pid = fault.kill(VICTIM)?;
     let kill_epoch = epoch_secs();
     let kill_offset = step.elapsed_secs();
     // The supervisor's view: when it had the replica running again.

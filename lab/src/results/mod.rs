@@ -3,6 +3,7 @@
 //! their unit in the field name.
 
 pub mod slo;
+pub mod soak;
 pub mod verdict;
 
 use std::collections::BTreeMap;

@@ -20,6 +20,20 @@ use crate::stack::{CgroupPaths, ServiceInfo};
 mod readers;
 
 pub use readers::process_cpu_seconds;
+
+/// Open file descriptors of a process (entries of `/proc/<pid>/fd`); None where unreadable.
+pub fn open_fds(pid: u32) -> Option<u64> {
+    Some(fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
+}
+
+/// Open file descriptors of a process and all its descendants (nginx's master and workers).
+pub fn tree_open_fds(pid: u32) -> Option<u64> {
+    let counts: Vec<u64> = readers::process_tree(pid)
+        .into_iter()
+        .filter_map(open_fds)
+        .collect();
+    (!counts.is_empty()).then(|| counts.iter().sum())
+}
 use readers::*;
 
 /// One reading of a service's counters.

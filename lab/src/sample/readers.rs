@@ -105,7 +105,7 @@ pub(super) fn proc_memory(pid: u32) -> (u64, u64) {
 }
 
 /// A process and its descendants (nginx's workers, postgres' backends).
-pub(super) fn process_tree(root: u32) -> Vec<u32> {
+pub(crate) fn process_tree(root: u32) -> Vec<u32> {
     let mut parents: Vec<(u32, u32)> = Vec::new();
     if let Ok(entries) = fs::read_dir("/proc") {
         for entry in entries.flatten() {

@@ -50,7 +50,7 @@ impl Runtime for ComposeRuntime {
             Some(url) => (url.clone(), config.container_access_log()),
             None => {
                 let compose = compose_command()?;
-                start(&compose, opts)?;
+                start(&compose, opts, &compose_env(config, opts))?;
                 let port = opts.ports.http;
                 let log_dir = config
                     .log_dir
@@ -128,11 +128,63 @@ impl Runtime for ComposeRuntime {
         if self.attached_url().is_none() {
             let compose = compose_command()?;
             let profile = Profile::load(&info.profile)?;
-            run(&compose, &compose_args(&profile, info.db, &["down"]), None)?;
+            let env = project_env(&self.config);
+            run(&compose, &compose_args(&profile, info.db, &["down"]), &env)?;
         }
         std::fs::remove_file(state_dir.join(STACK_FILE))?;
         Ok(())
     }
+}
+
+impl ComposeRuntime {
+    /// `down -v`: the stack and its volumes (a fault stack's database leaves nothing).
+    pub fn down_with_volumes(&self, state_dir: &Path) -> anyhow::Result<()> {
+        let Some(info) = load_info(state_dir)? else {
+            return Ok(());
+        };
+        let compose = compose_command()?;
+        let profile = Profile::load(&info.profile)?;
+        let env = project_env(&self.config);
+        run(
+            &compose,
+            &compose_args(&profile, info.db, &["down", "-v"]),
+            &env,
+        )?;
+        std::fs::remove_file(state_dir.join(STACK_FILE))?;
+        Ok(())
+    }
+}
+
+/// The project (and the log folder) lab's settings name, for every compose call.
+fn project_env(config: &LabConfig) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    if let Some(project) = config.compose_project.as_ref().filter(|p| !p.is_empty()) {
+        env.push(("COMPOSE_PROJECT_NAME".to_owned(), project.clone()));
+    }
+    if let Some(dir) = &config.log_dir {
+        env.push(("LAB_LOG_DIR".to_owned(), dir.display().to_string()));
+    }
+    env
+}
+
+/// What `up` gives compose on top of the env files: the project, the published port and the
+/// seed sizes lab generates its URL files for (so the two cannot disagree), and the
+/// variables asked for the replicas.
+fn compose_env(config: &LabConfig, opts: &UpOptions) -> Vec<(String, String)> {
+    let mut env = project_env(config);
+    env.push(("LAB_HTTP_PORT".to_owned(), opts.ports.http.to_string()));
+    for (key, value) in [
+        (contract::env::SEED_CUSTOMERS, opts.seed.customers),
+        (contract::env::SEED_DISKS, opts.seed.disks),
+        (contract::env::SEED_STOCK, opts.seed.stock),
+    ] {
+        env.push((key.to_owned(), value.to_string()));
+    }
+    env.extend(opts.app_env.iter().cloned());
+    if opts.db == DbKind::Mysql {
+        env.push((contract::env::DATABASE_URL.to_owned(), MYSQL_URL.to_owned()));
+    }
+    env
 }
 
 fn unmeasured_warning(err: &anyhow::Error) -> String {
@@ -287,7 +339,7 @@ fn compose_args_with(
     args
 }
 
-fn start(compose: &[String], opts: &UpOptions) -> anyhow::Result<()> {
+fn start(compose: &[String], opts: &UpOptions, env: &[(String, String)]) -> anyhow::Result<()> {
     // --wait: back once every service is healthy (the seed job has completed); --build: the
     // images follow the sources (a no-op when nothing changed).
     let up = ["up", "-d", "--build", "--wait"];
@@ -295,25 +347,21 @@ fn start(compose: &[String], opts: &UpOptions) -> anyhow::Result<()> {
         DbKind::Sqlite => bail!(
             "the compose stack runs Postgres (default) or MySQL: use --db postgres or --db mysql"
         ),
-        DbKind::Postgres => run(compose, &compose_args(&opts.profile, opts.db, &up), None),
-        // The mysql profile starts MySQL, the app and the seed job wait for it (Postgres
-        // still starts, idle: compose cannot drop a service by variable).
-        DbKind::Mysql => run(
-            compose,
-            &compose_args(&opts.profile, opts.db, &up),
-            Some((contract::env::DATABASE_URL, MYSQL_URL)),
-        ),
+        // With --profile mysql (compose_args), MySQL starts and the app and the seed job
+        // wait for it (Postgres still starts, idle: compose cannot drop a service by
+        // variable); compose_env points DATABASE_URL at it.
+        DbKind::Postgres | DbKind::Mysql => {
+            run(compose, &compose_args(&opts.profile, opts.db, &up), env)
+        }
     }
 }
 
 /// The app's DATABASE_URL for compose's MySQL service.
 pub const MYSQL_URL: &str = "mysql://lab:lab@mysql:3306/lab";
 
-fn run(compose: &[String], args: &[String], env: Option<(&str, &str)>) -> anyhow::Result<()> {
+fn run(compose: &[String], args: &[String], env: &[(String, String)]) -> anyhow::Result<()> {
     let mut command = Command::new(&compose[0]);
-    if let Some((key, value)) = env {
-        command.env(key, value);
-    }
+    command.envs(env.iter().map(|(k, v)| (k, v)));
     let status = command
         .args(&compose[1..])
         .args(args)
@@ -410,6 +458,7 @@ fn services(
                     warnings,
                 );
                 service.restarts = state.restart_count;
+                service.pid = state.pid.filter(|_| state.running);
                 service.engine_socket = Some(engine.socket().to_path_buf());
             }
             Err(err) => warnings.push(format!("{}: {err:#}: not measured", service.name)),

@@ -11,6 +11,8 @@ mod probes;
 mod stress;
 mod users;
 
+pub(crate) use probes::machine;
+
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -53,7 +55,7 @@ extern "C" fn on_signal(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
 }
 
-fn catch_interrupts() {
+pub(crate) fn catch_interrupts() {
     // A plain flag store is async-signal-safe.
     unsafe {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
@@ -61,7 +63,7 @@ fn catch_interrupts() {
     }
 }
 
-fn interrupted() -> bool {
+pub(crate) fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
 

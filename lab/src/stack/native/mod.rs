@@ -190,6 +190,14 @@ pub fn signal_service(state_dir: &Path, name: &str, signal: i32) -> anyhow::Resu
     }
 }
 
+/// SIGKILLs every process of a running service at once (its process group), as a crash
+/// would; the supervisor sees the death and restarts it. Returns the main PID.
+pub fn kill_service_group(state_dir: &Path, name: &str) -> anyhow::Result<u32> {
+    let pid = signal_service(state_dir, name, 0)?;
+    process::signal_group(pid, libc::SIGKILL);
+    Ok(pid)
+}
+
 /// Lets the supervisor start a service stopped by [`stop_service`] again and waits until
 /// `stack.json` shows it running under a new PID (its readiness is the caller's business).
 /// Returns the new PID.
