@@ -11,8 +11,17 @@ use crate::export;
 use crate::plot;
 use crate::results::Run;
 
-/// `lab report <run>`: rewrites the CSVs, report.md and every plot from run.json alone.
+/// `lab report <run>`: rewrites the CSVs, report.md and every plot from run.json alone; for
+/// a `lab soak` folder, the verdict too (it is computed from the windows).
 pub fn report(args: ReportArgs) -> anyhow::Result<()> {
+    let soak_json = if args.run.is_dir() {
+        args.run.join("soak.json")
+    } else {
+        args.run.clone()
+    };
+    if soak_json.file_name().is_some_and(|n| n == "soak.json") && soak_json.is_file() {
+        return super::soak::report(&soak_json);
+    }
     let (run, dir) = export::load_run(&args.run)?;
     for exporter in export::all() {
         if exporter.file_name() == "run.json" {

@@ -171,6 +171,23 @@ pub fn soak(config: &LabConfig, args: SoakArgs) -> anyhow::Result<()> {
     }
 }
 
+/// `lab report <soak folder>`: the verdict judged again from the windows (the rule may have
+/// changed since), then soak.json, soak.csv, report.md and the plot rewritten.
+pub fn report(soak_json: &Path) -> anyhow::Result<()> {
+    let dir = soak_json.parent().unwrap_or(Path::new("."));
+    let text = std::fs::read_to_string(soak_json)
+        .with_context(|| format!("cannot read {}", soak_json.display()))?;
+    let mut run: SoakRun = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a soak.json", soak_json.display()))?;
+    run.verdict = Some(soak::judge(&run.windows));
+    save(&run, dir)?;
+    plot::draw_soak(&run, dir)?;
+    export::adopt_parent_owner(dir);
+    print!("{}", summary(&run));
+    println!("{}", dir.join("report.md").display());
+    Ok(())
+}
+
 /// Stops the stack when the soak ends, even on error.
 struct Down<'a> {
     runtime: &'a dyn stack::Runtime,
@@ -397,8 +414,16 @@ fn markdown(run: &SoakRun) -> String {
     if let Some(verdict) = &run.verdict {
         let _ = writeln!(
             out,
-            "**Verdict: {}.** The first third of the windows is warm-up; over the rest, a series fails when its least-squares slope times the span it covers (its growth) exceeds both its share of the mean and its floor (memory 10% and 4 MiB, descriptors 10% and 16, pool connections 10% and 3, p99 50% and 50 ms). Any 5xx, or availability under {}% in a window, fails the soak.\n",
+            "**Verdict: {}.** The first third of the windows is warm-up; over the rest, a series fails when its least-squares slope times the span it covers (its growth) exceeds both its share of the mean and its floor (memory {:.0}% and {:.0} MiB, descriptors {:.0}% and {:.0}, pool connections {:.0}% and {:.0}, p99 {:.0}% and {:.0} ms). Any 5xx, or availability under {}% in a window, fails the soak.\n",
             if verdict.passed { "PASS" } else { "FAIL" },
+            100.0 * soak::RSS.share_of_mean,
+            soak::RSS.floor / 1048576.0,
+            100.0 * soak::FDS.share_of_mean,
+            soak::FDS.floor,
+            100.0 * soak::POOL.share_of_mean,
+            soak::POOL.floor,
+            100.0 * soak::P99.share_of_mean,
+            soak::P99.floor,
             soak::MIN_AVAILABILITY_PERCENT
         );
         out.push_str("| series | windows | mean | first | last | growth | allowed | |\n|---|---|---|---|---|---|---|---|\n");

@@ -87,7 +87,7 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
         start_status == 202,
     ));
     report.checks.push(Check::new(
-        &format!("{VICTIM} OOM-killed (stack.json oom_kills)"),
+        &format!("{VICTIM} OOM-killed (the cgroup's oom_kill count, or the engine's oom events)"),
         ">= 1",
         format!(
             "{} (memory cap {})",
@@ -100,7 +100,9 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
         after.oom_kills > before.oom_kills,
     ));
     report.checks.push(Check::new(
-        &format!("{VICTIM} restarted by the supervisor"),
+        &format!(
+            "{VICTIM} restarted by its runtime (the supervisor, or the engine's restart policy)"
+        ),
         "restarts >= 1 and running",
         format!(
             "restarts {}, PID {}",

@@ -56,7 +56,9 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
     ));
     let service = fault.service(VICTIM)?;
     report.checks.push(Check::new(
-        &format!("{VICTIM} restarted by the supervisor"),
+        &format!(
+            "{VICTIM} restarted by its runtime (the supervisor, or the engine's restart policy)"
+        ),
         "restarts >= 1, a new PID",
         format!(
             "restarts {}, PID {killed_pid} -> {}{}",
@@ -110,7 +112,7 @@ pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
         format!("{kill_offset:.1} s: SIGKILL {VICTIM} (PID {killed_pid})"),
         match restarted_after {
             Some(s) => format!(
-                "{:.1} s: the supervisor has {VICTIM} running again",
+                "{:.1} s: the runtime has {VICTIM} running again",
                 kill_offset + s
             ),
             None => format!("{VICTIM} was not seen restarted within the step"),
