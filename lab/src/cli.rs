@@ -12,7 +12,7 @@ Exit codes:
   0  done (bench: every SLO held; fault: PASS)
   1  error: bad input (flags, variables, files), a missing tool, a stack that would not start
      (the message says which)
-  2  bench: the run completed but an SLO did not hold; fault: the verdict is FAIL";
+  2  bench: the run completed but an SLO did not hold; fault or soak: the verdict is FAIL";
 
 #[derive(Debug, Parser)]
 #[command(

@@ -27,8 +27,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Exit status for an error: 2 when a bench met its SLOs nowhere it had to or a fault
-/// scenario's verdict is FAIL (CI gates), else 1.
+/// Exit status for an error: 2 when a bench met its SLOs nowhere it had to, or a fault
+/// scenario's or a soak's verdict is FAIL (CI gates), else 1.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     if err.downcast_ref::<bench::SloFailed>().is_some()
         || err.downcast_ref::<fault::FaultFailed>().is_some()
