@@ -556,6 +556,19 @@ fn a_small_matrix_writes_results_plots_and_redraws_and_compares() {
     assert_eq!(run["sustainable"][0]["max_users"], 8);
     let steps_csv = std::fs::read_to_string(run_dir.join("steps.csv")).unwrap();
     assert_eq!(steps_csv.lines().count(), 5);
+    // Every step split by endpoint, in run.json, endpoints.csv and a plot per series.
+    for step in steps {
+        let endpoints = step["nginx"]["endpoints"].as_array().unwrap();
+        let total: f64 = endpoints.iter().map(|e| f(&e["requests"])).sum();
+        assert_eq!(total, f(&step["nginx"]["requests"]), "{step}");
+        assert!(endpoints
+            .iter()
+            .any(|e| e["endpoint"] == "GET /disks/{id}" && f(&e["p99_ms"]) >= f(&e["p50_ms"])));
+    }
+    let endpoints_csv = std::fs::read_to_string(run_dir.join("endpoints.csv")).unwrap();
+    assert!(endpoints_csv.starts_with("step,profile,scenario,users,endpoint,"));
+    assert!(endpoints_csv.contains("GET /disks/{id}"));
+    assert!(run_dir.join("endpoints-test-read.png").is_file());
 
     // `lab report` redraws from run.json alone.
     for file in ["report.md", "throughput.png", "steps.csv"] {

@@ -1,5 +1,6 @@
-//! `steps.csv` (one row per step, per-service columns for every service seen) and
-//! `samples.csv` (one row per service per second), for spreadsheets and pandas.
+//! `steps.csv` (one row per step, per-service columns for every service seen),
+//! `samples.csv` (one row per service per second) and `endpoints.csv` (one row per endpoint
+//! per step), for spreadsheets and pandas.
 
 use std::collections::BTreeSet;
 
@@ -180,6 +181,56 @@ impl Exporter for SamplesCsv {
                 num(s.cpu_throttled_percent),
                 s.memory_bytes.to_string(),
             ])?;
+        }
+        finish(writer)
+    }
+}
+
+/// `endpoints.csv`: one row per endpoint per step.
+pub struct EndpointsCsv;
+
+impl Exporter for EndpointsCsv {
+    fn file_name(&self) -> &'static str {
+        "endpoints.csv"
+    }
+
+    fn render(&self, run: &Run) -> anyhow::Result<String> {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.write_record([
+            "step",
+            "profile",
+            "scenario",
+            "users",
+            "endpoint",
+            "requests",
+            "requests_per_s",
+            "p50_ms",
+            "p90_ms",
+            "p99_ms",
+            "max_ms",
+            "status_4xx",
+            "status_429",
+            "status_5xx",
+        ])?;
+        for s in &run.steps {
+            for e in &s.nginx.endpoints {
+                writer.write_record([
+                    s.index.to_string(),
+                    s.profile.clone(),
+                    s.scenario.clone(),
+                    s.users.to_string(),
+                    e.endpoint.clone(),
+                    e.requests.to_string(),
+                    num(e.requests_per_s),
+                    num(e.p50_ms),
+                    num(e.p90_ms),
+                    num(e.p99_ms),
+                    num(e.max_ms),
+                    e.status_4xx.to_string(),
+                    e.status_429.to_string(),
+                    e.status_5xx.to_string(),
+                ])?;
+            }
         }
         finish(writer)
     }

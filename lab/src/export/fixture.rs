@@ -51,6 +51,32 @@ fn step(index: usize, users: u32, rps: f64, p99: f64, throttled: f64) -> Step {
         errors_5xx_percent: 100.0 / requests as f64,
         replicas,
         unparsable_lines: 0,
+        endpoints: vec![
+            EndpointStats {
+                endpoint: "GET /disks/{id}".into(),
+                requests: requests * 7 / 10,
+                requests_per_s: rps * 0.7,
+                p50_ms: p99 / 10.0,
+                p90_ms: p99 / 4.0,
+                p99_ms: p99 / 2.0,
+                max_ms: p99,
+                status_4xx: 0,
+                status_429: 1,
+                status_5xx: 0,
+            },
+            EndpointStats {
+                endpoint: "GET /disks?filter".into(),
+                requests: requests - requests * 7 / 10,
+                requests_per_s: rps * 0.3,
+                p50_ms: p99 / 2.0,
+                p90_ms: p99,
+                p99_ms: p99 * 1.5,
+                max_ms: p99 * 2.0,
+                status_4xx: 0,
+                status_429: 1,
+                status_5xx: 1,
+            },
+        ],
     };
     let services = vec![
         usage("app1", 0.28, 0.3, throttled, 20),

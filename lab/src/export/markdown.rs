@@ -203,6 +203,8 @@ impl Exporter for MarkdownReport {
         }
         md.push('\n');
 
+        endpoint_tables(&mut md, run);
+
         let _ = writeln!(md, "## Resources per step\n");
         let _ = writeln!(md, "| profile | scenario | users | service | CPU (cores) | CPU cap | throttled % | throttled s | memory peak MB | memory cap MB | OOM kills | restarts | source |");
         let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
@@ -341,8 +343,95 @@ pub fn compare_markdown(runs: &[(Run, PathBuf)]) -> String {
         md.push('\n');
     }
     md.push('\n');
+    compare_endpoints(&mut md, &columns);
     let _ = writeln!(md, "![throughput](compare-throughput.png)\n");
     let _ = writeln!(md, "![latency](compare-latency.png)\n");
     let _ = writeln!(md, "![availability](compare-availability.png)");
     md
+}
+
+/// Per profile and scenario, each endpoint at the step with the most users (every step is in
+/// `endpoints.csv`); nothing for runs recorded before endpoints were.
+fn endpoint_tables(md: &mut String, run: &Run) {
+    let series: Vec<_> = run
+        .series()
+        .into_iter()
+        .filter_map(|(key, steps)| Some((key, *steps.last()?)))
+        .filter(|(_, step)| !step.nginx.endpoints.is_empty())
+        .collect();
+    if series.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "## Per endpoint\n\nAt each series' highest concurrency; `endpoints.csv` has every step.\n"
+    );
+    for ((profile, scenario), step) in series {
+        let _ = writeln!(md, "### {profile} / {scenario} / {} users\n", step.users);
+        let _ = writeln!(
+            md,
+            "| endpoint | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | 4xx | 429 | 5xx |"
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+        for e in &step.nginx.endpoints {
+            let _ = writeln!(
+                md,
+                "| `{}` | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} |",
+                e.endpoint,
+                e.requests,
+                e.requests_per_s,
+                e.p50_ms,
+                e.p90_ms,
+                e.p99_ms,
+                e.max_ms,
+                e.status_4xx,
+                e.status_429,
+                e.status_5xx
+            );
+        }
+        md.push('\n');
+    }
+}
+
+/// Each endpoint's req/s and p99 at each compared series' highest concurrency.
+fn compare_endpoints(md: &mut String, columns: &[(String, Vec<&Step>)]) {
+    let last: Vec<(&String, Option<&Step>)> = columns
+        .iter()
+        .map(|(name, steps)| (name, steps.last().copied()))
+        .collect();
+    let mut endpoints: Vec<&str> = last
+        .iter()
+        .filter_map(|(_, s)| *s)
+        .flat_map(|s| s.nginx.endpoints.iter().map(|e| e.endpoint.as_str()))
+        .collect();
+    endpoints.sort_unstable();
+    endpoints.dedup();
+    if endpoints.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "## Per endpoint\n\nreq/s and p99 ms at each series' highest concurrency.\n"
+    );
+    let mut header = String::from("| endpoint |");
+    let mut rule = String::from("|---|");
+    for (name, step) in &last {
+        let users = step.map_or(0, |s| s.users);
+        let _ = write!(header, " {name} ({users} users) |");
+        rule.push_str("---|");
+    }
+    let _ = writeln!(md, "{header}\n{rule}");
+    for endpoint in endpoints {
+        let _ = write!(md, "| `{endpoint}` |");
+        for (_, step) in &last {
+            match step.and_then(|s| s.nginx.endpoints.iter().find(|e| e.endpoint == endpoint)) {
+                Some(e) => {
+                    let _ = write!(md, " {:.1} req/s, p99 {} ms |", e.requests_per_s, e.p99_ms);
+                }
+                None => md.push_str(" - |"),
+            }
+        }
+        md.push('\n');
+    }
+    md.push('\n');
 }

@@ -12,7 +12,7 @@ use anyhow::Context;
 
 use crate::results::Run;
 
-pub use csv_files::{SamplesCsv, StepsCsv};
+pub use csv_files::{EndpointsCsv, SamplesCsv, StepsCsv};
 pub use markdown::{compare_markdown, MarkdownReport};
 
 /// A file made from a run.
@@ -44,6 +44,7 @@ pub fn all() -> Vec<Box<dyn Exporter>> {
         Box::new(JsonExporter),
         Box::new(StepsCsv),
         Box::new(SamplesCsv),
+        Box::new(EndpointsCsv),
         Box::new(MarkdownReport),
     ]
 }
@@ -226,11 +227,13 @@ mod tests {
     fn files_are_written_whole_and_load_back() {
         let dir = tempfile::tempdir().unwrap();
         let written = write_all(&fixture::run(), dir.path()).unwrap();
-        assert_eq!(written.len(), 4);
+        // run.json, steps.csv, samples.csv, endpoints.csv, report.md.
+        assert_eq!(written.len(), 5);
         let names: Vec<String> = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
+        assert!(names.iter().any(|n| n == "endpoints.csv"), "{names:?}");
         assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
         let (run, folder) = load_run(dir.path()).unwrap();
         assert_eq!(run, fixture::run());

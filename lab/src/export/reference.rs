@@ -1,5 +1,5 @@
 //! `docs/results.md` against the types it documents: every field `run.json` can hold and
-//! every column of `steps.csv` and `samples.csv` has a row there (its first cell the field's
+//! every column of `steps.csv`, `samples.csv` and `endpoints.csv` has a row there (its first cell the field's
 //! path in backticks), and no row names a field that no longer exists. Adding a field to
 //! `Run` without documenting it fails this test.
 
@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::csv_files::{SamplesCsv, StepsCsv};
+use super::csv_files::{EndpointsCsv, SamplesCsv, StepsCsv};
 use super::{fixture, Exporter};
 use crate::results::Run;
 
@@ -145,5 +145,10 @@ fn every_csv_column_is_documented() {
         "samples.csv",
         &header(SamplesCsv.render(&run).unwrap()),
         &documented(&doc, "samples.csv"),
+    );
+    compare(
+        "endpoints.csv",
+        &header(EndpointsCsv.render(&run).unwrap()),
+        &documented(&doc, "endpoints.csv"),
     );
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::latency::Latencies;
 
-use crate::results::NginxStats;
+use crate::results::{EndpointStats, NginxStats};
 
 /// The fields of a log line lab uses (the format has more; they are ignored).
 #[derive(Debug, Clone, Deserialize)]
@@ -78,6 +78,7 @@ pub fn stats(bytes: &[u8], wall_secs: f64) -> NginxStats {
     let mut latencies = Latencies::default();
     let mut stats = NginxStats::default();
     let mut available = 0u64;
+    let mut endpoints: BTreeMap<String, (Latencies, EndpointStats)> = BTreeMap::new();
     for line in bytes.split(|b| *b == b'\n') {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -111,6 +112,18 @@ pub fn stats(bytes: &[u8], wall_secs: f64) -> NginxStats {
             *stats.replicas.entry(replica).or_insert(0) += 1;
         }
         latencies.record_ms(entry.request_time * 1000.0);
+        let (endpoint_latencies, endpoint_stats) = endpoints
+            .entry(endpoint(&entry.method, &entry.uri))
+            .or_default();
+        endpoint_latencies.record_ms(entry.request_time * 1000.0);
+        endpoint_stats.requests += 1;
+        match entry.status {
+            429 => endpoint_stats.status_429 += 1,
+            499 => {}
+            400..=498 => endpoint_stats.status_4xx += 1,
+            500.. => endpoint_stats.status_5xx += 1,
+            _ => {}
+        }
     }
     if stats.requests == 0 {
         return stats;
@@ -120,6 +133,30 @@ pub fn stats(bytes: &[u8], wall_secs: f64) -> NginxStats {
     } else {
         0.0
     };
+    let rate = |n: u64| {
+        if wall_secs > 0.0 {
+            n as f64 / wall_secs
+        } else {
+            0.0
+        }
+    };
+    stats.endpoints = endpoints
+        .into_iter()
+        .map(|(name, (l, mut e))| {
+            e.endpoint = name;
+            e.requests_per_s = rate(e.requests);
+            e.p50_ms = l.quantile(0.50);
+            e.p90_ms = l.quantile(0.90);
+            e.p99_ms = l.quantile(0.99);
+            e.max_ms = l.max();
+            e
+        })
+        .collect();
+    stats.endpoints.sort_by(|a, b| {
+        b.requests
+            .cmp(&a.requests)
+            .then(a.endpoint.cmp(&b.endpoint))
+    });
     stats.p50_ms = latencies.quantile(0.50);
     stats.p90_ms = latencies.quantile(0.90);
     stats.p99_ms = latencies.quantile(0.99);
@@ -134,6 +171,33 @@ pub fn stats(bytes: &[u8], wall_secs: f64) -> NginxStats {
         stats.errors_5xx_percent = percent(stats.status_5xx);
     }
     stats
+}
+
+/// Method and route pattern of a request: numeric path segments become `{id}`, and a query
+/// with any parameter besides the page's (`limit`, `offset`) adds `?filter`, so a list and a
+/// search of the same path are told apart (`GET /disks`, `GET /disks?filter`).
+pub fn endpoint(method: &str, uri: &str) -> String {
+    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let pattern: Vec<&str> = path
+        .split('/')
+        .map(|segment| {
+            if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+                "{id}"
+            } else {
+                segment
+            }
+        })
+        .collect();
+    let filtered = query
+        .split('&')
+        .filter_map(|pair| pair.split('=').next())
+        .any(|name| !name.is_empty() && name != "limit" && name != "offset");
+    let method = if method.is_empty() { "-" } else { method };
+    format!(
+        "{method} {}{}",
+        pattern.join("/"),
+        if filtered { "?filter" } else { "" }
+    )
 }
 
 /// The lab's one definition of an available answer: 2xx or 3xx. A 499 (the client left
@@ -224,6 +288,62 @@ mod tests {
         assert_eq!(s.requests_per_s, 100.0);
         assert_eq!(s.replicas["app1"], 500);
         assert_eq!(s.availability_percent, 100.0);
+    }
+
+    #[test]
+    fn endpoints_are_method_and_route_pattern_with_searches_apart() {
+        assert_eq!(endpoint("GET", "/disks/42"), "GET /disks/{id}");
+        assert_eq!(endpoint("GET", "/disks?limit=20&offset=400"), "GET /disks");
+        assert_eq!(
+            endpoint("GET", "/disks?artist=x&limit=20"),
+            "GET /disks?filter"
+        );
+        assert_eq!(
+            endpoint("GET", "/customers/7/orders?limit=5"),
+            "GET /customers/{id}/orders"
+        );
+        assert_eq!(endpoint("POST", "/orders"), "POST /orders");
+        assert_eq!(endpoint("", ""), "- ");
+    }
+
+    #[test]
+    fn every_endpoint_gets_its_own_rate_percentiles_and_errors() {
+        let mut log = String::new();
+        for i in 0..100 {
+            log.push_str(&line(
+                200,
+                0.001 * (i % 10 + 1) as f64,
+                "app1",
+                &format!("/disks/{i}"),
+            ));
+        }
+        for _ in 0..30 {
+            log.push_str(&line(200, 0.200, "app2", "/disks?title=a"));
+        }
+        log.push_str(&line(503, 0.500, "app2", "/disks?title=a"));
+        log.push_str(&line(429, 0.0, "", "/disks?limit=5"));
+        let s = stats(log.as_bytes(), 2.0);
+        let names: Vec<&str> = s.endpoints.iter().map(|e| e.endpoint.as_str()).collect();
+        assert_eq!(
+            names,
+            ["GET /disks/{id}", "GET /disks?filter", "GET /disks"]
+        );
+        let by_id = &s.endpoints[0];
+        assert_eq!((by_id.requests, by_id.requests_per_s), (100, 50.0));
+        assert_eq!(
+            (by_id.p50_ms, by_id.p99_ms, by_id.max_ms),
+            (5.0, 10.0, 10.0)
+        );
+        let search = &s.endpoints[1];
+        assert_eq!(
+            (search.requests, search.status_5xx, search.p50_ms),
+            (31, 1, 200.0)
+        );
+        assert_eq!(s.endpoints[2].status_429, 1);
+        assert_eq!(
+            s.endpoints.iter().map(|e| e.requests).sum::<u64>(),
+            s.requests
+        );
     }
 
     #[test]

@@ -494,6 +494,14 @@ pub fn run_plot_stems(run: &Run) -> Vec<(String, String)> {
             ));
         }
     }
+    for ((profile, scenario), steps) in run.series() {
+        if steps.iter().any(|s| !s.nginx.endpoints.is_empty()) {
+            stems.push((
+                format!("endpoints-{}-{}", slug(&profile), slug(&scenario)),
+                format!("Latency and throughput by endpoint: {profile} / {scenario}"),
+            ));
+        }
+    }
     stems
 }
 
@@ -517,7 +525,61 @@ pub fn draw_run(run: &Run, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         let stem = format!("resources-{}-{}", slug(&profile), slug(&scenario));
         written.extend(render(dir, &stem, &panels)?);
     }
+    for ((profile, scenario), steps) in run.series() {
+        if let Some(panels) = endpoint_panels(&profile, &scenario, &steps) {
+            let stem = format!("endpoints-{}-{}", slug(&profile), slug(&scenario));
+            written.extend(render(dir, &stem, &panels)?);
+        }
+    }
     Ok(written)
+}
+
+/// p99 and requests/s of every endpoint against users, for one profile and scenario; None
+/// when its steps recorded no endpoints.
+fn endpoint_panels(profile: &str, scenario: &str, steps: &[&Step]) -> Option<Vec<Panel>> {
+    let mut names: Vec<&str> = steps
+        .iter()
+        .flat_map(|s| s.nginx.endpoints.iter().map(|e| e.endpoint.as_str()))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() {
+        return None;
+    }
+    let lines = |value: fn(&crate::results::EndpointStats) -> f64| -> Vec<Line> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Line {
+                label: (*name).to_owned(),
+                points: steps
+                    .iter()
+                    .filter_map(|s| {
+                        let e = s.nginx.endpoints.iter().find(|e| e.endpoint == *name)?;
+                        Some((f64::from(s.users), value(e)))
+                    })
+                    .collect(),
+                color: i,
+                dashed: false,
+            })
+            .collect()
+    };
+    Some(vec![
+        Panel {
+            title: format!("p99 latency by endpoint: {profile} / {scenario}"),
+            x_label: "concurrent users".into(),
+            y_label: "p99 ms".into(),
+            lines: lines(|e| e.p99_ms),
+            levels: Vec::new(),
+        },
+        Panel {
+            title: format!("Requests/s by endpoint: {profile} / {scenario}"),
+            x_label: "concurrent users".into(),
+            y_label: "requests/s".into(),
+            lines: lines(|e| e.requests_per_s),
+            levels: Vec::new(),
+        },
+    ])
 }
 
 /// Overlay plots of several runs into `dir` (`compare-*.png|svg`).

@@ -284,6 +284,28 @@ pub struct NginxStats {
     pub replicas: BTreeMap<String, u64>,
     /// Log lines that could not be parsed (should be 0).
     pub unparsable_lines: u64,
+    /// The same figures per method and route pattern (`GET /disks/{id}`, `GET /disks` and
+    /// `GET /disks?filter`, `POST /orders`...), busiest first.
+    #[serde(default)]
+    pub endpoints: Vec<EndpointStats>,
+}
+
+/// One endpoint's figures over a step, from nginx's log.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct EndpointStats {
+    /// Method and route pattern: numeric path segments become `{id}`; a query with any
+    /// parameter besides `limit` and `offset` adds `?filter`.
+    pub endpoint: String,
+    pub requests: u64,
+    pub requests_per_s: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// 4xx answers other than 429 and 499.
+    pub status_4xx: u64,
+    pub status_429: u64,
+    pub status_5xx: u64,
 }
 
 /// One service's resource use over a step.
