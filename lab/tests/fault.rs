@@ -42,22 +42,13 @@ fn fault(port_base: u16, args: &[&str]) -> Value {
         .timeout(std::time::Duration::from_secs(120))
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "lab fault {args:?} failed ({}):\n{stdout}\n{stderr}",
-        output.status
+    let (run, report) = common::passed_run(
+        &output,
+        &format!("lab fault {args:?}"),
+        results.path(),
+        "fault.json",
     );
-    assert!(stdout.contains(": PASS"), "{stdout}");
-    let run = std::fs::read_dir(results.path())
-        .unwrap()
-        .flatten()
-        .find(|e| e.path().join("fault.json").is_file())
-        .expect("a run folder with fault.json");
-    assert!(run.path().join("report.md").is_file());
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(run.path().join("fault.json")).unwrap()).unwrap();
+    assert!(run.join("report.md").is_file());
     assert_eq!(report["passed"], true, "{report:#}");
     assert!(report["checks"].as_array().is_some_and(|c| c.len() >= 2));
     report

@@ -67,26 +67,17 @@ fn fault(args: &[&str]) -> Value {
         .timeout(TIMEOUT)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "lab fault {args:?} --runtime compose failed ({}):\n{stdout}\n{stderr}",
-        output.status
+    let (_, report) = common::passed_run(
+        &output,
+        &format!("lab fault {args:?} --runtime compose"),
+        results.path(),
+        "fault.json",
     );
-    assert!(stdout.contains(": PASS"), "{stdout}");
     assert_eq!(
         leftovers(&project()),
         "",
         "down -v left part of the project"
     );
-    let run = std::fs::read_dir(results.path())
-        .unwrap()
-        .flatten()
-        .find(|e| e.path().join("fault.json").is_file())
-        .expect("a run folder with fault.json");
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(run.path().join("fault.json")).unwrap()).unwrap();
     assert_eq!(report["passed"], true, "{report:#}");
     report
 }

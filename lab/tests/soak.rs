@@ -5,8 +5,6 @@
 
 mod common;
 
-use serde_json::Value;
-
 use common::{app_bin_preferring_release as app_bin, workspace};
 
 #[test]
@@ -29,25 +27,10 @@ fn a_short_soak_reads_every_series_in_every_window_and_passes() {
         .timeout(std::time::Duration::from_secs(300))
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "lab soak failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
-    assert!(stdout.contains(": PASS"), "{stdout}");
-    let run = std::fs::read_dir(results.path())
-        .unwrap()
-        .flatten()
-        .find(|e| e.path().join("soak.json").is_file())
-        .expect("a run folder with soak.json")
-        .path();
+    let (run, soak) = common::passed_run(&output, "lab soak", results.path(), "soak.json");
     for file in ["soak.csv", "report.md", "soak.png", "soak.svg"] {
         assert!(run.join(file).is_file(), "{file} missing");
     }
-    let soak: Value =
-        serde_json::from_slice(&std::fs::read(run.join("soak.json")).unwrap()).unwrap();
     let windows = soak["windows"].as_array().unwrap();
     assert_eq!(windows.len(), 6, "90 s in 15 s windows");
     for w in windows {

@@ -59,3 +59,30 @@ impl Answer {
         })
     }
 }
+
+/// Checks that a `lab` run (`what`, for messages) exited 0 and printed a PASS verdict, then
+/// returns its run folder under `results` (the one holding `file`) and that file parsed.
+#[allow(dead_code)]
+pub fn passed_run(
+    output: &std::process::Output,
+    what: &str,
+    results: &Path,
+    file: &str,
+) -> (PathBuf, serde_json::Value) {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert!(stdout.contains(": PASS"), "{stdout}");
+    let run = std::fs::read_dir(results)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join(file).is_file())
+        .unwrap_or_else(|| panic!("a run folder with {file}"));
+    let value = serde_json::from_slice(&std::fs::read(run.join(file)).unwrap()).unwrap();
+    (run, value)
+}
