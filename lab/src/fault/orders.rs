@@ -60,6 +60,14 @@ pub fn classify(result: &anyhow::Result<http::Response>) -> Outcome {
         Ok(response) if matches!(response.status, 502 | 504) => Outcome::Unknown {
             reason: format!("{} from nginx", response.status),
         },
+        // nginx.conf turns its 502/503/504 into this 503 (`@upstream_down`): a replica killed
+        // after committing the order but before answering ends here too, so the order may
+        // exist. The app's own 503s ("unavailable") are definite: nothing was committed.
+        Ok(response) if response.status == 503 && is_upstream_down(&response.body) => {
+            Outcome::Unknown {
+                reason: format!("503 {UPSTREAM_DOWN} from nginx"),
+            }
+        }
         Ok(response) => Outcome::Failed {
             status: response.status,
         },
@@ -69,6 +77,16 @@ pub fn classify(result: &anyhow::Result<http::Response>) -> Outcome {
             reason: format!("{err:#}"),
         },
     }
+}
+
+/// The error code of nginx.conf's `@upstream_down` answer (checked against the file below).
+const UPSTREAM_DOWN: &str = "upstream_unavailable";
+
+fn is_upstream_down(body: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("error")?.as_str().map(|e| e == UPSTREAM_DOWN))
+        .unwrap_or(false)
 }
 
 /// lab's order writer, running in its own thread until stopped.
@@ -362,6 +380,13 @@ mod tests {
             classify(&answer(503, r#"{"error":"unavailable"}"#)),
             Outcome::Failed { status: 503 }
         );
+        assert!(matches!(
+            classify(&answer(
+                503,
+                r#"{"error":"upstream_unavailable","fields":{}}"#
+            )),
+            Outcome::Unknown { .. }
+        ));
         assert_eq!(
             classify(&answer(429, "{}")),
             Outcome::Failed { status: 429 }
@@ -390,5 +415,20 @@ mod tests {
             )),
             Outcome::Unknown { .. }
         ));
+    }
+
+    #[test]
+    fn nginx_answers_a_lost_upstream_with_the_code_the_writer_reads_as_unknown() {
+        let conf = include_str!("../../../nginx.conf");
+        let block = conf
+            .split("location @upstream_down")
+            .nth(1)
+            .expect("nginx.conf has a location @upstream_down");
+        let block = &block[..block.find('}').expect("the location block closes")];
+        assert!(
+            block.contains(&format!(r#"return 503 '{{"error":"{UPSTREAM_DOWN}""#)),
+            "{block}"
+        );
+        assert!(conf.contains("error_page 502 503 504 = @upstream_down;"));
     }
 }
