@@ -56,6 +56,16 @@ enum Command {
     },
     /// Exit 0 when GET /health on APP_LISTEN's port answers 200 within 2 s.
     Healthcheck,
+    /// Print, as Markdown, the EXPLAIN of every list and search query on DATABASE_URL (run it
+    /// on a seeded database; the sizes place the deep pages).
+    Explain {
+        /// Disks seeded.
+        #[arg(long, default_value_t = Sizes::DEFAULT.disks)]
+        disks: u64,
+        /// Customers seeded.
+        #[arg(long, default_value_t = Sizes::DEFAULT.customers)]
+        customers: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -75,6 +85,7 @@ fn main() -> ExitCode {
             reset,
         }),
         Command::Healthcheck => healthcheck(),
+        Command::Explain { disks, customers } => explain(disks, customers),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -113,6 +124,22 @@ fn seed(plan: SeedPlan) -> anyhow::Result<()> {
             report.disks,
             report.elapsed
         );
+        Ok(())
+    })
+}
+
+fn explain(disks: u64, customers: u64) -> anyhow::Result<()> {
+    let settings = DatabaseSettings::from_env()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let db = Db::connect(&settings).await?;
+        let plans = db
+            .explain(i64::try_from(disks)?, i64::try_from(customers)?)
+            .await;
+        db.close().await;
+        print!("{}", plans?);
         Ok(())
     })
 }

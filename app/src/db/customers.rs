@@ -1,5 +1,6 @@
 //! Customer queries. Inputs arrive validated (see `domain::CustomerFields`).
 
+use super::list::{run_list, HasId, ListQuery, Listed};
 use super::{missing_inserted_id, with_conn, Backend, Db, InsertedId, Sql};
 use crate::domain::{CustomerFields, Page};
 
@@ -10,6 +11,17 @@ pub struct CustomerRow {
     pub name: String,
     /// Stored lower-cased; unique.
     pub email: String,
+}
+
+impl HasId for CustomerRow {
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+/// The list query for customers (the primary key serves it on every backend).
+pub(crate) fn list_query(page: Page) -> ListQuery {
+    ListQuery::new("id, name, email", "customers", &[], vec![], page)
 }
 
 impl CustomerRow {
@@ -26,8 +38,6 @@ static INSERT: Sql = Sql::new("INSERT INTO customers (name, email) VALUES (?, ?)
 static INSERT_RETURNING: Sql =
     Sql::new("INSERT INTO customers (name, email) VALUES (?, ?) RETURNING id");
 static FIND: Sql = Sql::new("SELECT id, name, email FROM customers WHERE id = ?");
-static LIST: Sql = Sql::new("SELECT id, name, email FROM customers ORDER BY id LIMIT ? OFFSET ?");
-static COUNT: Sql = Sql::new("SELECT COUNT(*) FROM customers");
 static UPDATE: Sql = Sql::new("UPDATE customers SET name = ?, email = ? WHERE id = ?");
 static DELETE: Sql = Sql::new("DELETE FROM customers WHERE id = ?");
 
@@ -61,17 +71,10 @@ impl Db {
         })
     }
 
-    /// One page of customers by id, and the total count.
-    pub async fn list_customers(&self, page: Page) -> Result<(Vec<CustomerRow>, i64), sqlx::Error> {
-        with_conn!(self, backend, conn => {
-            let items = sqlx::query_as(LIST.on(backend))
-                .bind(page.limit())
-                .bind(page.offset())
-                .fetch_all(&mut *conn)
-                .await?;
-            let total: i64 = sqlx::query_scalar(COUNT.on(backend)).fetch_one(conn).await?;
-            Ok((items, total))
-        })
+    /// One page of customers by id (and how many exist, if asked).
+    pub async fn list_customers(&self, page: Page) -> Result<Listed<CustomerRow>, sqlx::Error> {
+        let query = list_query(page);
+        with_conn!(self, backend, conn => run_list!(backend, conn, &query, page))
     }
 
     /// Replaces a customer's fields; `None` when the id does not exist.

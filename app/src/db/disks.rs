@@ -1,6 +1,7 @@
 //! Disk queries, including the filtered, paged list. Inputs arrive validated
 //! (see `domain::DiskFields` and `domain::DiskSearch`).
 
+use super::list::{run_list, Arg, HasId, ListQuery, Listed};
 use super::{missing_inserted_id, with_conn, Backend, Db, InsertedId, Sql};
 use crate::domain::{DiskFields, DiskFilter, Page};
 
@@ -16,6 +17,12 @@ pub struct DiskRow {
     pub price_cents: i64,
     /// Units in stock; never negative.
     pub stock: i64,
+}
+
+impl HasId for DiskRow {
+    fn id(&self) -> i64 {
+        self.id
+    }
 }
 
 impl DiskRow {
@@ -48,27 +55,39 @@ static UPDATE: Sql = Sql::new(
 );
 static DELETE: Sql = Sql::new("DELETE FROM disks WHERE id = ?");
 
-/// A value bound to a run-time-built statement.
-enum Arg {
-    Text(String),
-    Int(i64),
-}
-
-/// The `WHERE` clause (with `?` placeholders) and its arguments for `filter`.
-fn where_clause(filter: &DiskFilter) -> (String, Vec<Arg>) {
-    let mut conditions: Vec<&str> = Vec::new();
+/// The conditions (with `?` placeholders) and their arguments for `filter` on `backend`.
+///
+/// Postgres and SQLite compare `LOWER(column)`, which their expression indexes serve
+/// (`pg_trgm` GIN indexes for the substrings on Postgres; see the migrations). MySQL and
+/// MariaDB compare the bare column: its case-insensitive collation already ignores case, and
+/// `LOWER()` would keep the `genre` index from being used (MariaDB has no expression indexes).
+pub(crate) fn conditions(filter: &DiskFilter, backend: Backend) -> (Vec<&'static str>, Vec<Arg>) {
+    let mysql = backend == Backend::Mysql;
+    let mut conditions: Vec<&'static str> = Vec::new();
     let mut args = Vec::new();
     // `!` escapes LIKE wildcards: the same literal on every backend (a backslash would not be).
     if let Some(artist) = filter.artist() {
-        conditions.push("LOWER(artist) LIKE ? ESCAPE '!'");
+        conditions.push(if mysql {
+            "artist LIKE ? ESCAPE '!'"
+        } else {
+            "LOWER(artist) LIKE ? ESCAPE '!'"
+        });
         args.push(Arg::Text(contains_pattern(artist)));
     }
     if let Some(title) = filter.title() {
-        conditions.push("LOWER(title) LIKE ? ESCAPE '!'");
+        conditions.push(if mysql {
+            "title LIKE ? ESCAPE '!'"
+        } else {
+            "LOWER(title) LIKE ? ESCAPE '!'"
+        });
         args.push(Arg::Text(contains_pattern(title)));
     }
     if let Some(genre) = filter.genre() {
-        conditions.push("LOWER(genre) = ?");
+        conditions.push(if mysql {
+            "genre = ?"
+        } else {
+            "LOWER(genre) = ?"
+        });
         args.push(Arg::Text(genre.to_owned()));
     }
     if let Some(min) = filter.min_price_cents() {
@@ -84,10 +103,13 @@ fn where_clause(filter: &DiskFilter) -> (String, Vec<Arg>) {
         Some(false) => conditions.push("stock = 0"),
         None => {}
     }
-    if conditions.is_empty() {
-        return (String::new(), args);
-    }
-    (format!(" WHERE {}", conditions.join(" AND ")), args)
+    (conditions, args)
+}
+
+/// The list query for `filter` and `page` on `backend`.
+pub(crate) fn list_query(filter: &DiskFilter, page: Page, backend: Backend) -> ListQuery {
+    let (conditions, args) = conditions(filter, backend);
+    ListQuery::new(COLUMNS, "disks", &conditions, args, page)
 }
 
 /// `%text%` with LIKE's wildcards in `text` escaped, so user input matches literally.
@@ -102,20 +124,6 @@ fn contains_pattern(text: &str) -> String {
     }
     pattern.push('%');
     pattern
-}
-
-/// Binds `args` in order onto a sqlx query of any backend.
-macro_rules! bind_args {
-    ($query:expr, $args:expr) => {{
-        let mut query = $query;
-        for arg in $args {
-            query = match arg {
-                Arg::Text(text) => query.bind(text.as_str()),
-                Arg::Int(value) => query.bind(*value),
-            };
-        }
-        query
-    }};
 }
 
 impl Db {
@@ -155,29 +163,14 @@ impl Db {
         })
     }
 
-    /// One page of the disks matching `filter`, by id, and how many match in total.
+    /// One page of the disks matching `filter`, by id (and how many match, if asked).
     pub async fn list_disks(
         &self,
         filter: &DiskFilter,
         page: Page,
-    ) -> Result<(Vec<DiskRow>, i64), sqlx::Error> {
-        let (where_sql, args) = where_clause(filter);
-        let list_sql =
-            format!("SELECT {COLUMNS} FROM disks{where_sql} ORDER BY id LIMIT ? OFFSET ?");
-        let count_sql = format!("SELECT COUNT(*) FROM disks{where_sql}");
-        with_conn!(self, backend, conn => {
-            let list_sql = backend.placeholders(&list_sql);
-            let items = bind_args!(sqlx::query_as(&list_sql), &args)
-                .bind(page.limit())
-                .bind(page.offset())
-                .fetch_all(&mut *conn)
-                .await?;
-            let count_sql = backend.placeholders(&count_sql);
-            let total: i64 = bind_args!(sqlx::query_scalar(&count_sql), &args)
-                .fetch_one(conn)
-                .await?;
-            Ok((items, total))
-        })
+    ) -> Result<Listed<DiskRow>, sqlx::Error> {
+        let query = list_query(filter, page, self.backend());
+        with_conn!(self, backend, conn => run_list!(backend, conn, &query, page))
     }
 
     /// Replaces a disk's fields; `None` when the id does not exist.
@@ -223,9 +216,9 @@ mod tests {
     }
 
     #[test]
-    fn no_filter_means_no_where_clause() {
-        let (sql, args) = where_clause(&DiskFilter::default());
-        assert_eq!(sql, "");
+    fn no_filter_means_no_condition() {
+        let (conditions, args) = conditions(&DiskFilter::default(), Backend::Postgres);
+        assert!(conditions.is_empty());
         assert!(args.is_empty());
     }
 
@@ -241,9 +234,16 @@ mod tests {
             ..DiskQuery::default()
         })
         .expect("a valid search");
-        let (sql, args) = where_clause(search.filter());
-        assert_eq!(sql.matches(" AND ").count(), 5, "{sql}");
-        assert_eq!(sql.matches('?').count(), 5, "{sql}");
-        assert_eq!(args.len(), 5);
+        for backend in [Backend::Postgres, Backend::Mysql, Backend::Sqlite] {
+            let (conditions, args) = conditions(search.filter(), backend);
+            assert_eq!(conditions.len(), 6);
+            assert_eq!(conditions.join(" ").matches('?').count(), 5);
+            assert_eq!(args.len(), 5);
+            let lowered = conditions
+                .iter()
+                .filter(|c| c.starts_with("LOWER("))
+                .count();
+            assert_eq!(lowered, if backend == Backend::Mysql { 0 } else { 3 });
+        }
     }
 }

@@ -28,6 +28,8 @@
 
 pub mod customers;
 pub mod disks;
+pub mod explain;
+pub mod list;
 pub mod orders;
 pub mod seed;
 

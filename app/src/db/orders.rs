@@ -11,7 +11,8 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::Connection;
 
-use super::{missing_inserted_id, with_conn, Backend, Db, InsertedId, Sql};
+use super::list::{run_list, Arg, HasId, ListQuery, Listed};
+use super::{missing_inserted_id, with_conn, AnyPool, Backend, Db, InsertedId, Sql};
 use crate::domain::{NewOrder, Page};
 
 /// A placed order, as read from the `orders` table.
@@ -26,6 +27,24 @@ pub struct OrderRow {
     /// `quantity * unit_price_cents`.
     pub total_cents: i64,
     pub created_at: DateTime<Utc>,
+}
+
+impl HasId for OrderRow {
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+/// The list query for one customer's orders (served by `orders_customer_id_idx (customer_id,
+/// id)` on every backend).
+pub(crate) fn list_query(customer_id: i64, page: Page) -> ListQuery {
+    ListQuery::new(
+        COLUMNS,
+        "orders",
+        &["customer_id = ?"],
+        vec![Arg::Int(customer_id)],
+        page,
+    )
 }
 
 /// Why an order was not placed (the caller maps these to 404/409).
@@ -52,6 +71,18 @@ static INSERT_RETURNING: Sql = Sql::new(
     "INSERT INTO orders (customer_id, disk_id, quantity, unit_price_cents, total_cents, \
      created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
 );
+/// Postgres: the whole order in one statement (one round trip, no BEGIN/COMMIT). The
+/// data-modifying CTE takes the stock under the row lock exactly as the transaction does; the
+/// insert only sees a row when the stock was taken, and a failing insert (an unknown customer's
+/// foreign key) undoes the update with the statement.
+static PLACE_IN_ONE_STATEMENT: Sql = Sql::new(
+    "WITH taken AS (\
+         UPDATE disks SET stock = stock - ? WHERE id = ? AND stock >= ? RETURNING price_cents\
+     ) \
+     INSERT INTO orders (customer_id, disk_id, quantity, unit_price_cents, total_cents, \
+     created_at) SELECT ?, ?, ?, price_cents, price_cents * ?, ? FROM taken \
+     RETURNING id, unit_price_cents",
+);
 static WHY_REJECTED: Sql = Sql::new(
     "SELECT (SELECT stock FROM disks WHERE id = ?), (SELECT COUNT(*) FROM customers WHERE id = ?)",
 );
@@ -59,11 +90,8 @@ static FIND: Sql = Sql::new(
     "SELECT id, customer_id, disk_id, quantity, unit_price_cents, total_cents, created_at \
      FROM orders WHERE id = ?",
 );
-static LIST_FOR_CUSTOMER: Sql = Sql::new(
-    "SELECT id, customer_id, disk_id, quantity, unit_price_cents, total_cents, created_at \
-     FROM orders WHERE customer_id = ? ORDER BY id LIMIT ? OFFSET ?",
-);
-static COUNT_FOR_CUSTOMER: Sql = Sql::new("SELECT COUNT(*) FROM orders WHERE customer_id = ?");
+const COLUMNS: &str =
+    "id, customer_id, disk_id, quantity, unit_price_cents, total_cents, created_at";
 static COUNT_ALL: Sql = Sql::new("SELECT COUNT(*) FROM orders");
 
 impl Db {
@@ -76,6 +104,47 @@ impl Db {
         // Microseconds: what every backend stores, so the answer equals what a later GET reads.
         let created_at = Utc::now().trunc_subsecs(6);
         let quantity = i64::from(new.quantity());
+        if let AnyPool::Postgres(pool) = self.pool() {
+            let mut conn = self.acquire(pool).await?;
+            let placed: Result<Option<(i64, i64)>, sqlx::Error> =
+                sqlx::query_as(PLACE_IN_ONE_STATEMENT.on(Backend::Postgres))
+                    .bind(quantity)
+                    .bind(new.disk_id())
+                    .bind(quantity)
+                    .bind(new.customer_id())
+                    .bind(new.disk_id())
+                    .bind(new.quantity())
+                    .bind(quantity)
+                    .bind(created_at)
+                    .fetch_optional(&mut *conn)
+                    .await;
+            return match placed {
+                Ok(Some((id, unit_price_cents))) => Ok(Ok(OrderRow {
+                    id,
+                    customer_id: new.customer_id(),
+                    disk_id: new.disk_id(),
+                    quantity: new.quantity(),
+                    unit_price_cents,
+                    total_cents: unit_price_cents.saturating_mul(quantity),
+                    created_at,
+                })),
+                Ok(None) => {
+                    let (stock, customers): (Option<i64>, i64) =
+                        sqlx::query_as(WHY_REJECTED.on(Backend::Postgres))
+                            .bind(new.disk_id())
+                            .bind(new.customer_id())
+                            .fetch_one(&mut *conn)
+                            .await?;
+                    Ok(Err(rejection(stock, customers)))
+                }
+                Err(err) if is_foreign_key_violation(&err) => {
+                    Ok(Err(OrderRejected::UnknownCustomer))
+                }
+                Err(err) => Err(err),
+            };
+        }
+        // MySQL/MariaDB (no UPDATE … RETURNING) and SQLite (no data-modifying CTE): a
+        // transaction whose first statement takes the stock.
         with_conn!(self, backend, conn => {
             let mut tx = conn.begin().await?;
             let price: Option<i64> = if backend == Backend::Mysql {
@@ -112,11 +181,7 @@ impl Db {
                         .bind(new.customer_id())
                         .fetch_one(&mut *conn)
                         .await?;
-                return Ok(Err(match (stock, customers) {
-                    (_, 0) => OrderRejected::UnknownCustomer,
-                    (None, _) => OrderRejected::UnknownDisk,
-                    (Some(available), _) => OrderRejected::InsufficientStock { available },
-                }));
+                return Ok(Err(rejection(stock, customers)));
             };
             // Validation bounds price (≤ 10^8) and quantity (≤ 100): this cannot overflow.
             let total_cents = unit_price_cents.saturating_mul(quantity);
@@ -171,25 +236,14 @@ impl Db {
         })
     }
 
-    /// One page of a customer's orders by id, and their total count.
+    /// One page of a customer's orders by id (and how many they have, if asked).
     pub async fn list_customer_orders(
         &self,
         customer_id: i64,
         page: Page,
-    ) -> Result<(Vec<OrderRow>, i64), sqlx::Error> {
-        with_conn!(self, backend, conn => {
-            let items = sqlx::query_as(LIST_FOR_CUSTOMER.on(backend))
-                .bind(customer_id)
-                .bind(page.limit())
-                .bind(page.offset())
-                .fetch_all(&mut *conn)
-                .await?;
-            let total: i64 = sqlx::query_scalar(COUNT_FOR_CUSTOMER.on(backend))
-                .bind(customer_id)
-                .fetch_one(conn)
-                .await?;
-            Ok((items, total))
-        })
+    ) -> Result<Listed<OrderRow>, sqlx::Error> {
+        let query = list_query(customer_id, page);
+        with_conn!(self, backend, conn => run_list!(backend, conn, &query, page))
     }
 
     /// How many orders exist (for tests).
@@ -197,6 +251,16 @@ impl Db {
         with_conn!(self, backend, conn => {
             sqlx::query_scalar(COUNT_ALL.on(backend)).fetch_one(conn).await
         })
+    }
+}
+
+/// Why no stock was taken, from the disk's stock (`None`: no such disk) and whether the
+/// customer exists.
+fn rejection(stock: Option<i64>, customers: i64) -> OrderRejected {
+    match (stock, customers) {
+        (_, 0) => OrderRejected::UnknownCustomer,
+        (None, _) => OrderRejected::UnknownDisk,
+        (Some(available), _) => OrderRejected::InsufficientStock { available },
     }
 }
 

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::page::Page;
+use super::page::{Page, RawPage};
 use super::validation::{ValidationError, Validator};
 
 pub const MAX_TITLE_CHARS: usize = 200;
@@ -140,9 +140,17 @@ pub struct DiskQuery {
     /// Items per page, 1 to 100 (default 20). Out of range is a 422, not a clamp.
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
-    /// Items to skip (default 0).
+    /// Items to skip (default 0). Not together with `after`.
     #[param(value_type = Option<i64>, minimum = 0)]
     pub offset: Option<String>,
+    /// Keyset cursor: only disks with an id above this one (the previous page's `next_after`).
+    /// Not together with `offset`.
+    #[param(value_type = Option<i64>, minimum = 0)]
+    pub after: Option<String>,
+    /// `true`: also count every matching disk (`total` in the answer). Off by default: an exact
+    /// count reads every match.
+    #[param(value_type = Option<bool>)]
+    pub total: Option<String>,
 }
 
 /// Validated list filters; the default filters nothing.
@@ -210,7 +218,15 @@ impl TryFrom<&DiskQuery> for DiskSearch {
     /// Validates every parameter, naming each one that is wrong.
     fn try_from(query: &DiskQuery) -> Result<Self, ValidationError> {
         let mut v = Validator::default();
-        let page = Page::parse(query.limit.as_deref(), query.offset.as_deref(), &mut v);
+        let page = Page::parse(
+            RawPage {
+                limit: query.limit.as_deref(),
+                offset: query.offset.as_deref(),
+                after: query.after.as_deref(),
+                total: query.total.as_deref(),
+            },
+            &mut v,
+        );
         let text = |v: &mut Validator, field, raw: &Option<String>, max| match raw {
             None => Some(None),
             Some(raw) => v.query_text(field, raw, max).map(Some),

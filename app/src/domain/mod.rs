@@ -20,5 +20,5 @@ pub use disk::{
     MAX_PRICE_CENTS, MAX_STOCK, MAX_TITLE_CHARS, YEARS,
 };
 pub use order::{NewOrder, OrderInput, MAX_QUANTITY};
-pub use page::{Page, PageQuery, DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET};
+pub use page::{Page, PageQuery, Start, DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET};
 pub use validation::ValidationError;

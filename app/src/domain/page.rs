@@ -1,4 +1,15 @@
-//! Pagination: `?limit=&offset=` as received, and the validated [`Page`].
+//! Pagination: `?limit=&offset=` or `?limit=&after=` as received, and the validated [`Page`].
+//!
+//! Two ways to walk a list, both ordered by id:
+//! - **keyset** (`after=<id>`): the rows after the last id the client saw. The database seeks
+//!   straight to it through the primary key (or the filter's index), so page 500 costs what page
+//!   1 costs. Every answer carries `next_after`, the cursor for the next page (`null` on the
+//!   last one).
+//! - **offset** (`offset=<n>`): kept for clients that jump to a page number; the database still
+//!   reads and discards the `n` rows before the page, so deep offsets cost more.
+//!
+//! `total` (how many rows match) is counted only when asked for with `total=true`: an exact
+//! `COUNT(*)` reads every matching row, which is most of the work of a deep or broad list.
 
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -10,7 +21,7 @@ pub const DEFAULT_LIMIT: i64 = 20;
 pub const MAX_LIMIT: i64 = 100;
 pub const MAX_OFFSET: i64 = 1_000_000_000;
 
-/// `?limit=&offset=` as received.
+/// `?limit=&offset=&after=&total=` as received.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -18,16 +29,44 @@ pub struct PageQuery {
     /// Items per page, 1 to 100 (default 20). Out of range is a 422, not a clamp.
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
-    /// Items to skip (default 0).
+    /// Items to skip (default 0). Not together with `after`.
     #[param(value_type = Option<i64>, minimum = 0)]
     pub offset: Option<String>,
+    /// Keyset cursor: only items with an id above this one (the previous page's `next_after`).
+    /// Not together with `offset`.
+    #[param(value_type = Option<i64>, minimum = 0)]
+    pub after: Option<String>,
+    /// `true`: also count every matching item (`total` in the answer). Off by default: an exact
+    /// count reads every match.
+    #[param(value_type = Option<bool>)]
+    pub total: Option<String>,
 }
 
-/// A validated page: `limit` in 1..=[`MAX_LIMIT`], `offset` in 0..=[`MAX_OFFSET`].
+/// The raw pagination parameters of any list query (shared by [`PageQuery`] and the list
+/// queries that add filters to it).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct RawPage<'a> {
+    pub limit: Option<&'a str>,
+    pub offset: Option<&'a str>,
+    pub after: Option<&'a str>,
+    pub total: Option<&'a str>,
+}
+
+/// Where a page starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Skip this many rows (0: the first page).
+    Offset(i64),
+    /// Rows with an id above this one.
+    After(i64),
+}
+
+/// A validated page: `limit` in 1..=[`MAX_LIMIT`], a start, and whether to count the total.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {
     limit: i64,
-    offset: i64,
+    start: Start,
+    count_total: bool,
 }
 
 impl Page {
@@ -35,28 +74,79 @@ impl Page {
         self.limit
     }
 
-    pub fn offset(&self) -> i64 {
-        self.offset
+    /// The rows to fetch: one more than the page, to learn whether a next page exists
+    /// without counting.
+    pub fn fetch(&self) -> i64 {
+        self.limit + 1
     }
 
-    /// Validates `limit` and `offset`, recording problems in `v` (shared with the other
-    /// parameters of the same query, so one error names them all).
-    pub(crate) fn parse(
-        limit: Option<&str>,
-        offset: Option<&str>,
-        v: &mut Validator,
-    ) -> Option<Self> {
-        let limit = match limit {
+    pub fn start(&self) -> Start {
+        self.start
+    }
+
+    /// The offset to skip (0 for a keyset page).
+    pub fn offset(&self) -> i64 {
+        match self.start {
+            Start::Offset(offset) => offset,
+            Start::After(_) => 0,
+        }
+    }
+
+    /// The keyset cursor, if the page has one.
+    pub fn after(&self) -> Option<i64> {
+        match self.start {
+            Start::After(id) => Some(id),
+            Start::Offset(_) => None,
+        }
+    }
+
+    pub fn count_total(&self) -> bool {
+        self.count_total
+    }
+
+    /// The first page of `limit` items, without a total (for tests and internal callers).
+    pub fn first(limit: i64) -> Self {
+        Self {
+            limit: limit.clamp(1, MAX_LIMIT),
+            start: Start::Offset(0),
+            count_total: false,
+        }
+    }
+
+    /// The same page, asking for the exact total too.
+    pub fn with_total(self) -> Self {
+        Self {
+            count_total: true,
+            ..self
+        }
+    }
+
+    /// Validates the parameters, recording problems in `v` (shared with the other parameters
+    /// of the same query, so one error names them all).
+    pub(crate) fn parse(raw: RawPage<'_>, v: &mut Validator) -> Option<Self> {
+        let limit = match raw.limit {
             None => Some(DEFAULT_LIMIT),
-            Some(raw) => v.query_int("limit", raw, 1..=MAX_LIMIT),
+            Some(text) => v.query_int("limit", text, 1..=MAX_LIMIT),
         };
-        let offset = match offset {
-            None => Some(0),
-            Some(raw) => v.query_int("offset", raw, 0..=MAX_OFFSET),
+        let start = match (raw.offset, raw.after) {
+            (Some(_), Some(_)) => {
+                v.reject("after", "use either `offset` or `after`, not both");
+                None
+            }
+            (Some(text), None) => v
+                .query_int("offset", text, 0..=MAX_OFFSET)
+                .map(Start::Offset),
+            (None, Some(text)) => v.query_int("after", text, 0..=i64::MAX).map(Start::After),
+            (None, None) => Some(Start::Offset(0)),
+        };
+        let count_total = match raw.total {
+            None => Some(false),
+            Some(text) => v.query_bool("total", text),
         };
         Some(Self {
             limit: limit?,
-            offset: offset?,
+            start: start?,
+            count_total: count_total?,
         })
     }
 }
@@ -66,8 +156,18 @@ impl TryFrom<&PageQuery> for Page {
 
     fn try_from(query: &PageQuery) -> Result<Self, ValidationError> {
         let mut v = Validator::default();
-        Page::parse(query.limit.as_deref(), query.offset.as_deref(), &mut v)
-            .ok_or_else(|| v.into_error())
+        Page::parse(query.raw(), &mut v).ok_or_else(|| v.into_error())
+    }
+}
+
+impl PageQuery {
+    pub(crate) fn raw(&self) -> RawPage<'_> {
+        RawPage {
+            limit: self.limit.as_deref(),
+            offset: self.offset.as_deref(),
+            after: self.after.as_deref(),
+            total: self.total.as_deref(),
+        }
     }
 }
 
@@ -75,17 +175,29 @@ impl TryFrom<&PageQuery> for Page {
 mod tests {
     use super::*;
 
+    fn raw<'a>(limit: Option<&'a str>, offset: Option<&'a str>) -> RawPage<'a> {
+        RawPage {
+            limit,
+            offset,
+            ..RawPage::default()
+        }
+    }
+
     #[test]
     fn limits_outside_bounds_are_rejected_not_clamped() {
         let mut v = Validator::default();
-        assert!(Page::parse(Some("0"), None, &mut v).is_none());
-        assert!(Page::parse(Some("101"), Some("-1"), &mut v).is_none());
+        assert!(Page::parse(raw(Some("0"), None), &mut v).is_none());
+        assert!(Page::parse(raw(Some("101"), Some("-1")), &mut v).is_none());
         let err = v.into_error();
         assert!(err.fields().contains_key("limit"));
         assert!(err.fields().contains_key("offset"));
         let mut v = Validator::default();
-        let page = Page::parse(None, None, &mut v).unwrap();
-        assert_eq!((page.limit, page.offset), (DEFAULT_LIMIT, 0));
+        let page = Page::parse(raw(None, None), &mut v).unwrap();
+        assert_eq!(
+            (page.limit, page.start, page.count_total),
+            (DEFAULT_LIMIT, Start::Offset(0), false)
+        );
+        assert_eq!(page.fetch(), DEFAULT_LIMIT + 1);
     }
 
     #[test]
@@ -93,6 +205,7 @@ mod tests {
         let query = PageQuery {
             limit: Some("abc".into()),
             offset: Some("1000000001".into()),
+            ..PageQuery::default()
         };
         let err = Page::try_from(&query).unwrap_err();
         assert_eq!(
@@ -107,8 +220,44 @@ mod tests {
         let page = Page::try_from(&PageQuery {
             limit: Some(" 100 ".into()),
             offset: Some("0".into()),
+            ..PageQuery::default()
         })
         .unwrap();
         assert_eq!((page.limit(), page.offset()), (100, 0));
+    }
+
+    #[test]
+    fn a_keyset_page_starts_after_an_id_and_counts_only_when_asked() {
+        let page = Page::try_from(&PageQuery {
+            after: Some("8450".into()),
+            total: Some("true".into()),
+            ..PageQuery::default()
+        })
+        .unwrap();
+        assert_eq!(page.start(), Start::After(8450));
+        assert_eq!((page.after(), page.offset()), (Some(8450), 0));
+        assert!(page.count_total());
+    }
+
+    #[test]
+    fn offset_and_after_together_or_a_bad_cursor_or_total_are_rejected() {
+        let err = Page::try_from(&PageQuery {
+            offset: Some("10".into()),
+            after: Some("10".into()),
+            ..PageQuery::default()
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.fields()["after"],
+            "use either `offset` or `after`, not both"
+        );
+        let err = Page::try_from(&PageQuery {
+            after: Some("-1".into()),
+            total: Some("maybe".into()),
+            ..PageQuery::default()
+        })
+        .unwrap_err();
+        assert!(err.fields().contains_key("after"), "{err}");
+        assert!(err.fields().contains_key("total"), "{err}");
     }
 }

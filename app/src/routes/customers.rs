@@ -71,7 +71,7 @@ pub async fn create(
     params(PageQuery),
     responses(
         (status = 200, description = "One page", body = Paged<Customer>),
-        (status = 422, description = "Bad `limit` or `offset`, or unknown parameter", body = ErrorBody),
+        (status = 422, description = "Bad `limit`, `offset`, `after` or `total`, or unknown parameter", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn list(
@@ -79,8 +79,8 @@ pub async fn list(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = Page::try_from(&*query)?;
-    let (rows, total) = db.list_customers(page).await.context("listing customers")?;
-    Ok(HttpResponse::Ok().json(Paged::<Customer>::new(rows, page, total)))
+    let listed = db.list_customers(page).await.context("listing customers")?;
+    Ok(HttpResponse::Ok().json(Paged::<Customer>::new(listed, page)))
 }
 
 /// Read one customer.

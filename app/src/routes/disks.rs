@@ -75,7 +75,7 @@ pub async fn create(
     params(DiskQuery),
     responses(
         (status = 200, description = "One page", body = Paged<Disk>),
-        (status = 422, description = "Bad filter, `limit` or `offset`, or unknown parameter", body = ErrorBody),
+        (status = 422, description = "Bad filter, `limit`, `offset`, `after` or `total`, or unknown parameter", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn list(
@@ -83,11 +83,11 @@ pub async fn list(
     query: web::Query<DiskQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let search = DiskSearch::try_from(&*query)?;
-    let (rows, total) = db
+    let listed = db
         .list_disks(search.filter(), search.page())
         .await
         .context("listing disks")?;
-    Ok(HttpResponse::Ok().json(Paged::<Disk>::new(rows, search.page(), total)))
+    Ok(HttpResponse::Ok().json(Paged::<Disk>::new(listed, search.page())))
 }
 
 /// Read one disk.

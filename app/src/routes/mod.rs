@@ -22,6 +22,7 @@ use actix_web::{web, FromRequest, Handler, HttpRequest, HttpResponse, Responder}
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::db::list::Listed;
 use crate::domain::Page;
 use crate::error::ApiError;
 
@@ -205,27 +206,41 @@ fn backticked(message: &str) -> Option<&str> {
     Some(&message[start..end])
 }
 
-/// Every list response: one page of items and how many match in total.
+/// Every list response: one page of items, the cursor to the next one, and the total when
+/// asked for (`?total=true`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Paged<T: ToSchema> {
     pub items: Vec<T>,
     #[schema(example = 20)]
     pub limit: i64,
+    /// The `offset` asked for (0 for the first page); absent on a keyset (`after`) page.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = 0)]
-    pub offset: i64,
-    /// Items matching the request across all pages.
+    pub offset: Option<i64>,
+    /// The `after` cursor asked for; absent on an offset page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = json!(null))]
+    pub after: Option<i64>,
+    /// Pass as `after` to read the next page; `null` on the last page.
+    #[schema(example = 20)]
+    pub next_after: Option<i64>,
+    /// Items matching the request across all pages; only with `?total=true` (an exact count
+    /// reads every match).
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = 1)]
-    pub total: i64,
+    pub total: Option<i64>,
 }
 
 impl<T: ToSchema + Serialize> Paged<T> {
-    /// One page of `rows` (stored rows, turned into the response type), `total` in all.
-    pub fn new<R: Into<T>>(rows: Vec<R>, page: Page, total: i64) -> Self {
+    /// One page read from the database (stored rows, turned into the response type).
+    pub fn new<R: Into<T>>(listed: Listed<R>, page: Page) -> Self {
         Self {
-            items: rows.into_iter().map(Into::into).collect(),
+            items: listed.rows.into_iter().map(Into::into).collect(),
             limit: page.limit(),
-            offset: page.offset(),
-            total,
+            offset: page.after().is_none().then(|| page.offset()),
+            after: page.after(),
+            next_after: listed.next_after,
+            total: listed.total,
         }
     }
 }

@@ -50,7 +50,7 @@ async fn seed_command_loads_the_database_and_refuses_to_run_twice_without_reset(
 
     let app = TestApp::spawn_with(Backend::Sqlite, database, |_| {}).await;
     assert_eq!(app.get_disk(5).await.json["stock"], 9);
-    assert_eq!(app.list_customers("").await.json["total"], 3);
+    assert_eq!(app.list_customers("?total=true").await.json["total"], 3);
 }
 
 #[tokio::test]

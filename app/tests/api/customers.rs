@@ -1,7 +1,7 @@
 //! `/customers`.
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 
 on_every_backend! {
     async fn creating_a_customer_returns_201_with_its_id_and_location(app: TestApp) {
@@ -74,7 +74,7 @@ on_every_backend! {
         for i in 0..5 {
             app.customer(&format!("C{i}"), &format!("c{i}@example.com")).await;
         }
-        let reply = app.list_customers("?limit=2&offset=1").await;
+        let reply = app.list_customers("?limit=2&offset=1&total=true").await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
         assert_eq!(reply.json["total"], 5);
         assert_eq!(reply.json["limit"], 2);
@@ -95,13 +95,18 @@ on_every_backend! {
             let reply = app.post_order(&json!({"customer_id": who, "disk_id": disk, "quantity": quantity})).await;
             assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
         }
-        let reply = app.customer_orders(customer, "").await;
+        let reply = app.customer_orders(customer, "?total=true").await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
         assert_eq!(reply.json["total"], 2);
         let quantities: Vec<i64> = reply.json["items"].as_array().unwrap().iter()
             .map(|o| o["quantity"].as_i64().unwrap()).collect();
         assert_eq!(quantities, [1, 3]);
         assert_eq!(app.customer_orders(customer + 999, "").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(app.customer_orders(customer + 999, "?after=1").await.status, StatusCode::NOT_FOUND);
+        let empty_page = app.customer_orders(customer, "?after=999999").await;
+        assert_eq!(empty_page.status, StatusCode::OK, "a known customer past the end: {}", empty_page.text);
+        assert_eq!(empty_page.json["items"], json!([]));
+        assert_eq!(empty_page.json["next_after"], Value::Null);
         assert_eq!(app.customer_orders(customer, "?limit=101").await.status, StatusCode::UNPROCESSABLE_ENTITY);
     }
 }

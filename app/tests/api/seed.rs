@@ -14,7 +14,7 @@ on_every_backend! {
         assert_eq!(last.json["stock"], 7);
         assert_eq!(app.get_disk(2501).await.status, StatusCode::NOT_FOUND);
         assert_eq!(app.get_customer(30).await.json["email"], "customer30@example.com");
-        assert_eq!(app.list_disks("").await.json["total"], 2500);
+        assert_eq!(app.list_disks("?total=true").await.json["total"], 2500);
 
         let again = app.db.seed(plan).await;
         assert!(again.is_err(), "seeding a non-empty database needs --reset");

@@ -182,7 +182,8 @@ struct DiskItem {
 #[derive(Debug, Deserialize)]
 struct Page<T> {
     items: Vec<T>,
-    total: i64,
+    /// The keyset cursor of the next page; `None` on the last one.
+    next_after: Option<i64>,
 }
 
 /// A GET answered 200, retried briefly on 5xx or no answer (the stack may be catching up).
@@ -209,20 +210,21 @@ fn get_json<T: for<'de> Deserialize<'de>>(
     bail!("GET {path} kept failing: {last}")
 }
 
-/// Every item of a paged list.
+/// Every item of a paged list, walked with the keyset cursor (`after`): no row is skipped or
+/// read twice even while siege keeps writing.
 fn all_pages<T: for<'de> Deserialize<'de>>(base_url: &str, path: &str) -> anyhow::Result<Vec<T>> {
     let mut items = Vec::new();
     let separator = if path.contains('?') { '&' } else { '?' };
+    let mut page_path = format!("{path}{separator}limit=100");
     loop {
-        let page_path = format!("{path}{separator}limit=100&offset={}", items.len());
         let (status, page) = get_json::<Page<T>>(base_url, &page_path)?;
         let Some(page) = page else {
             bail!("GET {page_path} answered {status}");
         };
-        let got = page.items.len();
         items.extend(page.items);
-        if got == 0 || items.len() as i64 >= page.total {
-            return Ok(items);
+        match page.next_after {
+            Some(after) => page_path = format!("{path}{separator}limit=100&after={after}"),
+            None => return Ok(items),
         }
     }
 }

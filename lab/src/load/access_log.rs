@@ -174,9 +174,10 @@ pub fn stats(bytes: &[u8], wall_secs: f64) -> NginxStats {
 }
 
 /// Method and route pattern of a request: numeric path segments become `{id}`, and a query
-/// with any parameter besides the page's (`limit`, `offset`) adds `?filter`, so a list and a
+/// with any parameter besides the page's (`limit`, `offset`, `after`, `total`) adds `?filter`, so a list and a
 /// search of the same path are told apart (`GET /disks`, `GET /disks?filter`).
 pub fn endpoint(method: &str, uri: &str) -> String {
+    const PAGE_PARAMETERS: [&str; 4] = ["limit", "offset", "after", "total"];
     let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
     let pattern: Vec<&str> = path
         .split('/')
@@ -191,7 +192,7 @@ pub fn endpoint(method: &str, uri: &str) -> String {
     let filtered = query
         .split('&')
         .filter_map(|pair| pair.split('=').next())
-        .any(|name| !name.is_empty() && name != "limit" && name != "offset");
+        .any(|name| !name.is_empty() && !PAGE_PARAMETERS.contains(&name));
     let method = if method.is_empty() { "-" } else { method };
     format!(
         "{method} {}{}",
@@ -294,6 +295,10 @@ mod tests {
     fn endpoints_are_method_and_route_pattern_with_searches_apart() {
         assert_eq!(endpoint("GET", "/disks/42"), "GET /disks/{id}");
         assert_eq!(endpoint("GET", "/disks?limit=20&offset=400"), "GET /disks");
+        assert_eq!(
+            endpoint("GET", "/disks?limit=20&after=400&total=true"),
+            "GET /disks"
+        );
         assert_eq!(
             endpoint("GET", "/disks?artist=x&limit=20"),
             "GET /disks?filter"

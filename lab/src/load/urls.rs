@@ -125,17 +125,24 @@ fn read_line(rng: &mut Rng, sizes: SeedSizes) -> String {
     match rng.below(100) {
         // Most reads are point lookups, as a shop's product pages are.
         0..=69 => format!("$(BASE)/disks/{}", rng.id(sizes.disks)),
-        // Plain list pages, spread over the catalogue.
+        // Plain list pages, spread over the whole catalogue: two in three follow the API's
+        // keyset cursor (`after`, what a client paging with `next_after` sends), one in three
+        // jumps to a page number (`offset`). Same depths either way.
         70..=84 => {
             let limit = [10, 20, 50][rng.below(3) as usize];
-            let offset = rng.below(sizes.disks.max(1)) / 10 * 10;
-            format!("$(BASE)/disks?limit={limit}&offset={offset}")
+            let depth = rng.below(sizes.disks.max(1)) / 10 * 10;
+            if rng.below(3) == 0 {
+                format!("$(BASE)/disks?limit={limit}&offset={depth}")
+            } else {
+                format!("$(BASE)/disks?limit={limit}&after={depth}")
+            }
         }
-        // Searches with filters: substring on title, genre, price band, stock.
+        // Searches with filters: substring on title, genre, price band, stock; one in four
+        // is a later page of its results (a cursor somewhere in the catalogue).
         _ => {
             let low = 500 + rng.below(30) * 100;
             let high = low + 500 + rng.below(30) * 100;
-            match rng.below(3) {
+            let search = match rng.below(3) {
                 0 => format!(
                     "$(BASE)/disks?title={}&limit=20",
                     TITLE_WORDS[rng.below(TITLE_WORDS.len() as u64) as usize]
@@ -147,6 +154,11 @@ fn read_line(rng: &mut Rng, sizes: SeedSizes) -> String {
                 _ => format!(
                     "$(BASE)/disks?min_price_cents={low}&max_price_cents={high}&in_stock=true&limit=20"
                 ),
+            };
+            if rng.below(4) == 0 {
+                format!("{search}&after={}", rng.below(sizes.disks.max(1)))
+            } else {
+                search
             }
         }
     }
