@@ -225,6 +225,16 @@ pub fn run() -> Run {
                 siege: None,
             },
         ],
+        nginx_ceiling: vec![NginxCeilingPoint {
+            profile: "tight".into(),
+            users: 450,
+            requests_per_s: 5000.0,
+            nginx_cpu_limit_cores: Some(0.1),
+            nginx_cpu_cores: Some(0.1),
+            nginx_cpu_us_per_request: Some(20.0),
+            wall_secs: 3.0,
+            siege_cpu_cores: 1.1,
+        }],
         steps: vec![
             step(0, 10, 900.0, 12.0, 5.0),
             step(1, 450, 3500.0, 310.0, 60.0),

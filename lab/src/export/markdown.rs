@@ -155,6 +155,10 @@ impl Exporter for MarkdownReport {
         }
         md.push('\n');
 
+        if !run.nginx_ceiling.is_empty() {
+            nginx_ceiling_section(&mut md, run);
+        }
+
         let _ = writeln!(md, "## Steps\n");
         let _ = writeln!(md, "Latency, status counts, availability and replica shares come from nginx's access log for exactly each step; siege's availability is shown for contrast (it counts 429 as available and 5xx as failed).\n");
         let _ = writeln!(md, "| profile | scenario | users | req/s | p50 ms | p90 ms | p99 ms | max ms | availability % | siege avail. % | 4xx | 429 | 5xx | replicas | % of siege ceiling | bottleneck | SLO |");
@@ -432,6 +436,70 @@ fn compare_endpoints(md: &mut String, columns: &[(String, Vec<&Step>)]) {
             }
         }
         md.push('\n');
+    }
+    md.push('\n');
+}
+
+/// nginx's capped ceiling, and each step beside the ceiling of its profile and concurrency.
+fn nginx_ceiling_section(md: &mut String, run: &Run) {
+    let _ = writeln!(md, "## nginx's capped ceiling\n");
+    let _ = writeln!(
+        md,
+        "The stack's own nginx.conf, under the profile's nginx caps, proxying `by-id` requests to an upstream that costs nothing (lab's trivial nginx), at each concurrency, in this run: the most the stack could serve were the replicas and the database free. nginx CPU per request is its cgroup's CPU over the requests it proxied.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| profile | users | nginx CPU cap | req/s | nginx CPU (cores) | nginx µs per request |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|");
+    for point in &run.nginx_ceiling {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.0} | {} | {} |",
+            point.profile,
+            point.users,
+            point
+                .nginx_cpu_limit_cores
+                .map_or_else(|| "uncapped".to_owned(), |c| format!("{c}")),
+            point.requests_per_s,
+            point
+                .nginx_cpu_cores
+                .map_or_else(|| "-".to_owned(), |c| format!("{c:.2}")),
+            point
+                .nginx_cpu_us_per_request
+                .map_or_else(|| "-".to_owned(), |us| format!("{us:.0}")),
+        );
+    }
+    let _ = writeln!(md, "\n| profile | scenario | users | req/s | % of nginx's ceiling | nginx µs per request in the step |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|");
+    for step in &run.steps {
+        let Some(point) = run
+            .nginx_ceiling
+            .iter()
+            .find(|p| p.profile == step.profile && p.users == step.users)
+        else {
+            continue;
+        };
+        let rate = step.nginx.requests_per_s;
+        let nginx_us = step
+            .services
+            .iter()
+            .find(|s| s.name == "nginx")
+            .filter(|_| rate > 0.0)
+            .map_or_else(
+                || "-".to_owned(),
+                |s| format!("{:.0}", s.cpu_cores * 1e6 / rate),
+            );
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.0} | {:.0}% | {} |",
+            step.profile,
+            step.scenario,
+            step.users,
+            rate,
+            100.0 * rate / point.requests_per_s.max(1e-9),
+            nginx_us
+        );
     }
     md.push('\n');
 }

@@ -40,6 +40,10 @@ pub struct Run {
     pub profiles: Vec<ProfileRecord>,
     /// siege's own ceiling per concurrency: against a trivial uncapped nginx.
     pub siege_ceiling: Vec<CeilingPoint>,
+    /// nginx's capped ceiling per profile and concurrency: the stack's nginx.conf under the
+    /// profile's nginx caps, proxying to a trivial upstream (native runtime only).
+    #[serde(default)]
+    pub nginx_ceiling: Vec<NginxCeilingPoint>,
     /// Every measured step (warm-up excluded), in the order they ran.
     pub steps: Vec<Step>,
     /// Per-second resource samples of every service (and of siege) during the steps.
@@ -150,6 +154,27 @@ pub struct CeilingPoint {
     pub siege_cpu_cores: f64,
     /// siege's own summary.
     pub siege: Option<SiegeSummary>,
+}
+
+/// nginx's capped ceiling at one concurrency: what the stack's nginx, under the profile's nginx
+/// caps, proxies per second to an upstream that costs nothing.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NginxCeilingPoint {
+    pub profile: String,
+    /// Concurrent siege users (the `by-id` shape).
+    pub users: u32,
+    /// siege transactions (plus failed ones) per second of load.
+    pub requests_per_s: f64,
+    /// The CPU cap nginx ran under; `None` when cgroups were not writable (uncapped).
+    pub nginx_cpu_limit_cores: Option<f64>,
+    /// nginx's CPU (its cgroup's usage) over the measurement, in cores.
+    pub nginx_cpu_cores: Option<f64>,
+    /// nginx's CPU per proxied request, in microseconds.
+    pub nginx_cpu_us_per_request: Option<f64>,
+    /// Wall-clock seconds siege ran.
+    pub wall_secs: f64,
+    /// siege's CPU in cores during the measurement.
+    pub siege_cpu_cores: f64,
 }
 
 /// siege's end-of-run JSON summary, every field kept. siege counts 429 as a transaction that

@@ -5,7 +5,7 @@ pub mod cgroup;
 pub mod compose;
 pub mod native;
 pub mod nginx;
-mod process;
+pub(crate) mod process;
 pub mod supervisor;
 pub mod units;
 

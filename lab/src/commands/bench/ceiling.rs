@@ -73,11 +73,16 @@ impl Bench {
     }
 }
 
+/// What `GET /disks/{id}` answers, in size and shape (the bodies nginx relays matter to its cost).
+const DISK_BODY: &str = r#"{"id":4242,"title":"Golden Rain","artist":"Miles Davis","genre":"jazz","year":1971,"price_cents":2990,"stock":100}"#;
+
 /// A trivial nginx (one route answering 200, no caps, no log) on a free port: what siege can
 /// drive on this machine when the server costs nothing.
 pub(super) struct CeilingNginx {
     child: Child,
     urls_file: PathBuf,
+    /// `127.0.0.1:<port>`: also the trivial upstream of nginx's capped ceiling.
+    pub(super) addr: String,
 }
 
 impl CeilingNginx {
@@ -89,11 +94,12 @@ impl CeilingNginx {
         fs::write(
             &conf,
             format!(
-                "# siege's ceiling: a route that costs nothing, uncapped.\n\
+                "# siege's ceiling (and the trivial upstream of nginx's capped ceiling): every path\n\
+                 # answers a disk-sized JSON body, uncapped, at no cost.\n\
                  worker_processes auto;\nworker_rlimit_nofile 20000;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
                  events {{ worker_connections 8192; }}\n\
                  http {{\n  access_log off;\n  keepalive_requests 1000000;\n  client_body_temp_path {d}/tmp;\n  proxy_temp_path {d}/tmp;\n  fastcgi_temp_path {d}/tmp;\n  uwsgi_temp_path {d}/tmp;\n  scgi_temp_path {d}/tmp;\n\
-                 \x20 server {{\n    listen 127.0.0.1:{port};\n    location / {{ default_type application/json; return 200 '{{\"ok\":true}}'; }}\n  }}\n}}\n"
+                 \x20 server {{\n    listen 127.0.0.1:{port};\n    location / {{ default_type application/json; add_header X-Instance ceiling; return 200 '{DISK_BODY}'; }}\n  }}\n}}\n"
             ),
         )?;
         let child = Command::new(config.nginx_command())
@@ -116,6 +122,7 @@ impl CeilingNginx {
         let mut nginx = Self {
             child,
             urls_file: dir.join("urls.txt"),
+            addr: format!("127.0.0.1:{port}"),
         };
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(5);

@@ -7,6 +7,7 @@
 
 mod ceiling;
 mod console;
+mod nginx_ceiling;
 mod probes;
 mod stress;
 mod users;
@@ -309,6 +310,13 @@ impl Bench {
                 break;
             }
             let ceiling = self.ceiling_at(users, args.ceiling_secs)?;
+            // nginx's capped ceiling needs the caps lab creates itself: native stacks only.
+            if stack.runtime == RuntimeKind::Native && !args.attach {
+                let sizes = SeedSizes::of(self.config.seed(profile)?);
+                if let Err(err) = self.nginx_ceiling_at(profile, sizes, users, args.ceiling_secs) {
+                    eprintln!("lab bench: warning: nginx's capped ceiling not measured: {err:#}");
+                }
+            }
             let current = if args.attach {
                 read_attached_stack(&args.state.state_dir).unwrap_or_else(|_| stack.clone())
             } else {

@@ -48,6 +48,7 @@ pub fn new_run(config: &LabConfig, args: &BenchArgs, plan: &Plan) -> Run {
         },
         profiles: Vec::new(),
         siege_ceiling: Vec::new(),
+        nginx_ceiling: Vec::new(),
         steps: Vec::new(),
         samples: Vec::new(),
         sustainable: Vec::new(),
