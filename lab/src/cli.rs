@@ -278,8 +278,9 @@ pub struct BenchArgs {
     /// Where results go: `<results>/<timestamp>-<label>/`.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
-    /// Seconds per siege-ceiling measurement (siege against a trivial uncapped nginx route),
-    /// once per concurrency; 0 skips it (no step can then be flagged siege-bound by it).
+    /// Seconds per ceiling measurement, once per concurrency: siege's (against a trivial
+    /// uncapped nginx) and, on native stacks, nginx's capped ceiling (the stack's nginx.conf
+    /// under the profile's caps, proxying to that trivial nginx); 0 skips both.
     #[arg(long, default_value_t = 5)]
     pub ceiling_secs: u64,
     /// Bench the stack already running at --state-dir (its stack.json) instead of starting

@@ -112,6 +112,9 @@ impl Bench {
                 )),
         );
         drop(proxy);
+        // Its access log (written, as the stack's nginx does, so the cost is the same) is
+        // megabytes of trivial lines: not kept in the run folder.
+        let _ = fs::remove_file(dir.join("access.json"));
         self.run.nginx_ceiling.push(point.clone());
         Ok(Some(point))
     }
