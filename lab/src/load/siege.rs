@@ -98,6 +98,14 @@ impl SiegeOutcome {
     pub fn load_secs(&self, asked_secs: u64) -> f64 {
         self.wall_secs.min(asked_secs as f64 + 1.0).max(1e-3)
     }
+
+    /// Transactions (plus failed ones) per second of load; 0 when siege printed no summary.
+    pub fn transactions_per_s(&self, asked_secs: u64) -> f64 {
+        let done = self.summary.as_ref().map_or(0.0, |s| {
+            s.transactions.unwrap_or(0.0) + s.failed_transactions.unwrap_or(0.0)
+        });
+        done / self.load_secs(asked_secs)
+    }
 }
 
 /// A siege process running in the background.

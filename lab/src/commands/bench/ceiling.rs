@@ -51,13 +51,9 @@ impl Bench {
             outcome = siege::run(&command)?;
         }
         bar.finish_and_clear();
-        let done = outcome.summary.as_ref().map_or(0.0, |s| {
-            s.transactions.unwrap_or(0.0) + s.failed_transactions.unwrap_or(0.0)
-        });
-        let load_secs = outcome.load_secs(secs);
         let point = CeilingPoint {
             users,
-            transactions_per_s: done / load_secs,
+            transactions_per_s: outcome.transactions_per_s(secs),
             wall_secs: outcome.wall_secs,
             siege_cpu_cores: outcome.cpu_seconds / outcome.wall_secs.max(1e-3),
             siege: outcome.summary,
@@ -125,24 +121,40 @@ impl CeilingNginx {
             addr: format!("127.0.0.1:{port}"),
         };
         let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while http::request(&base, "GET", "/", &[], None, Duration::from_millis(200)).is_err() {
-            if let Ok(Some(status)) = nginx.child.try_wait() {
-                bail!(
-                    "nginx for siege's ceiling exited ({status}); see {}",
-                    dir.join("error.log").display()
-                );
-            }
-            if Instant::now() > deadline {
-                bail!("nginx for siege's ceiling did not answer on {base} within 5 s");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until_answering(
+            &mut nginx.child,
+            &base,
+            "/",
+            "nginx for siege's ceiling",
+            &dir.join("error.log"),
+        )?;
         // The read scenario's shape (paths do not matter: every path answers 200).
         let text = urls::generate(Scenario::Read, SeedSizes::default(), &base)?;
         fs::write(&nginx.urls_file, text)?;
         Ok(nginx)
     }
+}
+
+/// Waits up to 5 s for a just-started nginx to answer `path` on `base`; fails early, naming
+/// its error log, when it exits.
+pub(super) fn wait_until_answering(
+    child: &mut Child,
+    base: &str,
+    path: &str,
+    what: &str,
+    error_log: &Path,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while http::request(base, "GET", path, &[], None, Duration::from_millis(200)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            bail!("{what} exited ({status}); see {}", error_log.display());
+        }
+        if Instant::now() > deadline {
+            bail!("{what} did not answer on {base} within 5 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
 }
 
 impl Drop for CeilingNginx {

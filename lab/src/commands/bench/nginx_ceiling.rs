@@ -13,11 +13,11 @@ use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
+use super::ceiling::wait_until_answering;
 use super::console::spinner;
 use super::Bench;
-use crate::load::http;
 use crate::load::siege::{self, SiegeCommand};
 use crate::load::urls::{self, Scenario, SeedSizes};
 use crate::profile::{repo_root, Profile};
@@ -73,11 +73,7 @@ impl Bench {
         })?;
         let after = proxy.cpu_ns();
         bar.finish_and_clear();
-        let load_secs = outcome.load_secs(secs);
-        let done = outcome.summary.as_ref().map_or(0.0, |s| {
-            s.transactions.unwrap_or(0.0) + s.failed_transactions.unwrap_or(0.0)
-        });
-        let requests_per_s = done / load_secs;
+        let requests_per_s = outcome.transactions_per_s(secs);
         let cpu_cores = match (before, after) {
             (Some(b), Some(a)) => {
                 Some(a.saturating_sub(b) as f64 / 1e9 / outcome.wall_secs.max(1e-3))
@@ -175,31 +171,13 @@ impl CappedNginx {
             cgroup,
             limits,
         };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while http::request(
+        wait_until_answering(
+            &mut proxy.child,
             &proxy.base_url,
-            "GET",
             contract::routes::NGINX_HEALTH,
-            &[],
-            None,
-            Duration::from_millis(200),
-        )
-        .is_err()
-        {
-            if let Ok(Some(status)) = proxy.child.try_wait() {
-                bail!(
-                    "the capped nginx for nginx's ceiling exited ({status}); see {}",
-                    error_log.display()
-                );
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "the capped nginx for nginx's ceiling did not answer on {} within 5 s",
-                    proxy.base_url
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            "the capped nginx for nginx's ceiling",
+            &error_log,
+        )?;
         Ok(proxy)
     }
 
