@@ -16,6 +16,8 @@ use contract::env::{
 pub const BODY_LIMIT_BYTES: &str = "BODY_LIMIT_BYTES";
 /// Log one line per request (the app's own; the lab does not set it).
 pub const APP_ACCESS_LOG: &str = "APP_ACCESS_LOG";
+/// Most orders placed in one statement on Postgres; 1 turns batching off (the app's own).
+pub const ORDER_BATCH_MAX: &str = "ORDER_BATCH_MAX";
 
 /// Everything the service reads from its environment.
 #[derive(Debug, Clone)]
@@ -45,11 +47,17 @@ pub struct DatabaseSettings {
     /// `DB_ACQUIRE_TIMEOUT_MS`: how long a request waits for a pooled connection before it is
     /// answered 503 (default [`DEFAULT_ACQUIRE_TIMEOUT_MS`]).
     pub acquire_timeout: Duration,
+    /// `ORDER_BATCH_MAX`: most orders placed together in one statement on Postgres (default
+    /// [`DEFAULT_ORDER_BATCH_MAX`]; 1: each order alone). See `db::order_batch`.
+    pub order_batch_max: usize,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/app.db";
 pub const DEFAULT_POOL_MAX: u32 = 10;
 pub const DEFAULT_ACQUIRE_TIMEOUT_MS: u64 = 3000;
+/// Past a few dozen orders a statement, the per-statement cost is already spread thin, while a
+/// bigger batch makes its orders wait longer for the slowest of them.
+pub const DEFAULT_ORDER_BATCH_MAX: usize = 64;
 
 impl DatabaseSettings {
     pub fn from_env() -> anyhow::Result<Self> {
@@ -57,7 +65,14 @@ impl DatabaseSettings {
         if pool_max == 0 {
             return Err(anyhow!("{DB_POOL_MAX} must be at least 1"));
         }
+        let order_batch_max: usize = parse_var(ORDER_BATCH_MAX, DEFAULT_ORDER_BATCH_MAX)?;
+        if order_batch_max == 0 {
+            return Err(anyhow!(
+                "{ORDER_BATCH_MAX} must be at least 1 (1: no batching)"
+            ));
+        }
         Ok(Self {
+            order_batch_max,
             url: env_nonempty(DATABASE_URL).unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
             pool_max,
             acquire_timeout: Duration::from_millis(parse_var(
@@ -113,7 +128,7 @@ impl Settings {
     pub fn summary(&self) -> String {
         format!(
             "listen={} workers={} instance={} body_limit_bytes={} access_log={} database={} \
-             pool_max={} acquire_timeout_ms={}",
+             pool_max={} acquire_timeout_ms={} order_batch_max={}",
             self.listen,
             self.workers,
             self.instance,
@@ -121,7 +136,8 @@ impl Settings {
             self.access_log,
             self.database.redacted_url(),
             self.database.pool_max,
-            self.database.acquire_timeout.as_millis()
+            self.database.acquire_timeout.as_millis(),
+            self.database.order_batch_max
         )
     }
 }

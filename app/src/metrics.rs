@@ -251,13 +251,21 @@ fn write_pool(out: &mut String, pool: &PoolSnapshot) {
          db_pool_waits_total {}\n\
          # HELP db_pool_wait_seconds_total Time spent waiting for a connection.\n\
          # TYPE db_pool_wait_seconds_total counter\n\
-         db_pool_wait_seconds_total {}",
+         db_pool_wait_seconds_total {}\n\
+         # HELP db_order_batches_total Statements that placed two or more orders together.\n\
+         # TYPE db_order_batches_total counter\n\
+         db_order_batches_total {}\n\
+         # HELP db_orders_batched_total Orders placed by those statements.\n\
+         # TYPE db_orders_batched_total counter\n\
+         db_orders_batched_total {}",
         pool.size,
         pool.idle,
         pool.max,
         pool.acquires_total,
         pool.waits_total,
-        pool.wait_seconds_total
+        pool.wait_seconds_total,
+        pool.order_batches.batches_total,
+        pool.order_batches.batched_orders_total
     );
 }
 
@@ -309,6 +317,7 @@ fn cpu_seconds() -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::order_batch::BatchStats;
 
     #[test]
     fn statuses_outside_the_list_fall_into_their_class() {
@@ -354,6 +363,10 @@ mod tests {
             acquires_total: 2,
             waits_total: 1,
             wait_seconds_total: 0.5,
+            order_batches: BatchStats {
+                batches_total: 3,
+                batched_orders_total: 20,
+            },
         };
         metrics.write_prometheus(&mut out, &pool);
         assert!(out.contains(
@@ -366,5 +379,7 @@ mod tests {
             "http_request_duration_seconds_bucket{route=\"/disks/{id}\",method=\"GET\",le=\"+Inf\"} 2"
         ));
         assert!(out.contains("db_pool_waits_total 1"));
+        assert!(out.contains("db_order_batches_total 3"));
+        assert!(out.contains("db_orders_batched_total 20"));
     }
 }

@@ -235,6 +235,7 @@ mod tests {
             acquires_total: 0,
             waits_total: 0,
             wait_seconds_total: 0.0,
+            order_batches: Default::default(),
         };
         metrics.write_prometheus(&mut out, &pool);
         assert!(!out.contains("route=\"unmatched\""), "{out}");

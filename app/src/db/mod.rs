@@ -30,6 +30,7 @@ pub mod customers;
 pub mod disks;
 pub mod explain;
 pub mod list;
+pub mod order_batch;
 pub mod orders;
 pub mod seed;
 
@@ -47,6 +48,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSy
 use sqlx::{Database, Pool};
 
 use crate::config::DatabaseSettings;
+use order_batch::{BatchStats, OrderQueue};
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 static MYSQL_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/mysql");
@@ -111,6 +113,8 @@ pub enum AnyPool {
 pub struct Db {
     pool: AnyPool,
     stats: Arc<AcquireStats>,
+    /// Orders waiting to be placed together (Postgres; see [`order_batch`]).
+    orders: Arc<OrderQueue>,
 }
 
 /// Pool acquisition counters (monotonic).
@@ -131,6 +135,8 @@ pub struct PoolSnapshot {
     /// Acquisitions that found no idle connection (they waited for one, or for a new one).
     pub waits_total: u64,
     pub wait_seconds_total: f64,
+    /// Orders placed together (see [`order_batch`]).
+    pub order_batches: BatchStats,
 }
 
 /// Expands `$body` once per backend with `$conn` bound to a pooled connection of that backend
@@ -210,10 +216,7 @@ impl Db {
                 AnyPool::Sqlite(pool)
             }
         };
-        Ok(Self {
-            pool,
-            stats: Arc::default(),
-        })
+        Ok(Self::with_pool(pool, settings))
     }
 
     /// A handle that connects on first use, without migrating: for exercising an unreachable
@@ -231,10 +234,21 @@ impl Db {
                 pool_options(settings).connect_lazy_with(sqlite_options(&settings.url)?),
             ),
         };
-        Ok(Self {
+        Ok(Self::with_pool(pool, settings))
+    }
+
+    fn with_pool(pool: AnyPool, settings: &DatabaseSettings) -> Self {
+        // Only Postgres batches orders: MySQL has no `UPDATE … RETURNING` to tell which orders
+        // of a batch took their stock, and SQLite has one writer at a time anyway.
+        let max_batch = match pool {
+            AnyPool::Postgres(_) => settings.order_batch_max,
+            AnyPool::Mysql(_) | AnyPool::Sqlite(_) => 1,
+        };
+        Self {
             pool,
             stats: Arc::default(),
-        })
+            orders: Arc::new(OrderQueue::new(max_batch)),
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -247,6 +261,14 @@ impl Db {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    pub(crate) fn orders(&self) -> &OrderQueue {
+        &self.orders
+    }
+
+    pub(crate) fn orders_arc(&self) -> Arc<OrderQueue> {
+        self.orders.clone()
     }
 
     /// Takes a connection from `pool`, counting waits for `/metrics`.
@@ -281,6 +303,7 @@ impl Db {
             acquires_total: self.stats.acquires.load(Ordering::Relaxed),
             waits_total: self.stats.waits.load(Ordering::Relaxed),
             wait_seconds_total: self.stats.wait_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            order_batches: self.orders.stats(),
         }
     }
 

@@ -7,11 +7,19 @@
 //! same transaction (both happen or neither does). Being first matters on SQLite: the
 //! transaction takes the database write lock straight away instead of starting as a reader
 //! and failing to upgrade (`SQLITE_BUSY`) when another writer got there first.
+//!
+//! On Postgres the same update and insert are one statement (a data-modifying CTE: one round
+//! trip, the same row lock), and orders that arrive together share a statement: see
+//! [`super::order_batch`] for why and what it keeps true.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use sqlx::postgres::PgConnection;
 use sqlx::Connection;
 
 use super::list::{run_list, Arg, HasId, ListQuery, Listed};
+use super::order_batch::{replicate, Drainer, OrderQueue, Pending, Placed};
 use super::{missing_inserted_id, with_conn, AnyPool, Backend, Db, InsertedId, Sql};
 use crate::domain::{NewOrder, Page};
 
@@ -83,6 +91,25 @@ static PLACE_IN_ONE_STATEMENT: Sql = Sql::new(
      created_at) SELECT ?, ?, ?, price_cents, price_cents * ?, ? FROM taken \
      RETURNING id, unit_price_cents",
 );
+/// Postgres: a batch of orders (at most one per disk) in one statement. The customer check
+/// keeps an unknown customer from failing the whole statement on the foreign key; the key
+/// still guards a customer deleted in between (the statement then fails, and its orders are
+/// placed one by one).
+static PLACE_BATCH: Sql = Sql::new(
+    "WITH req AS (\
+         SELECT * FROM unnest(?::bigint[], ?::bigint[], ?::int[], ?::timestamptz[]) \
+         AS r(customer_id, disk_id, quantity, created_at)\
+     ), taken AS (\
+         UPDATE disks d SET stock = d.stock - r.quantity FROM req r \
+         WHERE d.id = r.disk_id AND d.stock >= r.quantity \
+         AND EXISTS (SELECT 1 FROM customers c WHERE c.id = r.customer_id) \
+         RETURNING d.id AS disk_id, d.price_cents, r.customer_id, r.quantity, r.created_at\
+     ) \
+     INSERT INTO orders (customer_id, disk_id, quantity, unit_price_cents, total_cents, \
+     created_at) SELECT customer_id, disk_id, quantity, price_cents, price_cents * quantity, \
+     created_at FROM taken \
+     RETURNING id, disk_id, unit_price_cents",
+);
 static WHY_REJECTED: Sql = Sql::new(
     "SELECT (SELECT stock FROM disks WHERE id = ?), (SELECT COUNT(*) FROM customers WHERE id = ?)",
 );
@@ -105,43 +132,16 @@ impl Db {
         let created_at = Utc::now().trunc_subsecs(6);
         let quantity = i64::from(new.quantity());
         if let AnyPool::Postgres(pool) = self.pool() {
+            if self.orders().batching() {
+                let (outcome, start_drainer) = self.orders().push(new, created_at);
+                if start_drainer {
+                    tokio::spawn(self.clone().drain_orders());
+                }
+                // The drainer always answers; a dropped sender would mean it panicked.
+                return outcome.await.unwrap_or(Err(sqlx::Error::WorkerCrashed));
+            }
             let mut conn = self.acquire(pool).await?;
-            let placed: Result<Option<(i64, i64)>, sqlx::Error> =
-                sqlx::query_as(PLACE_IN_ONE_STATEMENT.on(Backend::Postgres))
-                    .bind(quantity)
-                    .bind(new.disk_id())
-                    .bind(quantity)
-                    .bind(new.customer_id())
-                    .bind(new.disk_id())
-                    .bind(new.quantity())
-                    .bind(quantity)
-                    .bind(created_at)
-                    .fetch_optional(&mut *conn)
-                    .await;
-            return match placed {
-                Ok(Some((id, unit_price_cents))) => Ok(Ok(OrderRow {
-                    id,
-                    customer_id: new.customer_id(),
-                    disk_id: new.disk_id(),
-                    quantity: new.quantity(),
-                    unit_price_cents,
-                    total_cents: unit_price_cents.saturating_mul(quantity),
-                    created_at,
-                })),
-                Ok(None) => {
-                    let (stock, customers): (Option<i64>, i64) =
-                        sqlx::query_as(WHY_REJECTED.on(Backend::Postgres))
-                            .bind(new.disk_id())
-                            .bind(new.customer_id())
-                            .fetch_one(&mut *conn)
-                            .await?;
-                    Ok(Err(rejection(stock, customers)))
-                }
-                Err(err) if is_foreign_key_violation(&err) => {
-                    Ok(Err(OrderRejected::UnknownCustomer))
-                }
-                Err(err) => Err(err),
-            };
+            return place_one_on_postgres(&mut conn, new, created_at).await;
         }
         // MySQL/MariaDB (no UPDATE … RETURNING) and SQLite (no data-modifying CTE): a
         // transaction whose first statement takes the stock.
@@ -251,6 +251,151 @@ impl Db {
         with_conn!(self, backend, conn => {
             sqlx::query_scalar(COUNT_ALL.on(backend)).fetch_one(conn).await
         })
+    }
+}
+
+impl Db {
+    /// A drain task of the order queue (see `order_batch`): places batches until none waits.
+    async fn drain_orders(self) {
+        let AnyPool::Postgres(pool) = self.pool() else {
+            unreachable!("only Postgres batches orders");
+        };
+        let mut drainer = Drainer::new(self.orders_arc());
+        while let Some(batch) = drainer.next_batch() {
+            match self.acquire(pool).await {
+                Ok(mut conn) => place_batch_on_postgres(&mut conn, batch, drainer.queue()).await,
+                Err(err) => {
+                    for pending in batch {
+                        pending.answer(Err(replicate(&err)));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One order, one statement ([`PLACE_IN_ONE_STATEMENT`]).
+async fn place_one_on_postgres(
+    conn: &mut PgConnection,
+    new: NewOrder,
+    created_at: DateTime<Utc>,
+) -> Placed {
+    let quantity = i64::from(new.quantity());
+    let placed: Result<Option<(i64, i64)>, sqlx::Error> =
+        sqlx::query_as(PLACE_IN_ONE_STATEMENT.on(Backend::Postgres))
+            .bind(quantity)
+            .bind(new.disk_id())
+            .bind(quantity)
+            .bind(new.customer_id())
+            .bind(new.disk_id())
+            .bind(new.quantity())
+            .bind(quantity)
+            .bind(created_at)
+            .fetch_optional(&mut *conn)
+            .await;
+    match placed {
+        Ok(Some((id, unit_price_cents))) => {
+            Ok(Ok(placed_row(new, id, unit_price_cents, created_at)))
+        }
+        Ok(None) => Ok(Err(why_rejected_on_postgres(conn, new).await?)),
+        Err(err) if is_foreign_key_violation(&err) => Ok(Err(OrderRejected::UnknownCustomer)),
+        Err(err) => Err(err),
+    }
+}
+
+/// A batch (one order per disk, sorted by disk id) in one statement ([`PLACE_BATCH`]); each
+/// order is answered as soon as the statement's outcome is known.
+async fn place_batch_on_postgres(conn: &mut PgConnection, batch: Vec<Pending>, queue: &OrderQueue) {
+    if batch.len() == 1 {
+        for pending in batch {
+            let placed = place_one_on_postgres(conn, pending.order, pending.created_at).await;
+            pending.answer(placed);
+        }
+        return;
+    }
+    let customers: Vec<i64> = batch.iter().map(|p| p.order.customer_id()).collect();
+    let disks: Vec<i64> = batch.iter().map(|p| p.order.disk_id()).collect();
+    let quantities: Vec<i32> = batch.iter().map(|p| p.order.quantity()).collect();
+    let created: Vec<DateTime<Utc>> = batch.iter().map(|p| p.created_at).collect();
+    let placed: Result<Vec<(i64, i64, i64)>, sqlx::Error> =
+        sqlx::query_as(PLACE_BATCH.on(Backend::Postgres))
+            .bind(&customers)
+            .bind(&disks)
+            .bind(&quantities)
+            .bind(&created)
+            .fetch_all(&mut *conn)
+            .await;
+    match placed {
+        Ok(rows) => {
+            queue.record_batch(batch.len());
+            // One order per disk: the disk id names the order a row belongs to.
+            let by_disk: HashMap<i64, (i64, i64)> = rows
+                .into_iter()
+                .map(|(id, disk_id, unit_price_cents)| (disk_id, (id, unit_price_cents)))
+                .collect();
+            for pending in batch {
+                let placed = match by_disk.get(&pending.order.disk_id()) {
+                    Some(&(id, unit_price_cents)) => Ok(Ok(placed_row(
+                        pending.order,
+                        id,
+                        unit_price_cents,
+                        pending.created_at,
+                    ))),
+                    None => why_rejected_on_postgres(conn, pending.order).await.map(Err),
+                };
+                pending.answer(placed);
+            }
+        }
+        // The server refused the statement (a customer deleted since the check, a deadlock
+        // between two batches): being one statement, none of it happened. Each order is placed
+        // again on its own and gets its own answer.
+        Err(sqlx::Error::Database(err)) => {
+            log::warn!(
+                "a batch of {} orders was refused ({err}); placing them one by one",
+                batch.len()
+            );
+            for pending in batch {
+                let placed = place_one_on_postgres(conn, pending.order, pending.created_at).await;
+                pending.answer(placed);
+            }
+        }
+        // The connection failed: whether the statement committed is unknown, as for a lone
+        // order. Placing the orders again could place them twice, so each is answered 503.
+        Err(err) => {
+            for pending in batch {
+                pending.answer(Err(replicate(&err)));
+            }
+        }
+    }
+}
+
+async fn why_rejected_on_postgres(
+    conn: &mut PgConnection,
+    new: NewOrder,
+) -> Result<OrderRejected, sqlx::Error> {
+    let (stock, customers): (Option<i64>, i64) = sqlx::query_as(WHY_REJECTED.on(Backend::Postgres))
+        .bind(new.disk_id())
+        .bind(new.customer_id())
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(rejection(stock, customers))
+}
+
+fn placed_row(
+    new: NewOrder,
+    id: i64,
+    unit_price_cents: i64,
+    created_at: DateTime<Utc>,
+) -> OrderRow {
+    OrderRow {
+        id,
+        customer_id: new.customer_id(),
+        disk_id: new.disk_id(),
+        quantity: new.quantity(),
+        unit_price_cents,
+        // Validation bounds price (≤ 10^8) and quantity (≤ 100): this cannot overflow.
+        total_cents: unit_price_cents.saturating_mul(i64::from(new.quantity())),
+        created_at,
     }
 }
 

@@ -293,6 +293,7 @@ pub fn test_settings(database_url: String) -> Settings {
             url: database_url,
             pool_max: 10,
             acquire_timeout: Duration::from_secs(15),
+            order_batch_max: app::config::DEFAULT_ORDER_BATCH_MAX,
         },
     }
 }

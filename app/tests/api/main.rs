@@ -9,6 +9,7 @@ mod concurrency;
 mod customers;
 mod disks;
 mod errors;
+mod order_batch;
 mod orders;
 mod seed;
 mod service;

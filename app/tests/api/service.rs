@@ -145,6 +145,7 @@ async fn app_over_unreachable_database(url: &str) -> TestApp {
         url: url.to_owned(),
         pool_max: 2,
         acquire_timeout: Duration::from_millis(300),
+        order_batch_max: app::config::DEFAULT_ORDER_BATCH_MAX,
     };
     let db = Db::connect_lazy(&settings.database).expect("lazy pool");
     let listener = std::net::TcpListener::bind(settings.listen).expect("binding port 0");
