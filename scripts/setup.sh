@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs and starts what the lab and its tests need, from Debian's packages, when missing:
 # nginx, siege, wrk, PostgreSQL and MariaDB (started without systemd), docker-compose (for the
-# static compose check), plus the test users. Idempotent: on a machine that has everything it
-# only checks. Needs root (apt-get). Prints the TEST_*_URL exports the test suite uses.
+# static compose check), nodejs (the /docs page's test), plus the test users. Idempotent: on a
+# machine that has everything it only checks. Needs root (apt-get). Prints the TEST_*_URL
+# exports the test suite uses.
 #
 #   scripts/setup.sh            # everything (tests)
 #   scripts/setup.sh --bench    # only what a native bench on SQLite needs (nginx, siege)
@@ -106,6 +107,8 @@ setup_mariadb() {
 setup_static_check_tools() {
   command -v docker-compose >/dev/null || apt_install docker-compose
   command -v unshare >/dev/null || apt_install util-linux
+  # The /docs page's renderer is JavaScript; app/tests/api/docs_page.rs runs it under node.
+  command -v node >/dev/null || apt_install nodejs
 }
 
 case "${1:-all}" in

@@ -21,7 +21,7 @@ use crate::routes::{meta, Paged};
                        response carries `X-Instance`."
     ),
     paths(
-        meta::service_info, meta::health, meta::ready, meta::metrics, meta::openapi,
+        meta::service_info, meta::health, meta::ready, meta::metrics, meta::openapi, meta::docs,
         customers::create, customers::list, customers::get, customers::replace, customers::delete,
         orders::list_for_customer,
         disks::create, disks::list, disks::get, disks::replace, disks::delete,

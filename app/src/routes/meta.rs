@@ -1,9 +1,9 @@
 //! Service routes: `/` (what is this), `/health` (alive), `/ready` (database answers),
-//! `/metrics` (Prometheus) and `/openapi.json`.
+//! `/metrics` (Prometheus), `/openapi.json` and `/docs` (the page that shows it).
 
 use std::time::Duration;
 
-use actix_web::http::header::ContentType;
+use actix_web::http::header::{self, ContentType};
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -97,4 +97,24 @@ pub async fn openapi(doc: web::Data<OpenApiJson>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(ContentType::json())
         .body(doc.0.clone())
+}
+
+/// The API reference page: drawn in the browser from `openapi.json` (see the file's comment).
+pub const DOCS_HTML: &str = include_str!("docs.html");
+
+/// What the page may load: nothing but itself and same-origin requests (`openapi.json` and the
+/// "Try it" forms). Its script and style are inline; no asset comes from anywhere else.
+pub const DOCS_CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; \
+    style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; \
+    form-action 'none'; frame-ancestors 'none'";
+
+/// API docs: an HTML page that reads `openapi.json` and shows every route, its parameters,
+/// bodies and answers, with a form to try each one.
+#[utoipa::path(get, path = "/docs", tag = "service",
+    responses((status = 200, description = "HTML page (no external asset)", content_type = "text/html", body = String)))]
+pub async fn docs() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::html())
+        .insert_header((header::CONTENT_SECURITY_POLICY, DOCS_CSP))
+        .body(DOCS_HTML)
 }

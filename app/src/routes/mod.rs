@@ -34,6 +34,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         Endpoint::at(contract::routes::READY).get(meta::ready),
         Endpoint::at("/metrics").get(meta::metrics),
         Endpoint::at("/openapi.json").get(meta::openapi),
+        Endpoint::at("/docs").get(meta::docs),
         Endpoint::at("/customers")
             .get(customers::list)
             .post(customers::create),

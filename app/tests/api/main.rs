@@ -8,6 +8,7 @@ mod cli;
 mod concurrency;
 mod customers;
 mod disks;
+mod docs_page;
 mod errors;
 mod order_batch;
 mod orders;

@@ -1,4 +1,5 @@
-//! `/`, `/health`, `/ready`, `/metrics`, `/openapi.json`, `X-Instance`, database outages.
+//! `/`, `/health`, `/ready`, `/metrics`, `/openapi.json`, `X-Instance`, database outages
+//! (`/docs` has its own file, docs_page.rs).
 
 use std::time::{Duration, Instant};
 
@@ -71,7 +72,7 @@ on_every_backend! {
         let paths = doc["paths"].as_object().expect("paths");
         for (path, method) in [
             ("/", "get"), ("/health", "get"), ("/ready", "get"), ("/metrics", "get"),
-            ("/openapi.json", "get"),
+            ("/openapi.json", "get"), ("/docs", "get"),
             ("/customers", "get"), ("/customers", "post"), ("/customers/{id}", "get"),
             ("/customers/{id}", "put"), ("/customers/{id}", "delete"),
             ("/customers/{id}/orders", "get"),
