@@ -501,8 +501,8 @@ fn a_small_matrix_writes_results_plots_and_redraws_and_compares() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let run_dir = stack.run_dir();
     assert!(
-        stdout.trim_end().ends_with("report.md"),
-        "ends with the report's path: {stdout}"
+        stdout.trim_end().ends_with("report.html"),
+        "ends with the HTML report's path: {stdout}"
     );
     assert!(run_dir
         .file_name()
@@ -515,6 +515,7 @@ fn a_small_matrix_writes_results_plots_and_redraws_and_compares() {
         "steps.csv",
         "samples.csv",
         "report.md",
+        "report.html",
         "siegerc",
     ] {
         assert!(run_dir.join(file).is_file(), "{file}");

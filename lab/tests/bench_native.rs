@@ -57,10 +57,15 @@ fn a_native_bench_on_the_tight_profile_measures_every_service_and_takes_the_stac
     );
     let report_line = stdout.lines().last().unwrap_or_default();
     assert!(
-        report_line.ends_with("report.md"),
-        "last line should name the report: {stdout}"
+        report_line.ends_with("report.html"),
+        "last line should name the HTML report: {stdout}"
     );
     assert!(Path::new(report_line).is_file());
+    let html = std::fs::read_to_string(report_line).unwrap();
+    assert!(
+        html.contains("<figure><svg") && html.contains("<table>"),
+        "report.html holds the tables and the plots inline"
+    );
 
     let run_dir = Path::new(report_line).parent().unwrap();
     let run: Value =

@@ -418,6 +418,7 @@ fn the_readme_docker_walk_through_works_on_a_real_engine_and_measures_every_cont
         "steps.csv",
         "samples.csv",
         "report.md",
+        "report.html",
         "throughput.png",
     ] {
         let meta = std::fs::metadata(run_dir.join(file)).unwrap();

@@ -30,8 +30,10 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
         export::write_atomic(&dir.join(exporter.file_name()), &exporter.render(&run)?)?;
     }
     plot::draw_run(&run, &dir)?;
+    let html = export::html::write_from_markdown(&dir, "report", &run_title(&run))?;
     export::adopt_parent_owner(&dir);
     println!("{}", dir.join("report.md").display());
+    println!("{}", html.display());
     Ok(())
 }
 
@@ -57,7 +59,23 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
     export::write_atomic(&path, &export::compare_markdown(&runs))?;
     let only_runs: Vec<Run> = runs.into_iter().map(|(run, _)| run).collect();
     plot::draw_compare(&only_runs, &out)?;
+    let labels: Vec<&str> = only_runs.iter().map(|run| run.label.as_str()).collect();
+    let html = export::html::write_from_markdown(
+        &out,
+        "compare",
+        &format!("lab compare: {}", labels.join(", ")),
+    )?;
     export::adopt_parent_owner(&out);
     println!("{}", path.display());
+    println!("{}", html.display());
     Ok(())
+}
+
+/// The HTML report's title: the run's label and when it started.
+pub fn run_title(run: &Run) -> String {
+    format!(
+        "lab bench: {} ({})",
+        run.label,
+        run.started_at.format("%Y-%m-%d %H:%M UTC")
+    )
 }

@@ -1,8 +1,10 @@
 //! Exporters: one `Run`, several files (`run.json`, `steps.csv`, `samples.csv`,
 //! `report.md`) behind one trait, each written atomically (temp file + rename) so an
 //! interrupted run never leaves half a file. `compare` renders several runs side by side.
+//! `report.html`/`compare.html` are made from the Markdown once the plots are drawn (`html`).
 
 mod csv_files;
+pub mod html;
 mod markdown;
 
 use std::fs;

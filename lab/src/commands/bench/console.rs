@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
 use super::StepPlan;
 use crate::results::{Run, Step};
@@ -15,11 +15,17 @@ pub fn spinner(message: String) -> ProgressBar {
     bar
 }
 
+/// The running step: which one, its seconds done and left, and the live req/s (its message).
 pub fn step_bar(plan: &StepPlan<'_>) -> ProgressBar {
     let bar = ProgressBar::new(plan.secs);
-    if let Ok(style) = ProgressStyle::with_template("{prefix:>28} [{bar:30}] {pos:>3}/{len}s {msg}")
+    if let Ok(style) =
+        ProgressStyle::with_template("{prefix:>28} [{bar:30}] {pos:>3}/{len}s, {left} left, {msg}")
     {
-        bar.set_style(style.progress_chars("=> "));
+        let left = |state: &ProgressState, out: &mut dyn std::fmt::Write| {
+            let left = state.len().unwrap_or(0).saturating_sub(state.pos());
+            let _ = write!(out, "{left:>3}s");
+        };
+        bar.set_style(style.with_key("left", left).progress_chars("=> "));
     }
     bar.set_prefix(format!(
         "{} / {} / {} users",

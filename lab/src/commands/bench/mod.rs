@@ -99,6 +99,7 @@ pub fn bench(config: &LabConfig, args: BenchArgs) -> anyhow::Result<()> {
     bench.draw_plots();
     print_final_table(&bench.run);
     println!("{}", bench.run_dir.join("report.md").display());
+    println!("{}", bench.run_dir.join("report.html").display());
     outcome?;
     if interrupted() {
         bail!(
@@ -200,9 +201,14 @@ impl Bench {
         Ok(())
     }
 
+    /// Draws the plots, then report.html from report.md with them inlined.
     fn draw_plots(&self) {
         if let Err(err) = plot::draw_run(&self.run, &self.run_dir) {
             eprintln!("lab bench: warning: plots not drawn: {err:#}");
+        }
+        let title = super::report::run_title(&self.run);
+        if let Err(err) = export::html::write_from_markdown(&self.run_dir, "report", &title) {
+            eprintln!("lab bench: warning: report.html not written: {err:#}");
         }
         export::adopt_parent_owner(&self.run_dir);
     }
