@@ -5,8 +5,10 @@
 #   2. `nginx -t` on the real nginx.conf as rendered for compose (exactly as the official image
 #      renders it: lab-env.envsh, then envsubst of the defined variables), with the compose
 #      host names resolved in a throwaway mount namespace, and as rendered for native;
-#   3. hadolint on the Dockerfile;
-#   4. the release app binary needs no shared library that distroless/cc-debian12 lacks, nor a
+#   3. the monitoring profile: `promtool check config` (Debian's prometheus), the Grafana
+#      provisioning and dashboard files parse and agree on the data source;
+#   4. hadolint on the Dockerfile;
+#   5. the release app binary needs no shared library that distroless/cc-debian12 lacks, nor a
 #      newer glibc than Debian 12's.
 # Installs what it needs when missing (apt-get, pip); exits non-zero on any failure.
 set -euo pipefail
@@ -58,7 +60,7 @@ for profile in "${profiles[@]}"; do
     label=${profile:-defaults}
     args=()
     [ -n "$profile" ] && args=(--env-file "$profile")
-    if compose "${args[@]}" --profile mysql --profile bench config -q; then
+    if compose "${args[@]}" --profile mysql --profile bench --profile monitoring config -q; then
         ok "compose config ($label)"
     else
         fail "compose config ($label)"
@@ -124,6 +126,39 @@ for profile in profiles/*.env; do
         fail "nginx -t, native rendering ($profile)"
     fi
 done
+
+say "monitoring: promtool check config, Grafana provisioning"
+if ! command -v promtool >/dev/null 2>&1; then
+    apt_install prometheus
+    # Debian's package starts a Prometheus of its own where it can (init script): not needed.
+    if [ -x /etc/init.d/prometheus ]; then /etc/init.d/prometheus stop >/dev/null 2>&1 || true; fi
+fi
+if promtool check config monitoring/prometheus.yml; then
+    ok "promtool check config"
+else
+    fail "promtool check config"
+fi
+# The dashboard's queries are checked against a live /metrics by app/tests/api/monitoring.rs;
+# here: the files parse and the dashboard uses the provisioned data source.
+if $PY - <<'PYEOF'
+import glob, json, sys, yaml
+uids = set()
+for path in glob.glob("monitoring/grafana/provisioning/*/*.yml"):
+    doc = yaml.safe_load(open(path))
+    uids.update(d["uid"] for d in doc.get("datasources", []))
+for path in glob.glob("monitoring/grafana/dashboards/*.json"):
+    dash = json.load(open(path))
+    for panel in dash["panels"]:
+        for target in panel["targets"]:
+            uid = target["datasource"]["uid"]
+            if uid not in uids:
+                sys.exit(f"{path}: panel {panel['title']!r} uses data source {uid!r}, not provisioned")
+PYEOF
+then
+    ok "Grafana provisioning and dashboard"
+else
+    fail "Grafana provisioning and dashboard"
+fi
 
 say "Dockerfile: hadolint"
 if ! command -v hadolint >/dev/null 2>&1; then
