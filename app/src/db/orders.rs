@@ -75,10 +75,6 @@ static INSERT: Sql = Sql::new(
     "INSERT INTO orders (customer_id, disk_id, quantity, unit_price_cents, total_cents, \
      created_at) VALUES (?, ?, ?, ?, ?, ?)",
 );
-static INSERT_RETURNING: Sql = Sql::new(
-    "INSERT INTO orders (customer_id, disk_id, quantity, unit_price_cents, total_cents, \
-     created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-);
 /// Postgres: the whole order in one statement (one round trip, no BEGIN/COMMIT). The
 /// data-modifying CTE takes the stock under the row lock exactly as the transaction does; the
 /// insert only sees a row when the stock was taken, and a failing insert (an unknown customer's
@@ -183,30 +179,16 @@ impl Db {
                         .await?;
                 return Ok(Err(rejection(stock, customers)));
             };
-            // Validation bounds price (≤ 10^8) and quantity (≤ 100): this cannot overflow.
-            let total_cents = unit_price_cents.saturating_mul(quantity);
-            let insert = if backend == Backend::Postgres {
-                sqlx::query_scalar(INSERT_RETURNING.on(backend))
-                    .bind(new.customer_id())
-                    .bind(new.disk_id())
-                    .bind(new.quantity())
-                    .bind(unit_price_cents)
-                    .bind(total_cents)
-                    .bind(created_at)
-                    .fetch_one(&mut *tx)
-                    .await
-            } else {
-                sqlx::query(INSERT.on(backend))
-                    .bind(new.customer_id())
-                    .bind(new.disk_id())
-                    .bind(new.quantity())
-                    .bind(unit_price_cents)
-                    .bind(total_cents)
-                    .bind(created_at)
-                    .execute(&mut *tx)
-                    .await
-                    .and_then(|done| done.inserted_id().ok_or_else(|| missing_inserted_id("orders")))
-            };
+            let insert = sqlx::query(INSERT.on(backend))
+                .bind(new.customer_id())
+                .bind(new.disk_id())
+                .bind(new.quantity())
+                .bind(unit_price_cents)
+                .bind(total_cents(unit_price_cents, new))
+                .bind(created_at)
+                .execute(&mut *tx)
+                .await
+                .and_then(|done| done.inserted_id().ok_or_else(|| missing_inserted_id("orders")));
             let id = match insert {
                 Ok(id) => id,
                 // The customer does not exist: the stock taken above is rolled back with the
@@ -218,15 +200,7 @@ impl Db {
                 Err(err) => return Err(err),
             };
             tx.commit().await?;
-            Ok(Ok(OrderRow {
-                id,
-                customer_id: new.customer_id(),
-                disk_id: new.disk_id(),
-                quantity: new.quantity(),
-                unit_price_cents,
-                total_cents,
-                created_at,
-            }))
+            Ok(Ok(placed_row(new, id, unit_price_cents, created_at)))
         })
     }
 
@@ -264,11 +238,7 @@ impl Db {
         while let Some(batch) = drainer.next_batch() {
             match self.acquire(pool).await {
                 Ok(mut conn) => place_batch_on_postgres(&mut conn, batch, drainer.queue()).await,
-                Err(err) => {
-                    for pending in batch {
-                        pending.answer(Err(replicate(&err)));
-                    }
-                }
+                Err(err) => fail_all(batch, &err),
             }
         }
     }
@@ -307,11 +277,7 @@ async fn place_one_on_postgres(
 /// order is answered as soon as the statement's outcome is known.
 async fn place_batch_on_postgres(conn: &mut PgConnection, batch: Vec<Pending>, queue: &OrderQueue) {
     if batch.len() == 1 {
-        for pending in batch {
-            let placed = place_one_on_postgres(conn, pending.order, pending.created_at).await;
-            pending.answer(placed);
-        }
-        return;
+        return place_each_alone(conn, batch).await;
     }
     let customers: Vec<i64> = batch.iter().map(|p| p.order.customer_id()).collect();
     let disks: Vec<i64> = batch.iter().map(|p| p.order.disk_id()).collect();
@@ -354,18 +320,26 @@ async fn place_batch_on_postgres(conn: &mut PgConnection, batch: Vec<Pending>, q
                 "a batch of {} orders was refused ({err}); placing them one by one",
                 batch.len()
             );
-            for pending in batch {
-                let placed = place_one_on_postgres(conn, pending.order, pending.created_at).await;
-                pending.answer(placed);
-            }
+            place_each_alone(conn, batch).await;
         }
         // The connection failed: whether the statement committed is unknown, as for a lone
         // order. Placing the orders again could place them twice, so each is answered 503.
-        Err(err) => {
-            for pending in batch {
-                pending.answer(Err(replicate(&err)));
-            }
-        }
+        Err(err) => fail_all(batch, &err),
+    }
+}
+
+/// Places each order of `batch` with its own statement, answering each.
+async fn place_each_alone(conn: &mut PgConnection, batch: Vec<Pending>) {
+    for pending in batch {
+        let placed = place_one_on_postgres(conn, pending.order, pending.created_at).await;
+        pending.answer(placed);
+    }
+}
+
+/// Answers every order of `batch` with (a copy of) the same database failure.
+fn fail_all(batch: Vec<Pending>, err: &sqlx::Error) {
+    for pending in batch {
+        pending.answer(Err(replicate(err)));
     }
 }
 
@@ -393,10 +367,14 @@ fn placed_row(
         disk_id: new.disk_id(),
         quantity: new.quantity(),
         unit_price_cents,
-        // Validation bounds price (≤ 10^8) and quantity (≤ 100): this cannot overflow.
-        total_cents: unit_price_cents.saturating_mul(i64::from(new.quantity())),
+        total_cents: total_cents(unit_price_cents, new),
         created_at,
     }
+}
+
+/// Validation bounds price (≤ 10^8) and quantity (≤ 100): this cannot overflow.
+fn total_cents(unit_price_cents: i64, new: NewOrder) -> i64 {
+    unit_price_cents.saturating_mul(i64::from(new.quantity()))
 }
 
 /// Why no stock was taken, from the disk's stock (`None`: no such disk) and whether the

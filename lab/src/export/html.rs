@@ -74,18 +74,11 @@ fn figure(dir: &Path, dest: &str, caption: &str) -> String {
     }
 }
 
+/// `text` with `&`, `<`, `>`, `"` and `'` escaped (pulldown-cmark's own escaper).
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
+    // Writing to a String cannot fail.
+    let _ = pulldown_cmark_escape::escape_html(&mut out, text);
     out
 }
 
