@@ -7,8 +7,10 @@
 #      host names resolved in a throwaway mount namespace, and as rendered for native;
 #   3. the monitoring profile: `promtool check config` (Debian's prometheus), the Grafana
 #      provisioning and dashboard files parse and agree on the data source;
-#   4. hadolint on the Dockerfile;
-#   5. the release app binary needs no shared library that distroless/cc-debian12 lacks, nor a
+#   4. the Kubernetes manifests (scripts/k8s-checks.sh), and nginx -t on nginx.conf as their
+#      nginx pods render it;
+#   5. hadolint on the Dockerfile;
+#   6. the release app binary needs no shared library that distroless/cc-debian12 lacks, nor a
 #      newer glibc than Debian 12's.
 # Installs what it needs when missing (apt-get, pip); exits non-zero on any failure.
 set -euo pipefail
@@ -78,6 +80,24 @@ render_like_the_image() {
     ' sh "$1" "$ROOT/nginx/lab-env.envsh" "$ROOT/nginx.conf"
 }
 
+# nginx -t on nginx.conf rendered from $1 (KEY=VALUE lines), inside a private mount namespace
+# where the stack's host names (compose's app1/app2, Kubernetes' app Service) resolve through a
+# temporary /etc/hosts and the container's log and cache folders exist on throwaway tmpfs mounts.
+nginx_t_in_a_container_like_namespace() {
+    render_like_the_image "$1" > "$WORK/nginx-rendered.conf"
+    printf '127.0.0.1 localhost\n127.0.0.2 app1\n127.0.0.3 app2\n127.0.0.4 app\n' > "$WORK/hosts"
+    if unshare -m --propagation private sh -c '
+        mount --bind "$1" /etc/hosts &&
+        mount -t tmpfs tmpfs /var/log && mkdir -p /var/log/lab &&
+        mount -t tmpfs tmpfs /var/cache && mkdir -p /var/cache/nginx &&
+        "$2" -t -q -c "$3"
+    ' sh "$WORK/hosts" "$NGINX" "$WORK/nginx-rendered.conf"; then
+        ok "nginx -t, $2"
+    else
+        fail "nginx -t, $2"
+    fi
+}
+
 say "nginx.conf as rendered for compose: nginx -t"
 for profile in "${profiles[@]}"; do
     label=${profile:-defaults}
@@ -91,20 +111,7 @@ items = env.items() if isinstance(env, dict) else (e.split("=", 1) for e in env)
 for key, value in items:
     print(f"{key}='{value}'")
 PYEOF
-    render_like_the_image "$WORK/nginx.env" > "$WORK/nginx-compose.conf"
-    # Inside a private mount namespace: app1/app2 resolve through a temporary /etc/hosts,
-    # and the container's log and cache folders exist on throwaway tmpfs mounts.
-    printf '127.0.0.1 localhost\n127.0.0.2 app1\n127.0.0.3 app2\n' > "$WORK/hosts"
-    if unshare -m --propagation private sh -c '
-        mount --bind "$1" /etc/hosts &&
-        mount -t tmpfs tmpfs /var/log && mkdir -p /var/log/lab &&
-        mount -t tmpfs tmpfs /var/cache && mkdir -p /var/cache/nginx &&
-        "$2" -t -q -c "$3"
-    ' sh "$WORK/hosts" "$NGINX" "$WORK/nginx-compose.conf"; then
-        ok "nginx -t, compose rendering ($label)"
-    else
-        fail "nginx -t, compose rendering ($label)"
-    fi
+    nginx_t_in_a_container_like_namespace "$WORK/nginx.env" "compose rendering ($label)"
 done
 
 say "nginx.conf as rendered for native: nginx -t"
@@ -159,6 +166,29 @@ then
 else
     fail "Grafana provisioning and dashboard"
 fi
+
+say "Kubernetes manifests: scripts/k8s-checks.sh (render, schemas, profiles), nginx -t"
+if K8S_RENDER_DIR="$WORK/k8s" scripts/k8s-checks.sh; then
+    ok "k8s checks"
+else
+    fail "k8s checks"
+fi
+for render in "$WORK"/k8s/*.yaml; do
+    overlay=$(basename "$render" .yaml)
+    [ "$overlay" = bench ] && continue
+    # The nginx container's environment, its ConfigMap references resolved.
+    $PY - "$render" > "$WORK/nginx.env" <<'PYEOF'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+maps = {d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"}
+nginx = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "nginx")
+for e in nginx["spec"]["template"]["spec"]["containers"][0]["env"]:
+    ref = e.get("valueFrom", {}).get("configMapKeyRef")
+    value = maps[ref["name"]][ref["key"]] if ref else e["value"]
+    print(f"{e['name']}='{value}'")
+PYEOF
+    nginx_t_in_a_container_like_namespace "$WORK/nginx.env" "Kubernetes rendering ($overlay)"
+done
 
 say "Dockerfile: hadolint"
 if ! command -v hadolint >/dev/null 2>&1; then
