@@ -9,10 +9,11 @@ use crate::config::LabConfig;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  done (bench: every SLO held; fault: PASS)
+  0  done (bench: every SLO held; tune: a winner met the SLO; fault: PASS)
   1  error: bad input (flags, variables, files), a missing tool, a stack that would not start
      (the message says which)
-  2  bench: the run completed but an SLO did not hold; fault or soak: the verdict is FAIL";
+  2  bench: the run completed but an SLO did not hold; tune: no candidate met the SLO;
+     fault or soak: the verdict is FAIL";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -147,6 +148,17 @@ pub enum Command {
         after_long_help = EXIT_CODES
     )]
     Soak(SoakArgs),
+    /// Search how to split a resource budget across nginx, the replicas (1 or 2) and the
+    /// database: each candidate a real bench step, guided by the bottleneck verdicts; writes
+    /// the winner as a ready-to-use profile.
+    #[command(
+        after_help = "Examples:
+  lab tune --base tight --db postgres --scenario mixed --users 100 --slo 'p99_ms<150'
+  lab tune --budget cpus=1,memory=2G --candidates 12 --write-profile
+  lab tune --runtime compose --time-budget-secs 1200",
+        after_long_help = EXIT_CODES
+    )]
+    Tune(TuneArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
     #[command(after_help = "Examples:
   lab completions bash > /etc/bash_completion.d/lab
@@ -185,6 +197,69 @@ pub struct SoakArgs {
     pub window_secs: u64,
     /// Label appended to the results folder name.
     #[arg(long, default_value = "soak")]
+    pub label: String,
+    /// Where results go: `<results>/<timestamp>-<label>/`.
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TuneArgs {
+    /// The total to split, e.g. `cpus=1,memory=2G` (memory in docker's units) [default: the
+    /// base profile's totals].
+    #[arg(long)]
+    pub budget: Option<String>,
+    /// The profile every candidate starts from: its split (scaled to the budget) is the first
+    /// candidate, and its other settings (workers, pool, rate limits) stay as they are.
+    #[arg(long, default_value = "tight")]
+    pub base: String,
+    /// The load each candidate is measured under: a built-in scenario or a siege URL file.
+    #[arg(long, default_value = "mixed")]
+    pub scenario: String,
+    /// Concurrent siege users.
+    #[arg(long, default_value_t = 100)]
+    pub users: u32,
+    /// The SLO the winner must meet, e.g. `p99_ms<150,availability>=99.9`; without it the
+    /// highest throughput wins.
+    #[arg(long)]
+    pub slo: Option<String>,
+    /// The database the stacks run on (SQLite has no database service to give CPU to).
+    #[arg(long, value_enum, default_value_t = DbKind::Postgres)]
+    pub db: DbKind,
+    /// Local processes under cgroups, or docker compose.
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Native)]
+    pub runtime: RuntimeKind,
+    /// At most this many measurements (a repeat of a candidate counts).
+    #[arg(long, default_value_t = 8)]
+    pub candidates: usize,
+    /// Start no candidate that would end past this many seconds (estimated from the ones
+    /// measured so far).
+    #[arg(long, value_name = "SECS")]
+    pub time_budget_secs: Option<u64>,
+    /// Seconds each candidate's step measures.
+    #[arg(long, default_value_t = 20)]
+    pub step_secs: u64,
+    /// Seconds of load before each step, not counted.
+    #[arg(long, default_value_t = 5)]
+    pub warmup_secs: u64,
+    /// Seconds of siege's own ceiling measurement per candidate (0: not measured).
+    #[arg(long, default_value_t = 5)]
+    pub ceiling_secs: u64,
+    /// Two candidates whose throughputs differ by less than this (percent) are both measured
+    /// again and judged by their means.
+    #[arg(long, default_value_t = 5.0)]
+    pub noise_percent: f64,
+    /// The winner profile's name: `<name>.env` in the results folder.
+    #[arg(long, default_value = "tuned")]
+    pub name: String,
+    /// Also write the winner to `profiles/<name>.env` (not over a profile lab tune did not
+    /// write).
+    #[arg(long)]
+    pub write_profile: bool,
+    /// Label appended to the results folder name.
+    #[arg(long, default_value = "tune")]
     pub label: String,
     /// Where results go: `<results>/<timestamp>-<label>/`.
     #[arg(long, default_value = "results")]

@@ -5,6 +5,7 @@ mod fault;
 mod report;
 mod soak;
 mod stack;
+mod tune;
 
 use crate::cli::{Cli, Command};
 
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(args) => report::report(args),
         Command::Fault(args) => fault::fault(config, args),
         Command::Soak(args) => soak::soak(config, args),
+        Command::Tune(args) => tune::tune(config, args),
         Command::Supervise(args) => stack::supervise(args),
         Command::Completions(args) => {
             crate::cli::print_completions(args.shell);

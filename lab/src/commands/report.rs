@@ -12,15 +12,23 @@ use crate::plot;
 use crate::results::Run;
 
 /// `lab report <run>`: rewrites the CSVs, report.md and every plot from run.json alone; for
-/// a `lab soak` folder, the verdict too (it is computed from the windows).
+/// a `lab soak` folder, the verdict too (it is computed from the windows); for a `lab tune`
+/// folder, its CSV, report and plot from tune.json.
 pub fn report(args: ReportArgs) -> anyhow::Result<()> {
-    let soak_json = if args.run.is_dir() {
-        args.run.join("soak.json")
-    } else {
-        args.run.clone()
+    // A folder, or the data file itself.
+    let data = |name: &str| {
+        let path = if args.run.is_dir() {
+            args.run.join(name)
+        } else {
+            args.run.clone()
+        };
+        Some(path).filter(|p| p.file_name().is_some_and(|n| n == name) && p.is_file())
     };
-    if soak_json.file_name().is_some_and(|n| n == "soak.json") && soak_json.is_file() {
+    if let Some(soak_json) = data("soak.json") {
         return super::soak::report(&soak_json);
+    }
+    if let Some(tune_json) = data("tune.json") {
+        return super::tune::report(&tune_json);
     }
     let (run, dir) = export::load_run(&args.run)?;
     for exporter in export::all() {

@@ -13,8 +13,10 @@ use crate::load::access_log::replica_shares;
 use crate::results::{verdict, Run, Step};
 
 mod soak;
+mod tune;
 
 pub use soak::draw_soak;
+pub use tune::{draw_tune, TunePoint};
 
 /// One line of a chart.
 struct Line {

@@ -69,34 +69,10 @@ pub(crate) fn interrupted() -> bool {
 }
 
 pub fn bench(config: &LabConfig, args: BenchArgs) -> anyhow::Result<()> {
-    let repo = profile::repo_root();
     if args.write_urls {
-        return write_committed_urls(config, &args, &repo);
+        return write_committed_urls(config, &args, &profile::repo_root());
     }
-    let plan = Plan::from_args(&args)?;
-    siege::require(config)?;
-    let run_dir = export::create_run_dir(&args.results, &args.label)?;
-    let rc = siege::write_rc(&repo, &run_dir)?;
-    catch_interrupts();
-    eprintln!("lab bench: results in {}", run_dir.display());
-
-    let mut bench = Bench {
-        run: probes::new_run(config, &args, &plan),
-        config: config.clone(),
-        run_dir,
-        repo,
-        rc,
-        clock: Instant::now(),
-        ceiling: None,
-        plan,
-    };
-    bench.save()?;
-    let outcome = bench.run_profiles(&args);
-    if outcome.is_ok() && !interrupted() {
-        bench.run.finished_at = Some(Utc::now());
-    }
-    bench.save()?;
-    bench.draw_plots();
+    let (bench, outcome) = execute(config, &args)?;
     print_final_table(&bench.run);
     println!("{}", bench.run_dir.join("report.md").display());
     println!("{}", bench.run_dir.join("report.html").display());
@@ -109,6 +85,61 @@ pub fn bench(config: &LabConfig, args: BenchArgs) -> anyhow::Result<()> {
         );
     }
     bench.check_slo()
+}
+
+/// A bench that ran to its end: its folder and what it measured.
+pub(crate) struct Finished {
+    pub run_dir: PathBuf,
+    pub run: Run,
+}
+
+/// A whole bench (every file written, the stack stopped) without the summary table and
+/// without judging its SLOs (each step still records its SLO outcome): `lab tune` runs one
+/// per candidate and judges them itself. Interrupted: an error naming the folder.
+pub(crate) fn run_quietly(config: &LabConfig, args: &BenchArgs) -> anyhow::Result<Finished> {
+    let (bench, outcome) = execute(config, args)?;
+    outcome?;
+    if interrupted() {
+        bail!(
+            "interrupted: the bench in {} is incomplete",
+            bench.run_dir.display()
+        );
+    }
+    Ok(Finished {
+        run_dir: bench.run_dir,
+        run: bench.run,
+    })
+}
+
+/// Plans, runs every profile and writes the results; the run's own outcome comes back beside
+/// the bench so the files are written whatever happened.
+fn execute(config: &LabConfig, args: &BenchArgs) -> anyhow::Result<(Bench, anyhow::Result<()>)> {
+    let repo = profile::repo_root();
+    let plan = Plan::from_args(args)?;
+    siege::require(config)?;
+    let run_dir = export::create_run_dir(&args.results, &args.label)?;
+    let rc = siege::write_rc(&repo, &run_dir)?;
+    catch_interrupts();
+    eprintln!("lab bench: results in {}", run_dir.display());
+
+    let mut bench = Bench {
+        run: probes::new_run(config, args, &plan),
+        config: config.clone(),
+        run_dir,
+        repo,
+        rc,
+        clock: Instant::now(),
+        ceiling: None,
+        plan,
+    };
+    bench.save()?;
+    let outcome = bench.run_profiles(args);
+    if outcome.is_ok() && !interrupted() {
+        bench.run.finished_at = Some(Utc::now());
+    }
+    bench.save()?;
+    bench.draw_plots();
+    Ok((bench, outcome))
 }
 
 /// The validated plan of a bench.
