@@ -142,72 +142,44 @@ data:
   LAB_PROFILE: "{name}"
 {config}
 """
-    caps_yaml = f"""{header}#
-# The profile's CPU and memory per service. The annotation rolls the pods when the profile
-# changes (the lab-profile ConfigMap has no content hash in its name).
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: app
-spec:
-  replicas: {replicas}
-  template:
-    metadata:
+    def patch(kind, workload, container, resources, extra=""):
+        """A strategic-merge patch of one workload's container caps (and the profile's name,
+        which rolls the pods when the profile changes: lab-profile has no content hash)."""
+        api = "batch/v1" if kind == "Job" else "apps/v1"
+        annotation = "" if kind == "Job" else f"""    metadata:
       annotations:
         record-lab/profile: {name}
-    spec:
+"""
+        return f"""apiVersion: {api}
+kind: {kind}
+metadata:
+  name: {workload}
+spec:
+{extra}  template:
+{annotation}    spec:
       containers:
-        - name: app
-{app}
----
-apiVersion: autoscaling/v2
+        - name: {container}
+{resources}
+"""
+
+    hpa = f"""apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
 metadata:
   name: app
 spec:
   minReplicas: {replicas}
   maxReplicas: {HPA_MAX_REPLICAS}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: nginx
-spec:
-  template:
-    metadata:
-      annotations:
-        record-lab/profile: {name}
-    spec:
-      containers:
-        - name: nginx
-{nginx}
----
-apiVersion: apps/v1
-kind: StatefulSet
-metadata:
-  name: postgres
-spec:
-  template:
-    metadata:
-      annotations:
-        record-lab/profile: {name}
-    spec:
-      containers:
-        - name: postgres
-{db}
----
-# The seed job runs with a replica's caps, as under compose.
-apiVersion: batch/v1
-kind: Job
-metadata:
-  name: seed
-spec:
-  template:
-    spec:
-      containers:
-        - name: seed
-{app}
 """
+    caps_yaml = f"""{header}#
+# The profile's CPU and memory per service; the seed job runs with a replica's caps, as under
+# compose.
+""" + "---\n".join([
+        patch("Deployment", "app", "app", app, extra=f"  replicas: {replicas}\n"),
+        hpa,
+        patch("Deployment", "nginx", "nginx", nginx),
+        patch("StatefulSet", "postgres", "postgres", db),
+        patch("Job", "seed", "seed", app),
+    ])
     return {
         "kustomization.yaml": kustomization,
         "profile.yaml": profile,

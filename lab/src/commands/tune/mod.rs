@@ -412,15 +412,14 @@ fn winner_header(file: &TuneFile, id: usize) -> String {
         )
     });
     format!(
-        "{GENERATED_MARK} on {}: the best split of {} found for {} at {} users on {} ({}),\n\
+        "{GENERATED_MARK} on {}: the best split of {} found for {} at {} users ({}),\n\
          # starting from profile {}: candidate {id}, {figures}{}.\n\
          # Every key but the caps is {}'s. The search and its figures: the tune folder's report.md.\n",
         file.started_at.format("%Y-%m-%d"),
         s.budget,
         s.scenario,
         s.users,
-        format!("{:?}", s.db).to_lowercase(),
-        format!("{:?}", s.runtime).to_lowercase(),
+        s.stack_text(),
         s.base_profile,
         s.slo.as_ref().map_or_else(String::new, |slo| format!(", within {slo}")),
         s.base_profile,

@@ -68,6 +68,17 @@ pub struct TuneFile {
     pub winner_profile: Option<String>,
 }
 
+impl TuneSettings {
+    /// `postgres, native runtime`.
+    pub fn stack_text(&self) -> String {
+        format!(
+            "{}, {} runtime",
+            format!("{:?}", self.db).to_lowercase(),
+            format!("{:?}", self.runtime).to_lowercase()
+        )
+    }
+}
+
 impl TuneFile {
     fn candidate(&self, id: usize) -> Option<&CandidateRecord> {
         self.candidates.iter().find(|c| c.candidate.id == id)
@@ -158,12 +169,11 @@ fn markdown(file: &TuneFile, profile: Option<&str>) -> String {
     let mut md = format!("# lab tune: {}\n\n", s.budget);
     let _ = writeln!(
         md,
-        "Split of **{}** across nginx, the replicas and the database, searched for `{}` at {} users on {} ({} runtime), starting from profile `{}`{}. Each candidate: {} s measured after {} s of warm-up; candidates closer than {}% were measured again. Started {}{}.\n",
+        "Split of **{}** across nginx, the replicas and the database, searched for `{}` at {} users ({}), starting from profile `{}`{}. Each candidate: {} s measured after {} s of warm-up; candidates closer than {}% were measured again. Started {}{}.\n",
         s.budget,
         s.scenario,
         s.users,
-        format!("{:?}", s.db).to_lowercase(),
-        format!("{:?}", s.runtime).to_lowercase(),
+        s.stack_text(),
         s.base_profile,
         s.slo.as_ref().map_or_else(String::new, |slo| format!(", SLO `{slo}`")),
         s.step_secs,

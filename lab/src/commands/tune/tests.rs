@@ -77,6 +77,19 @@ impl Model {
     }
 }
 
+/// The next proposal, which must be a measurement.
+fn propose(search: &mut Search) -> (usize, Allocation, String, bool) {
+    match search.next() {
+        Next::Measure {
+            id,
+            allocation,
+            reason,
+            repeat,
+        } => (id, allocation, reason, repeat),
+        Next::Done(why) => panic!("the search stopped: {why}"),
+    }
+}
+
 /// Runs the search against a model until it stops or `limit` measurements were made.
 fn drive(search: &mut Search, model: &Model, limit: usize) -> (usize, String) {
     let mut measured = 0;
@@ -133,9 +146,7 @@ fn a_budget_reads_cpus_and_memory_in_dockers_units() {
 fn the_first_candidate_is_the_base_split_and_every_candidate_spends_the_budget_within_floors() {
     let mut search =
         Search::new(Settings::new(budget(), Role::ALL.to_vec(), 5.0), tight()).unwrap();
-    let Next::Measure { allocation, .. } = search.next() else {
-        panic!("no first candidate")
-    };
+    let (_, allocation, _, _) = propose(&mut search);
     assert_eq!(
         (
             allocation.nginx_millicpus,
@@ -249,39 +260,15 @@ fn a_recorded_nginx_bound_step_sends_cpu_from_the_idle_replicas_to_nginx() {
 
     let mut search =
         Search::new(Settings::new(budget(), Role::ALL.to_vec(), 5.0), tight()).unwrap();
-    let Next::Measure {
-        id,
-        allocation,
-        reason,
-        ..
-    } = search.next()
-    else {
-        panic!()
-    };
+    let (id, allocation, reason, _) = propose(&mut search);
     search.record(id, allocation, &reason, seen.clone());
     // The other replica count, measured clearly worse here.
-    let Next::Measure {
-        id,
-        allocation,
-        reason,
-        ..
-    } = search.next()
-    else {
-        panic!()
-    };
+    let (id, allocation, reason, _) = propose(&mut search);
     assert_eq!(allocation.replicas, 1);
     let mut worse = seen.clone();
     worse.requests_per_s *= 0.8;
     search.record(id, allocation, &reason, worse);
-    let Next::Measure {
-        allocation,
-        reason,
-        repeat,
-        ..
-    } = search.next()
-    else {
-        panic!()
-    };
+    let (_, allocation, reason, repeat) = propose(&mut search);
     assert!(!repeat);
     assert_eq!(allocation.replicas, 2);
     assert!(
@@ -311,37 +298,13 @@ fn candidates_within_noise_are_measured_again_and_judged_by_their_means() {
         requests_per_s: rps,
         ..NGINX_BOUND.measure(&tight())
     };
-    let Next::Measure {
-        id,
-        allocation,
-        reason,
-        ..
-    } = search.next()
-    else {
-        panic!()
-    };
+    let (id, allocation, reason, _) = propose(&mut search);
     search.record(id, allocation, &reason, flat(2000.0));
-    let Next::Measure {
-        id,
-        allocation,
-        reason,
-        ..
-    } = search.next()
-    else {
-        panic!()
-    };
+    let (id, allocation, reason, _) = propose(&mut search);
     search.record(id, allocation, &reason, flat(2050.0)); // 2.4% apart
     let mut repeated = Vec::new();
     for _ in 0..2 {
-        let Next::Measure {
-            id,
-            allocation,
-            reason,
-            repeat,
-        } = search.next()
-        else {
-            panic!()
-        };
+        let (id, allocation, reason, repeat) = propose(&mut search);
         assert!(repeat, "candidate {id} not repeated");
         repeated.push(id);
         // The second measurements reverse the order: candidate 1 wins on the mean.
@@ -393,25 +356,9 @@ fn a_load_generator_bound_step_ends_the_search_saying_why() {
         Search::new(Settings::new(budget(), Role::ALL.to_vec(), 5.0), tight()).unwrap();
     let mut seen = NGINX_BOUND.measure(&tight());
     seen.bottleneck = Bottleneck::LoadGenerator;
-    let Next::Measure {
-        id,
-        allocation,
-        reason,
-        ..
-    } = search.next()
-    else {
-        panic!()
-    };
+    let (id, allocation, reason, _) = propose(&mut search);
     search.record(id, allocation, &reason, seen.clone());
-    let Next::Measure {
-        id,
-        allocation,
-        reason,
-        ..
-    } = search.next()
-    else {
-        panic!()
-    };
+    let (id, allocation, reason, _) = propose(&mut search);
     search.record(
         id,
         allocation,
@@ -434,9 +381,7 @@ fn without_a_database_service_the_split_is_nginx_and_the_app() {
         tight(),
     )
     .unwrap();
-    let Next::Measure { allocation, .. } = search.next() else {
-        panic!()
-    };
+    let (_, allocation, _, _) = propose(&mut search);
     assert_eq!(allocation.db_millicpus, 0);
     assert_eq!(allocation.total_millicpus(), 1000);
     // nginx keeps its share of the base's 0.7 CPU scaled to 1 CPU: 142; the app the rest.
@@ -455,12 +400,7 @@ fn without_a_database_service_the_split_is_nginx_and_the_app() {
         tight(),
     )
     .unwrap();
-    let Next::Measure {
-        allocation: first, ..
-    } = at_tight.next()
-    else {
-        panic!()
-    };
+    let (_, first, _, _) = propose(&mut at_tight);
     assert_eq!(
         (
             first.nginx_millicpus,
