@@ -85,6 +85,7 @@ impl Runtime for ComposeRuntime {
         }
         let info = StackInfo {
             profile: opts.profile.name.clone(),
+            profile_path: Some(opts.profile.path.clone()),
             db,
             base_url,
             access_log,
@@ -109,7 +110,7 @@ impl Runtime for ComposeRuntime {
         let Some(project) = project_of(&self.config, &info) else {
             return Ok(info);
         };
-        let profile = Profile::load(&info.profile)?;
+        let profile = recorded_profile(&info)?;
         let mut warnings = Vec::new();
         info.services = services(
             &self.config,
@@ -127,7 +128,7 @@ impl Runtime for ComposeRuntime {
         };
         if self.attached_url().is_none() {
             let compose = compose_command()?;
-            let profile = Profile::load(&info.profile)?;
+            let profile = recorded_profile(&info)?;
             let env = project_env(&self.config);
             run(&compose, &compose_args(&profile, info.db, &["down"]), &env)?;
         }
@@ -143,7 +144,7 @@ impl ComposeRuntime {
             return Ok(());
         };
         let compose = compose_command()?;
-        let profile = Profile::load(&info.profile)?;
+        let profile = recorded_profile(&info)?;
         let env = project_env(&self.config);
         run(
             &compose,
@@ -152,6 +153,14 @@ impl ComposeRuntime {
         )?;
         std::fs::remove_file(state_dir.join(STACK_FILE))?;
         Ok(())
+    }
+}
+
+/// The profile a recorded stack was started with: its file when recorded, else its name.
+fn recorded_profile(info: &StackInfo) -> anyhow::Result<Profile> {
+    match &info.profile_path {
+        Some(path) => Profile::load(&path.display().to_string()),
+        None => Profile::load(&info.profile),
     }
 }
 
@@ -526,6 +535,40 @@ fn profile_caps(profile: &Profile) -> anyhow::Result<Vec<ServiceInfo>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stack_started_from_a_profile_file_is_stopped_with_that_file() {
+        // A `lab tune` candidate lives in its results folder, not in profiles/.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c01.env");
+        std::fs::write(&path, "NGINX_CPUS=0.25\n").unwrap();
+        let mut info = StackInfo {
+            profile: "c01".into(),
+            profile_path: Some(path.clone()),
+            db: DbKind::Postgres,
+            base_url: String::new(),
+            access_log: std::path::PathBuf::new(),
+            capped: true,
+            services: Vec::new(),
+            runtime: RuntimeKind::Compose,
+            supervisor_pid: None,
+            state: "ready".into(),
+            error: None,
+            events_log: None,
+            warnings: Vec::new(),
+        };
+        let profile = recorded_profile(&info).unwrap();
+        assert_eq!(
+            (profile.path, profile.vars["NGINX_CPUS"].as_str()),
+            (path, "0.25")
+        );
+        // Recorded before the path was: found by name under profiles/ as before.
+        info.profile_path = None;
+        assert!(
+            recorded_profile(&info).is_err(),
+            "there is no profiles/c01.env"
+        );
+    }
 
     #[test]
     fn compose_calls_carry_the_profile_env_file_and_the_mysql_profile() {

@@ -71,6 +71,10 @@ pub struct UpOptions {
 pub struct StackInfo {
     /// Profile name the stack runs under.
     pub profile: String,
+    /// The profile's env file, as started (a profile given by path, e.g. a `lab tune`
+    /// candidate, is not found again by its name). None in stacks recorded before it was.
+    #[serde(default)]
+    pub profile_path: Option<PathBuf>,
     pub db: DbKind,
     /// Base URL of nginx, e.g. `http://127.0.0.1:8080`.
     pub base_url: String,

@@ -179,6 +179,7 @@ impl Supervisor {
         let events_log = state_dir.join("events.jsonl");
         let info = StackInfo {
             profile: plan.profile.clone(),
+            profile_path: None,
             db: plan.db,
             base_url: plan.base_url.clone(),
             access_log: plan.access_log.clone(),
