@@ -9,7 +9,7 @@ mod search;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
@@ -427,7 +427,7 @@ fn winner_header(file: &TuneFile, id: usize) -> String {
 }
 
 /// Copies the winner to `profiles/`, refusing to replace a profile lab tune did not write.
-fn install_profile(source: &Path, target: &PathBuf) -> anyhow::Result<()> {
+fn install_profile(source: &Path, target: &Path) -> anyhow::Result<()> {
     if let Ok(existing) = fs::read_to_string(target) {
         if !existing.starts_with(GENERATED_MARK) {
             bail!(
