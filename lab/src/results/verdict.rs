@@ -84,7 +84,8 @@ pub struct VerdictInput<'a> {
     pub host: Option<&'a HostUsage>,
 }
 
-fn role(service: &str) -> Bottleneck {
+/// The part of the stack a measured service (`app1`, `nginx`, `db`, ...) is.
+pub fn role(service: &str) -> Bottleneck {
     match service {
         "nginx" => Bottleneck::Nginx,
         "db" | "database" | "postgres" | "mysql" => Bottleneck::Database,

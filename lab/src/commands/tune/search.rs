@@ -49,13 +49,9 @@ impl Role {
         }
     }
 
-    /// The role of a measured service (`app1`, `app2`, `nginx`, `db`).
+    /// The role of a measured service (`app1`, `app2`, `nginx`, `db`), as the verdict names it.
     fn of_service(name: &str) -> Role {
-        match name {
-            "nginx" => Role::Nginx,
-            "db" | "database" | "postgres" | "mysql" => Role::Db,
-            _ => Role::App,
-        }
+        Role::of(verdict::role(name)).unwrap_or(Role::App)
     }
 
     fn index(self) -> usize {
