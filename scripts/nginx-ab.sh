@@ -36,16 +36,19 @@ for _ in $(seq "$runs"); do
         list+=("$(ls -d "$root"/results/*-nginx-ab-"$name-$side" | tail -1)")
     done
 done
-out=results/compare-nginx-ab-$name
+# Another step than the default gets its own folder: results/compare-nginx-ab-<patch>-<scenario>.
+scenario_tag=""
+[ -n "${SCENARIO:-}" ] && scenario_tag="-$(basename "$SCENARIO" .txt)"
+out=results/compare-nginx-ab-$name$scenario_tag
 "$lab" compare "${list[@]}" --out "$out"
 cp "$patch_file" "$out/"
 # Each run's plots can be drawn again from its data (`lab report`): the compare folder keeps its own.
 for run in "${list[@]}"; do
     find "$run" \( -name '*.png' -o -name '*.svg' -o -name report.html \) -delete
 done
-python3 - "$out" "${list[@]}" <<'PY'
+python3 - "$out" "$name" "${list[@]}" <<'PY'
 import json, statistics, sys
-out, runs = sys.argv[1], sys.argv[2:]
+out, patch, runs = sys.argv[1], sys.argv[2], sys.argv[3:]
 rows = []
 for path in runs:
     run = json.load(open(f"{path}/run.json"))
@@ -71,7 +74,7 @@ a, b = summary["a"], summary["b"]
 lines.append(f"- B / A: {b[0] / a[0]:.3f} in req/s, {b[2] / a[2]:.3f} in nginx CPU per request")
 text = "\n".join(lines) + "\n"
 head = ("# nginx A/B: the repository's nginx.conf (A) against the patch (B)\n\n"
-        f"The patch: `{sys.argv[1].rsplit('/', 1)[1].removeprefix('compare-nginx-ab-')}.patch` in this folder. "
+        f"The patch: `{patch}.patch` in this folder. "
         "Each run's folder holds its data and report.md; `lab report <run>` draws its plots.\n\n")
 open(f"{out}/ab.md", "w").write(head + text)
 print(text)
