@@ -18,6 +18,8 @@ pub const BODY_LIMIT_BYTES: &str = "BODY_LIMIT_BYTES";
 pub const APP_ACCESS_LOG: &str = "APP_ACCESS_LOG";
 /// Most orders placed in one statement on Postgres; 1 turns batching off (the app's own).
 pub const ORDER_BATCH_MAX: &str = "ORDER_BATCH_MAX";
+/// Most reads by id answered by one statement on Postgres; 1 turns batching off (the app's own).
+pub const READ_BATCH_MAX: &str = "READ_BATCH_MAX";
 
 /// Everything the service reads from its environment.
 #[derive(Debug, Clone)]
@@ -50,6 +52,9 @@ pub struct DatabaseSettings {
     /// `ORDER_BATCH_MAX`: most orders placed together in one statement on Postgres (default
     /// [`DEFAULT_ORDER_BATCH_MAX`]; 1: each order alone). See `db::order_batch`.
     pub order_batch_max: usize,
+    /// `READ_BATCH_MAX`: most reads of a disk by id answered together by one statement on
+    /// Postgres (default [`DEFAULT_READ_BATCH_MAX`]; 1: each read alone). See `db::read_batch`.
+    pub read_batch_max: usize,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/app.db";
@@ -58,6 +63,8 @@ pub const DEFAULT_ACQUIRE_TIMEOUT_MS: u64 = 3000;
 /// Past a few dozen orders a statement, the per-statement cost is already spread thin, while a
 /// bigger batch makes its orders wait longer for the slowest of them.
 pub const DEFAULT_ORDER_BATCH_MAX: usize = 64;
+/// The same bound for reads: past a few dozen ids the statement's fixed cost is spread thin.
+pub const DEFAULT_READ_BATCH_MAX: usize = 64;
 
 impl DatabaseSettings {
     pub fn from_env() -> anyhow::Result<Self> {
@@ -71,8 +78,15 @@ impl DatabaseSettings {
                 "{ORDER_BATCH_MAX} must be at least 1 (1: no batching)"
             ));
         }
+        let read_batch_max: usize = parse_var(READ_BATCH_MAX, DEFAULT_READ_BATCH_MAX)?;
+        if read_batch_max == 0 {
+            return Err(anyhow!(
+                "{READ_BATCH_MAX} must be at least 1 (1: no batching)"
+            ));
+        }
         Ok(Self {
             order_batch_max,
+            read_batch_max,
             url: env_nonempty(DATABASE_URL).unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
             pool_max,
             acquire_timeout: Duration::from_millis(parse_var(
@@ -128,7 +142,7 @@ impl Settings {
     pub fn summary(&self) -> String {
         format!(
             "listen={} workers={} instance={} body_limit_bytes={} access_log={} database={} \
-             pool_max={} acquire_timeout_ms={} order_batch_max={}",
+             pool_max={} acquire_timeout_ms={} order_batch_max={} read_batch_max={}",
             self.listen,
             self.workers,
             self.instance,
@@ -137,7 +151,8 @@ impl Settings {
             self.database.redacted_url(),
             self.database.pool_max,
             self.database.acquire_timeout.as_millis(),
-            self.database.order_batch_max
+            self.database.order_batch_max,
+            self.database.read_batch_max
         )
     }
 }

@@ -257,7 +257,13 @@ fn write_pool(out: &mut String, pool: &PoolSnapshot) {
          db_order_batches_total {}\n\
          # HELP db_orders_batched_total Orders placed by those statements.\n\
          # TYPE db_orders_batched_total counter\n\
-         db_orders_batched_total {}",
+         db_orders_batched_total {}\n\
+         # HELP db_read_batches_total Statements that answered two or more reads of a disk by id.\n\
+         # TYPE db_read_batches_total counter\n\
+         db_read_batches_total {}\n\
+         # HELP db_reads_batched_total Reads of a disk by id answered by those statements.\n\
+         # TYPE db_reads_batched_total counter\n\
+         db_reads_batched_total {}",
         pool.size,
         pool.idle,
         pool.max,
@@ -265,7 +271,9 @@ fn write_pool(out: &mut String, pool: &PoolSnapshot) {
         pool.waits_total,
         pool.wait_seconds_total,
         pool.order_batches.batches_total,
-        pool.order_batches.batched_orders_total
+        pool.order_batches.batched_orders_total,
+        pool.disk_read_batches.batches_total,
+        pool.disk_read_batches.batched_reads_total
     );
 }
 
@@ -318,6 +326,7 @@ fn cpu_seconds() -> Option<f64> {
 mod tests {
     use super::*;
     use crate::db::order_batch::BatchStats;
+    use crate::db::read_batch::ReadBatchStats;
 
     #[test]
     fn statuses_outside_the_list_fall_into_their_class() {
@@ -367,6 +376,10 @@ mod tests {
                 batches_total: 3,
                 batched_orders_total: 20,
             },
+            disk_read_batches: ReadBatchStats {
+                batches_total: 4,
+                batched_reads_total: 50,
+            },
         };
         metrics.write_prometheus(&mut out, &pool);
         assert!(out.contains(
@@ -381,5 +394,7 @@ mod tests {
         assert!(out.contains("db_pool_waits_total 1"));
         assert!(out.contains("db_order_batches_total 3"));
         assert!(out.contains("db_orders_batched_total 20"));
+        assert!(out.contains("db_read_batches_total 4"));
+        assert!(out.contains("db_reads_batched_total 50"));
     }
 }

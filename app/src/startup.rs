@@ -236,6 +236,7 @@ mod tests {
             waits_total: 0,
             wait_seconds_total: 0.0,
             order_batches: Default::default(),
+            disk_read_batches: Default::default(),
         };
         metrics.write_prometheus(&mut out, &pool);
         assert!(!out.contains("route=\"unmatched\""), "{out}");

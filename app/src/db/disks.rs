@@ -2,7 +2,8 @@
 //! (see `domain::DiskFields` and `domain::DiskSearch`).
 
 use super::list::{run_list, Arg, HasId, ListQuery, Listed};
-use super::{missing_inserted_id, with_conn, Backend, Db, InsertedId, Sql};
+use super::read_batch::{Answer, ReadDrainer};
+use super::{missing_inserted_id, with_conn, AnyPool, Backend, Db, InsertedId, Sql};
 use crate::domain::{DiskFields, DiskFilter, Page};
 
 /// A disk for sale, as read from the `disks` table.
@@ -49,6 +50,9 @@ static INSERT_RETURNING: Sql = Sql::new(
 );
 static FIND: Sql =
     Sql::new("SELECT id, title, artist, genre, year, price_cents, stock FROM disks WHERE id = ?");
+/// Postgres only: the reads of a batch ([`super::read_batch`]), one array parameter.
+const FIND_MANY_ON_POSTGRES: &str =
+    "SELECT id, title, artist, genre, year, price_cents, stock FROM disks WHERE id = ANY($1)";
 static UPDATE: Sql = Sql::new(
     "UPDATE disks SET title = ?, artist = ?, genre = ?, year = ?, price_cents = ?, stock = ? \
      WHERE id = ?",
@@ -157,10 +161,48 @@ impl Db {
         Ok(DiskRow::new(id, new))
     }
 
+    /// The disk with this id. On Postgres, reads that wait together are answered by one
+    /// statement ([`super::read_batch`]).
     pub async fn find_disk(&self, id: i64) -> Result<Option<DiskRow>, sqlx::Error> {
+        if self.disk_reads().batching() {
+            let (answer, start_drainer) = self.disk_reads().push(id);
+            if start_drainer {
+                tokio::spawn(self.clone().drain_disk_reads());
+            }
+            match answer.await {
+                Ok(Answer::Found(row)) => return Ok(row),
+                Ok(Answer::Failed(err)) => return Err(err),
+                // The batch's statement failed, or its drainer died: this read runs alone.
+                Ok(Answer::Alone) | Err(_) => {}
+            }
+        }
+        self.find_disk_alone(id).await
+    }
+
+    async fn find_disk_alone(&self, id: i64) -> Result<Option<DiskRow>, sqlx::Error> {
         with_conn!(self, backend, conn => {
             sqlx::query_as(FIND.on(backend)).bind(id).fetch_optional(conn).await
         })
+    }
+
+    /// A drain task of the disk read queue: answers batches until none waits.
+    async fn drain_disk_reads(self) {
+        let AnyPool::Postgres(pool) = self.pool() else {
+            unreachable!("only Postgres batches reads");
+        };
+        let mut drainer = ReadDrainer::new(self.disk_reads().clone());
+        while let Some((batch, ids)) = drainer.next_batch() {
+            match self.acquire(pool).await {
+                Ok(mut conn) => {
+                    let rows = sqlx::query_as(FIND_MANY_ON_POSTGRES)
+                        .bind(&ids)
+                        .fetch_all(&mut *conn)
+                        .await;
+                    drainer.answer(batch, rows);
+                }
+                Err(err) => drainer.fail(batch, &err),
+            }
+        }
     }
 
     /// One page of the disks matching `filter`, by id (and how many match, if asked).

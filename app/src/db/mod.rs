@@ -32,6 +32,7 @@ pub mod explain;
 pub mod list;
 pub mod order_batch;
 pub mod orders;
+pub mod read_batch;
 pub mod seed;
 
 use std::str::FromStr;
@@ -48,7 +49,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSy
 use sqlx::{Database, Pool};
 
 use crate::config::DatabaseSettings;
+use disks::DiskRow;
 use order_batch::{BatchStats, OrderQueue};
+use read_batch::{ReadBatchStats, ReadQueue};
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 static MYSQL_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/mysql");
@@ -115,6 +118,8 @@ pub struct Db {
     stats: Arc<AcquireStats>,
     /// Orders waiting to be placed together (Postgres; see [`order_batch`]).
     orders: Arc<OrderQueue>,
+    /// Reads of disks by id waiting to be answered together (Postgres; see [`read_batch`]).
+    disk_reads: Arc<ReadQueue<DiskRow>>,
 }
 
 /// Pool acquisition counters (monotonic).
@@ -137,6 +142,8 @@ pub struct PoolSnapshot {
     pub wait_seconds_total: f64,
     /// Orders placed together (see [`order_batch`]).
     pub order_batches: BatchStats,
+    /// Reads of disks by id answered together (see [`read_batch`]).
+    pub disk_read_batches: ReadBatchStats,
 }
 
 /// Expands `$body` once per backend with `$conn` bound to a pooled connection of that backend
@@ -240,14 +247,18 @@ impl Db {
     fn with_pool(pool: AnyPool, settings: &DatabaseSettings) -> Self {
         // Only Postgres batches orders: MySQL has no `UPDATE … RETURNING` to tell which orders
         // of a batch took their stock, and SQLite has one writer at a time anyway.
-        let max_batch = match pool {
-            AnyPool::Postgres(_) => settings.order_batch_max,
-            AnyPool::Mysql(_) | AnyPool::Sqlite(_) => 1,
+        // Reads likewise: `= ANY($1)` with one array parameter is one prepared statement for
+        // any batch size; MySQL would need a statement per `IN (?, …)` length, and SQLite's
+        // reads cost no round trip to share.
+        let (max_orders, max_reads) = match pool {
+            AnyPool::Postgres(_) => (settings.order_batch_max, settings.read_batch_max),
+            AnyPool::Mysql(_) | AnyPool::Sqlite(_) => (1, 1),
         };
         Self {
             pool,
             stats: Arc::default(),
-            orders: Arc::new(OrderQueue::new(max_batch)),
+            orders: Arc::new(OrderQueue::new(max_orders)),
+            disk_reads: Arc::new(ReadQueue::new(max_reads)),
         }
     }
 
@@ -269,6 +280,10 @@ impl Db {
 
     pub(crate) fn orders_arc(&self) -> Arc<OrderQueue> {
         self.orders.clone()
+    }
+
+    pub(crate) fn disk_reads(&self) -> &Arc<ReadQueue<DiskRow>> {
+        &self.disk_reads
     }
 
     /// Takes a connection from `pool`, counting waits for `/metrics`.
@@ -304,6 +319,7 @@ impl Db {
             waits_total: self.stats.waits.load(Ordering::Relaxed),
             wait_seconds_total: self.stats.wait_micros.load(Ordering::Relaxed) as f64 / 1e6,
             order_batches: self.orders.stats(),
+            disk_read_batches: self.disk_reads.stats(),
         }
     }
 

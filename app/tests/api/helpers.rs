@@ -294,6 +294,7 @@ pub fn test_settings(database_url: String) -> Settings {
             pool_max: 10,
             acquire_timeout: Duration::from_secs(15),
             order_batch_max: app::config::DEFAULT_ORDER_BATCH_MAX,
+            read_batch_max: app::config::DEFAULT_READ_BATCH_MAX,
         },
     }
 }

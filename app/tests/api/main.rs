@@ -13,5 +13,6 @@ mod errors;
 mod monitoring;
 mod order_batch;
 mod orders;
+mod read_batch;
 mod seed;
 mod service;
