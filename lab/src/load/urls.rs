@@ -311,6 +311,25 @@ pub fn validate_text(text: &str, name: &str) -> anyhow::Result<UrlFileSummary> {
 }
 
 /// `NAME=value` (siege's variable lines), not a URL that happens to hold `=`.
+/// The URL file `text` with every `BASE=` line set to `base`; None when it already names
+/// `base` everywhere or has no `BASE=` line (nothing to change).
+pub fn with_base(text: &str, base: &str) -> Option<String> {
+    let mut changed = false;
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        match variable(line.trim()) {
+            Some(("BASE", value)) if value.trim_end_matches('/') != base => {
+                changed = true;
+                out.push_str("BASE=");
+                out.push_str(base);
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    changed.then_some(out)
+}
+
 fn variable(line: &str) -> Option<(&str, &str)> {
     let (key, value) = line.split_once('=')?;
     let is_name = !key.is_empty()
@@ -361,6 +380,22 @@ fn check_url(url: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_file_is_pointed_at_another_base_only_where_it_names_another() {
+        let text = "# by hand\nBASE=http://127.0.0.1:8080\n$(BASE)/disks/1\n$(BASE)/orders POST {\"a\":1}\n";
+        let moved = with_base(text, "http://127.0.0.1:18999").unwrap();
+        assert_eq!(
+            moved,
+            "# by hand\nBASE=http://127.0.0.1:18999\n$(BASE)/disks/1\n$(BASE)/orders POST {\"a\":1}\n"
+        );
+        assert_eq!(validate_text(&moved, "f").unwrap().requests, 2);
+        assert_eq!(with_base(text, "http://127.0.0.1:8080"), None);
+        assert_eq!(
+            with_base("http://h:1/disks/1\n", "http://127.0.0.1:8080"),
+            None
+        );
+    }
 
     #[test]
     fn generated_files_are_deterministic_and_valid() {

@@ -402,7 +402,7 @@ impl Bench {
         scenario: &str,
     ) -> anyhow::Result<PathBuf> {
         let path = match Scenario::parse(scenario) {
-            None => PathBuf::from(scenario),
+            None => self.pointed_at_stack(profile, stack, Path::new(scenario))?,
             Some(builtin) => {
                 let sizes = SeedSizes::of(self.config.seed(profile)?);
                 let text = urls::generate(builtin, sizes, &stack.base_url)?;
@@ -421,6 +421,36 @@ impl Bench {
         let summary = urls::validate(&path)?;
         log::debug!("{}: {} requests", path.display(), summary.requests);
         Ok(path)
+    }
+
+    /// A URL file given by path, as it is when its `BASE=` line names the stack's address (or
+    /// it has none); else a copy in the run folder whose `BASE=` is the stack's, so a file
+    /// written for the default port drives a stack published on another.
+    fn pointed_at_stack(
+        &self,
+        profile: &Profile,
+        stack: &StackInfo,
+        path: &Path,
+    ) -> anyhow::Result<PathBuf> {
+        let text = fs::read_to_string(path)
+            .with_context(|| format!("cannot read the URL file {}", path.display()))?;
+        let base = stack.base_url.trim_end_matches('/');
+        let Some(text) = urls::with_base(&text, base) else {
+            return Ok(path.to_path_buf());
+        };
+        let dir = self.run_dir.join("urls");
+        fs::create_dir_all(&dir)?;
+        let stem = path
+            .file_stem()
+            .map_or_else(|| "urls".into(), |s| s.to_string_lossy().into_owned());
+        let copy = dir.join(format!("{}-{stem}.txt", profile.name));
+        fs::write(&copy, text)?;
+        eprintln!(
+            "  {}: BASE pointed at the stack ({base}) in {}",
+            path.display(),
+            copy.display()
+        );
+        Ok(copy)
     }
 
     fn warm_up(&self, urls_file: &Path, users: u32, secs: u64) -> anyhow::Result<()> {
