@@ -62,7 +62,7 @@ for profile in "${profiles[@]}"; do
     label=${profile:-defaults}
     args=()
     [ -n "$profile" ] && args=(--env-file "$profile")
-    if compose "${args[@]}" --profile mysql --profile bench --profile monitoring config -q; then
+    if compose "${args[@]}" --profile mysql --profile bench --profile monitoring --profile ceiling config -q; then
         ok "compose config ($label)"
     else
         fail "compose config ($label)"
@@ -133,6 +133,13 @@ for profile in profiles/*.env; do
         fail "nginx -t, native rendering ($profile)"
     fi
 done
+
+# The stub upstream of nginx's capped ceiling under compose (compose.yaml, --profile ceiling).
+if "$NGINX" -t -q -e stderr -c "$ROOT/nginx/ceiling-upstream.conf"; then
+    ok "nginx -t, nginx/ceiling-upstream.conf"
+else
+    fail "nginx -t, nginx/ceiling-upstream.conf"
+fi
 
 say "monitoring: promtool check config, Grafana provisioning"
 if ! command -v promtool >/dev/null 2>&1; then

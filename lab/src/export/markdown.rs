@@ -445,7 +445,7 @@ fn nginx_ceiling_section(md: &mut String, run: &Run) {
     let _ = writeln!(md, "## nginx's capped ceiling\n");
     let _ = writeln!(
         md,
-        "The stack's own nginx.conf, under the profile's nginx caps, proxying `by-id` requests to an upstream that costs nothing (lab's trivial nginx), at each concurrency, in this run: the most the stack could serve were the replicas and the database free. nginx CPU per request is its cgroup's CPU over the requests it proxied.\n"
+        "The stack's own nginx.conf, under the profile's nginx caps (natively in a cgroup of its own; under compose as the `nginx-ceiling` container, the stack's image on the stack's network), proxying `by-id` requests to an upstream that costs nothing (a trivial nginx), at each concurrency, in this run: the most the stack could serve were the replicas and the database free. nginx CPU per request is its cgroup's CPU over the requests it proxied.\n"
     );
     let _ = writeln!(
         md,

@@ -20,7 +20,7 @@ use super::units::{parse_cpus, parse_memory};
 use super::{load_info, save_info, Runtime, ServiceInfo, StackInfo, UpOptions, STACK_FILE};
 use crate::cli::{DbKind, RuntimeKind};
 use crate::config::LabConfig;
-use crate::docker::ContainerSummary;
+use crate::docker::{ContainerSummary, Engine};
 use crate::profile::{repo_root, Profile};
 
 /// Runs the stack with docker compose.
@@ -130,7 +130,10 @@ impl Runtime for ComposeRuntime {
             let compose = compose_command()?;
             let profile = recorded_profile(&info)?;
             let env = project_env(&self.config);
-            run(&compose, &compose_args(&profile, info.db, &["down"]), &env)?;
+            // With the ceiling's profile, so a ceiling left by a killed run goes too (its
+            // containers would keep the project's network).
+            let down = ["--profile", CEILING_PROFILE, "down"];
+            run(&compose, &compose_args(&profile, info.db, &down), &env)?;
         }
         std::fs::remove_file(state_dir.join(STACK_FILE))?;
         Ok(())
@@ -148,11 +151,97 @@ impl ComposeRuntime {
         let env = project_env(&self.config);
         run(
             &compose,
-            &compose_args(&profile, info.db, &["down", "-v"]),
+            &compose_args(
+                &profile,
+                info.db,
+                &["--profile", CEILING_PROFILE, "down", "-v"],
+            ),
             &env,
         )?;
         std::fs::remove_file(state_dir.join(STACK_FILE))?;
         Ok(())
+    }
+}
+
+/// The compose profile and services of nginx's capped ceiling (compose.yaml).
+const CEILING_PROFILE: &str = "ceiling";
+const CEILING_NGINX: &str = "nginx-ceiling";
+const CEILING_UPSTREAM: &str = "ceiling-upstream";
+
+/// nginx's capped ceiling under compose: compose.yaml's `ceiling` services, started beside the
+/// running stack (the same project, network, image, nginx.conf and profile caps) on a port of
+/// their own. Dropping it stops and removes both containers.
+pub struct ComposeCeiling {
+    compose: Vec<String>,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    engine: Engine,
+    container: String,
+    /// `http://127.0.0.1:<port>`: the capped nginx, published like the stack's.
+    pub base_url: String,
+    /// The CPU cap the engine applied to it, in cores.
+    pub cpu_limit_cores: Option<f64>,
+}
+
+impl ComposeRuntime {
+    /// Starts nginx's capped ceiling beside the stack `profile` and `db` describe. Only where
+    /// lab runs compose itself: inside the bench container there is no compose to ask.
+    pub fn start_ceiling(&self, profile: &Profile, db: DbKind) -> anyhow::Result<ComposeCeiling> {
+        if self.attached_url().is_some() {
+            bail!("inside the bench container lab starts no containers: run `lab bench --runtime compose` on the host to measure it");
+        }
+        let compose = compose_command()?;
+        let engine = self.config.engine()?;
+        let project = project_name(&self.config, false, profile, db)?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut env = project_env(&self.config);
+        env.push(("LAB_CEILING_PORT".to_owned(), port.to_string()));
+        let services = [CEILING_NGINX, CEILING_UPSTREAM];
+        let mut ceiling = ComposeCeiling {
+            args: compose_args(profile, db, &["--profile", CEILING_PROFILE]),
+            compose,
+            env,
+            engine,
+            container: String::new(),
+            base_url: format!("http://127.0.0.1:{port}"),
+            cpu_limit_cores: None,
+        };
+        // From here on, dropping `ceiling` removes whatever was started.
+        let mut up = ceiling.args.clone();
+        up.extend(["up", "-d", "--wait"].map(str::to_owned));
+        up.extend(services.map(str::to_owned));
+        run_quietly(&ceiling.compose, &up, &ceiling.env)?;
+        let containers = ceiling.engine.compose_containers(&project)?;
+        let container = pick(&containers, CEILING_NGINX)
+            .ok_or_else(|| anyhow!("no {CEILING_NGINX} container in project {project}"))?;
+        let state = ceiling.engine.inspect(&container.id)?;
+        ceiling.container = state.id;
+        ceiling.cpu_limit_cores = state.cpu_limit_cores;
+        wait_for_nginx(&ceiling.base_url)?;
+        Ok(ceiling)
+    }
+}
+
+impl ComposeCeiling {
+    /// CPU the capped nginx's container used so far.
+    pub fn cpu_ns(&self) -> Option<u64> {
+        self.engine
+            .stats(&self.container)
+            .map_err(|err| log::warn!("{CEILING_NGINX}: {err:#}"))
+            .ok()
+            .map(|stats| stats.cpu_usage_ns)
+    }
+}
+
+impl Drop for ComposeCeiling {
+    fn drop(&mut self) {
+        let mut rm = self.args.clone();
+        rm.extend(["rm", "--stop", "--force", CEILING_NGINX, CEILING_UPSTREAM].map(str::to_owned));
+        if let Err(err) = run_quietly(&self.compose, &rm, &self.env) {
+            eprintln!("lab: WARNING: nginx's capped ceiling not removed: {err:#}; `docker compose --profile ceiling down` removes it");
+        }
     }
 }
 
@@ -382,6 +471,31 @@ fn run(compose: &[String], args: &[String], env: &[(String, String)]) -> anyhow:
             "`{} {}` failed ({status})",
             compose.join(" "),
             args.join(" ")
+        );
+    }
+    Ok(())
+}
+
+/// `run` with compose's output kept, and shown only when the command fails.
+fn run_quietly(
+    compose: &[String],
+    args: &[String],
+    env: &[(String, String)],
+) -> anyhow::Result<()> {
+    let output = Command::new(&compose[0])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .args(&compose[1..])
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .with_context(|| format!("cannot run {}", compose.join(" ")))?;
+    if !output.status.success() {
+        bail!(
+            "`{} {}` failed ({}): {}",
+            compose.join(" "),
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
         );
     }
     Ok(())

@@ -172,3 +172,20 @@ impl Drop for CeilingNginx {
         let _ = self.child.wait();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::DISK_BODY;
+
+    /// The compose ceiling's upstream (nginx/ceiling-upstream.conf) answers what the native one
+    /// answers: nginx's cost per request depends on the body it relays.
+    #[test]
+    fn the_compose_ceiling_upstream_answers_the_same_body() {
+        let conf = include_str!("../../../../nginx/ceiling-upstream.conf");
+        assert!(
+            conf.contains(&format!("return 200 '{DISK_BODY}';")),
+            "nginx/ceiling-upstream.conf must answer {DISK_BODY}"
+        );
+        assert!(conf.contains("add_header X-Instance ceiling;"));
+    }
+}

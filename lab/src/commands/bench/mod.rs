@@ -347,10 +347,14 @@ impl Bench {
                 break;
             }
             let ceiling = self.ceiling_at(users, args.ceiling_secs)?;
-            // nginx's capped ceiling needs the caps lab creates itself: native stacks only.
-            if stack.runtime == RuntimeKind::Native && !args.attach {
+            // nginx's capped ceiling: lab starts the capped nginx itself (natively in a
+            // cgroup, under compose as the `ceiling` services), so not on an attached stack
+            // nor from inside the bench container.
+            if !args.attach && self.config.base_url.as_ref().is_none_or(|u| u.is_empty()) {
                 let sizes = SeedSizes::of(self.config.seed(profile)?);
-                if let Err(err) = self.nginx_ceiling_at(profile, sizes, users, args.ceiling_secs) {
+                if let Err(err) =
+                    self.nginx_ceiling_at(profile, stack, sizes, users, args.ceiling_secs)
+                {
                     eprintln!("lab bench: warning: nginx's capped ceiling not measured: {err:#}");
                 }
             }

@@ -1,11 +1,15 @@
 //! nginx's capped ceiling: the stack's own `nginx.conf`, rendered for the profile and run
-//! under the profile's nginx caps, proxying to a trivial upstream (siege's ceiling nginx, which
-//! answers every path with a disk-sized JSON body at no cost), driven by siege with the `by-id`
-//! shape at the step's concurrency. It is what the stack could serve if the replicas and the
-//! database cost nothing: a `by-id` step near it is nginx-bound by construction, and the CPU
-//! per request it measures is nginx's own price of a proxied request. Native runtime only (the
-//! caps are cgroups lab creates); measured once per profile and concurrency, in the same run
-//! as the steps it is compared with.
+//! under the profile's nginx caps, proxying to a trivial upstream that answers every path with
+//! a disk-sized JSON body at no cost, driven by siege with the `by-id` shape at the step's
+//! concurrency. It is what the stack could serve if the replicas and the database cost
+//! nothing: a `by-id` step near it is nginx-bound by construction, and the CPU per request it
+//! measures is nginx's own price of a proxied request. Measured once per profile and
+//! concurrency, in the same run as the steps it is compared with, on either runtime:
+//! - native: the same nginx binary in a cgroup of its own with the profile's caps, proxying
+//!   to siege's ceiling nginx;
+//! - compose: compose.yaml's `ceiling` services, the stack's nginx container (same image,
+//!   caps, network, published the same way) proxying to an uncapped stub container
+//!   (`nginx/ceiling-upstream.conf`), both removed once measured.
 
 use std::fs;
 use std::net::TcpListener;
@@ -18,21 +22,24 @@ use anyhow::Context;
 use super::ceiling::wait_until_answering;
 use super::console::spinner;
 use super::Bench;
+use crate::cli::RuntimeKind;
 use crate::load::siege::{self, SiegeCommand};
 use crate::load::urls::{self, Scenario, SeedSizes};
 use crate::profile::{repo_root, Profile};
 use crate::results::NginxCeilingPoint;
 use crate::stack::cgroup::{self, Limits};
+use crate::stack::compose::{ComposeCeiling, ComposeRuntime};
 use crate::stack::nginx::{self, Placement};
 use crate::stack::process::{self, CommandSpec};
 use crate::stack::units::{parse_cpus, parse_memory};
-use crate::stack::CgroupPaths;
+use crate::stack::{CgroupPaths, StackInfo};
 
 impl Bench {
     /// nginx's capped ceiling for `profile` at `users`, measured once per pair.
     pub(super) fn nginx_ceiling_at(
         &mut self,
         profile: &Profile,
+        stack: &StackInfo,
         sizes: SeedSizes,
         users: u32,
         secs: u64,
@@ -48,17 +55,28 @@ impl Bench {
         {
             return Ok(Some(point.clone()));
         }
-        // The trivial upstream is siege's ceiling nginx.
-        if self.ceiling_at(users, secs)?.is_none() {
-            return Ok(None);
-        }
-        let Some(upstream) = self.ceiling.as_ref().map(|c| c.addr.clone()) else {
-            return Ok(None);
-        };
         let dir = self.run_dir.join("nginx-ceiling").join(&profile.name);
-        let proxy = CappedNginx::start(self, profile, &upstream, &dir)?;
+        let proxy = match stack.runtime {
+            RuntimeKind::Native => {
+                // The trivial upstream is siege's ceiling nginx.
+                if self.ceiling_at(users, secs)?.is_none() {
+                    return Ok(None);
+                }
+                let Some(upstream) = self.ceiling.as_ref().map(|c| c.addr.clone()) else {
+                    return Ok(None);
+                };
+                Proxy::Native(CappedNginx::start(self, profile, &upstream, &dir)?)
+            }
+            RuntimeKind::Compose => {
+                fs::create_dir_all(&dir)?;
+                let compose = ComposeRuntime {
+                    config: self.config.clone(),
+                };
+                Proxy::Compose(compose.start_ceiling(profile, stack.db)?)
+            }
+        };
         let urls_file = dir.join("urls.txt");
-        fs::write(&urls_file, by_id_urls(sizes, &proxy.base_url)?)?;
+        fs::write(&urls_file, by_id_urls(sizes, proxy.base_url())?)?;
         let bar = spinner(format!(
             "nginx's capped ceiling ({}) at {users} users ({secs}s)",
             profile.name
@@ -84,7 +102,7 @@ impl Bench {
             profile: profile.name.clone(),
             users,
             requests_per_s,
-            nginx_cpu_limit_cores: proxy.cgroup.as_ref().map(|_| proxy.limits.cpus),
+            nginx_cpu_limit_cores: proxy.cpu_limit_cores(),
             nginx_cpu_cores: cpu_cores,
             nginx_cpu_us_per_request: cpu_cores
                 .filter(|_| requests_per_s > 0.0)
@@ -95,10 +113,10 @@ impl Bench {
         eprintln!(
             "  nginx's capped ceiling ({}{}) at {users} users: {:.0} req/s{}",
             profile.name,
-            if proxy.cgroup.is_some() {
+            if proxy.cpu_limit_cores().is_some() {
                 ""
             } else {
-                ", UNCAPPED: cgroups not writable"
+                ", UNCAPPED"
             },
             point.requests_per_s,
             point
@@ -113,6 +131,37 @@ impl Bench {
         let _ = fs::remove_file(dir.join("access.json"));
         self.run.nginx_ceiling.push(point.clone());
         Ok(Some(point))
+    }
+}
+
+/// The capped nginx of either runtime.
+enum Proxy {
+    Native(CappedNginx),
+    Compose(ComposeCeiling),
+}
+
+impl Proxy {
+    fn base_url(&self) -> &str {
+        match self {
+            Proxy::Native(nginx) => &nginx.base_url,
+            Proxy::Compose(ceiling) => &ceiling.base_url,
+        }
+    }
+
+    /// CPU it used so far; None when it cannot be read.
+    fn cpu_ns(&self) -> Option<u64> {
+        match self {
+            Proxy::Native(nginx) => nginx.cpu_ns(),
+            Proxy::Compose(ceiling) => ceiling.cpu_ns(),
+        }
+    }
+
+    /// Its CPU cap in cores; None when it runs uncapped (cgroups not writable).
+    fn cpu_limit_cores(&self) -> Option<f64> {
+        match self {
+            Proxy::Native(nginx) => nginx.cgroup.as_ref().map(|_| nginx.limits.cpus),
+            Proxy::Compose(ceiling) => ceiling.cpu_limit_cores,
+        }
     }
 }
 
