@@ -354,8 +354,9 @@ pub struct BenchArgs {
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
     /// Seconds per ceiling measurement, once per concurrency: siege's (against a trivial
-    /// uncapped nginx) and, on native stacks, nginx's capped ceiling (the stack's nginx.conf
-    /// under the profile's caps, proxying to that trivial nginx); 0 skips both.
+    /// uncapped nginx) and nginx's capped ceiling (the stack's nginx.conf under the profile's
+    /// caps, proxying to a trivial upstream: natively in a cgroup, under compose as the
+    /// `ceiling` services; not with --attach nor from the bench container); 0 skips both.
     #[arg(long, default_value_t = 5)]
     pub ceiling_secs: u64,
     /// Bench the stack already running at --state-dir (its stack.json) instead of starting
