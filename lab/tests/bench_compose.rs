@@ -82,11 +82,7 @@ fn a_compose_bench_measures_nginxs_capped_ceiling_in_the_same_run_and_removes_it
     };
     let state = tempfile::tempdir().unwrap();
     let results = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let output = assert_cmd::Command::cargo_bin("lab")
         .unwrap()
         .current_dir(common::workspace())
@@ -110,12 +106,8 @@ fn a_compose_bench_measures_nginxs_capped_ceiling_in_the_same_run_and_removes_it
         .timeout(TIMEOUT)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = common::succeeded(&output, "lab bench --runtime compose");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "lab bench --runtime compose failed:\n{stdout}\n{stderr}"
-    );
     assert!(
         !stderr.contains("capped ceiling not measured"),
         "the ceiling must be measured:\n{stderr}"

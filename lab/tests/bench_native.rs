@@ -49,12 +49,7 @@ fn a_native_bench_on_the_tight_profile_measures_every_service_and_takes_the_stac
         .timeout(Duration::from_secs(180))
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "lab bench failed:\n{stdout}\n{stderr}"
-    );
+    let stdout = common::succeeded(&output, "lab bench");
     let report_line = stdout.lines().last().unwrap_or_default();
     assert!(
         report_line.ends_with("report.html"),

@@ -51,11 +51,7 @@ impl Stack {
             example.replace("STRESS_TOKEN=change-me", "STRESS_TOKEN=e2e-token"),
         )
         .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = common::free_port();
         Self {
             project: format!("labe2e{}", std::process::id()),
             port,

@@ -41,11 +41,7 @@ fn leftovers(project: &str) -> String {
 fn fault(args: &[&str]) -> Value {
     let state = tempfile::tempdir().unwrap();
     let results = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let output = assert_cmd::Command::cargo_bin("lab")
         .unwrap()
         .current_dir(common::workspace())

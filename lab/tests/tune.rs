@@ -47,12 +47,7 @@ fn a_short_real_tune_measures_each_candidate_and_writes_a_winner_profile_bench_c
         .timeout(Duration::from_secs(240))
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "lab tune failed:\n{stdout}\n{stderr}"
-    );
+    let stdout = common::succeeded(&output, "lab tune");
     let html = stdout.lines().last().unwrap_or_default();
     assert!(
         html.ends_with("report.html"),

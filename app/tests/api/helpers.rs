@@ -271,6 +271,13 @@ impl Drop for TestApp {
 }
 
 /// A disk body that passes validation.
+/// A counter's value in a `/metrics` text (`name` with its trailing space or labels).
+pub fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+}
+
 pub fn disk_body(title: &str, price_cents: i64, stock: i64) -> Value {
     serde_json::json!({
         "title": title,

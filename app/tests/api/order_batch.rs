@@ -10,7 +10,7 @@ use app::domain::{NewOrder, OrderInput};
 use futures_util::future::join_all;
 use sqlx::Connection;
 
-use crate::helpers::{Backend, TestApp, TestDatabase};
+use crate::helpers::{metric, Backend, TestApp, TestDatabase};
 
 fn order(customer: i64, disk: i64, quantity: i64) -> NewOrder {
     NewOrder::try_from(OrderInput {
@@ -25,12 +25,6 @@ type Outcome = Result<Result<OrderRow, OrderRejected>, sqlx::Error>;
 
 async fn place_all(app: &TestApp, orders: Vec<NewOrder>) -> Vec<Outcome> {
     join_all(orders.into_iter().map(|new| app.db.place_order(new))).await
-}
-
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} missing from /metrics"))
 }
 
 #[tokio::test]

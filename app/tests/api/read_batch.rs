@@ -6,7 +6,7 @@
 
 use futures_util::future::join_all;
 
-use crate::helpers::{Backend, TestApp, TestDatabase};
+use crate::helpers::{metric, Backend, TestApp, TestDatabase};
 
 async fn read_all(app: &TestApp, ids: &[i64]) -> Vec<Result<Option<(i64, String, i64)>, String>> {
     join_all(ids.iter().map(|&id| app.db.find_disk(id)))
@@ -18,12 +18,6 @@ async fn read_all(app: &TestApp, ids: &[i64]) -> Vec<Result<Option<(i64, String,
                 .map_err(|err| err.to_string())
         })
         .collect()
-}
-
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} missing from /metrics"))
 }
 
 #[tokio::test]

@@ -40,6 +40,29 @@ fn existing(path: PathBuf) -> PathBuf {
     path
 }
 
+/// A TCP port free on 127.0.0.1 now (the OS picks it).
+#[allow(dead_code)]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The stdout of a command that must have exited 0; else panics with `what`, stdout and stderr.
+#[allow(dead_code)]
+pub fn succeeded(output: &std::process::Output, what: &str) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    stdout.into_owned()
+}
+
 /// An HTTP answer as the tests read it: status, the raw head, the body.
 #[allow(dead_code)] // not every test binary reads answers
 pub struct Answer {
@@ -69,13 +92,7 @@ pub fn passed_run(
     results: &Path,
     file: &str,
 ) -> (PathBuf, serde_json::Value) {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
+    let stdout = succeeded(output, what);
     assert!(stdout.contains(": PASS"), "{stdout}");
     let run = std::fs::read_dir(results)
         .unwrap()
