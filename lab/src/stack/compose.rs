@@ -322,21 +322,10 @@ fn project_name(
             .ok_or_else(|| anyhow!("this container ({hostname}) was not started by compose"));
     }
     let compose = compose_command()?;
-    let output = Command::new(&compose[0])
-        .args(&compose[1..])
-        .args(compose_args(profile, db, &["config", "--format", "json"]))
-        .current_dir(repo_root())
-        .output()
-        .with_context(|| format!("cannot run {}", compose.join(" ")))?;
-    if !output.status.success() {
-        bail!(
-            "`{} config` failed: {}",
-            compose.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    let config: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .context("reading `docker compose config --format json`")?;
+    let args = compose_args(profile, db, &["config", "--format", "json"]);
+    let stdout = run_quietly(&compose, &args, &[])?;
+    let config: serde_json::Value =
+        serde_json::from_slice(&stdout).context("reading `docker compose config --format json`")?;
     config
         .get("name")
         .and_then(|n| n.as_str())
@@ -476,12 +465,13 @@ fn run(compose: &[String], args: &[String], env: &[(String, String)]) -> anyhow:
     Ok(())
 }
 
-/// `run` with compose's output kept, and shown only when the command fails.
+/// `run` with compose's output kept: its stdout is returned, its stderr shown only when the
+/// command fails.
 fn run_quietly(
     compose: &[String],
     args: &[String],
     env: &[(String, String)],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<u8>> {
     let output = Command::new(&compose[0])
         .envs(env.iter().map(|(k, v)| (k, v)))
         .args(&compose[1..])
@@ -498,7 +488,7 @@ fn run_quietly(
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }
-    Ok(())
+    Ok(output.stdout)
 }
 
 fn wait_for_nginx(base_url: &str) -> anyhow::Result<()> {
