@@ -144,6 +144,26 @@ fn a_compose_bench_measures_nginxs_capped_ceiling_in_the_same_run_and_removes_it
     let step = &run["steps"][0];
     assert_eq!(step["users"], 20);
     assert!(number(&step["nginx"]["requests_per_s"]) > 0.0, "{step:#}");
+    // Each container's CPU is over the load's own seconds: the engine's readings wait for
+    // its once-a-second collector, and dividing by their span counted idle seconds as load
+    // (nginx pinned at its cap read as 80% of it).
+    let load_secs = number(&step["wall_secs"]);
+    for service in step["services"].as_array().unwrap() {
+        let (cores, seconds) = (
+            number(&service["cpu_cores"]),
+            number(&service["cpu_seconds"]),
+        );
+        assert!(
+            (cores * load_secs - seconds).abs() <= 0.02 * seconds + 1e-6,
+            "CPU over the {load_secs:.2} s of load: {service:#}"
+        );
+        if service["name"] == "nginx" && number(&service["cpu_throttled_percent"]) >= 90.0 {
+            assert!(
+                cores >= 0.85 * cap,
+                "nginx throttled in nearly every period uses nearly all of its cap: {service:#}"
+            );
+        }
+    }
     let md = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
     assert!(md.contains("## nginx's capped ceiling"), "{md}");
     assert!(md.contains("% of nginx's ceiling"), "{md}");

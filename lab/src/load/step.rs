@@ -70,7 +70,7 @@ pub struct Measured {
 impl StepRunner {
     /// Starts following every service of `stack`, then starts siege.
     pub fn start(stack: &StackInfo, command: &SiegeCommand) -> anyhow::Result<Self> {
-        let tracked: Vec<Tracked> = stack.services.iter().map(Tracked::start).collect();
+        let tracked = sample::start_all(&stack.services);
         let host_start = HostCpu::read();
         let log_start = access_log::offset(&stack.access_log);
         let siege = RunningSiege::spawn(command)?;
@@ -173,6 +173,9 @@ impl StepRunner {
         outcome: SiegeOutcome,
         refresh: impl FnOnce() -> Option<StackInfo>,
     ) -> anyhow::Result<Measured> {
+        // The machine's CPU right as the load ended, before the services' last readings
+        // (which can wait up to a second for the engine).
+        let host_end = HostCpu::read();
         sample::finish_all(&mut self.tracked);
         let log_end = access_log::settled_offset(&self.access_log);
         let bytes = access_log::read_slice(&self.access_log, self.log_start, log_end)
@@ -198,7 +201,7 @@ impl StepRunner {
         }
         let host = self
             .host_start
-            .zip(HostCpu::read())
+            .zip(host_end)
             .map(|(start, end)| start.usage_until(&end));
         let latest = refresh();
         let services = self

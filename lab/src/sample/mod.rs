@@ -270,16 +270,24 @@ impl Tracked {
         self.finished = true;
     }
 
-    /// The step's usage: CPU over the time between the first and the last reading (`wall_secs`
-    /// when they carry no time). `latest` is the service as the runtime sees it now (the
-    /// native supervisor's restart count); None keeps the count seen at the start.
-    pub fn usage(&mut self, wall_secs: f64, latest: Option<&ServiceInfo>) -> ServiceUsage {
+    /// The step's usage. CPU is over the load's own seconds (`load_secs`): the first reading
+    /// is taken before siege starts and the last after it ends, with the stack idle on either
+    /// side. Not over the span between the two readings: a container's reading waits for the
+    /// engine's once-a-second collector, so that span holds up to a second of idle stack at
+    /// each end, and dividing by it understated a container's CPU (nginx pinned at its 0.1
+    /// cap read as 0.08). `latest` is the service as the runtime sees it now (the native
+    /// supervisor's restart count); None keeps the count seen at the start.
+    pub fn usage(&mut self, load_secs: f64, latest: Option<&ServiceInfo>) -> ServiceUsage {
         if !self.finished {
             self.finish();
         }
         let end = self.last;
         let delta = self.start.delta(&end);
-        let span_secs = self.start.secs_until(&end).unwrap_or(wall_secs);
+        let span_secs = if load_secs > 0.0 {
+            load_secs
+        } else {
+            self.start.secs_until(&end).unwrap_or(0.0)
+        };
         let oom_kills = self
             .source
             .oom_events(self.started, SystemTime::now())
@@ -313,6 +321,22 @@ impl Tracked {
             restarts: restarts_now.saturating_sub(self.start_restarts),
         }
     }
+}
+
+/// `Tracked::start` for every service at once: one after another, the engine's stats calls
+/// (up to a second each) made the stack wait seconds before siege started.
+pub fn start_all(services: &[ServiceInfo]) -> Vec<Tracked> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = services
+            .iter()
+            .map(|service| scope.spawn(move || Tracked::start(service)))
+            .collect();
+        handles
+            .into_iter()
+            .zip(services)
+            .map(|(h, service)| h.join().unwrap_or_else(|_| Tracked::start(service)))
+            .collect()
+    })
 }
 
 /// Samples every service at once, one thread each: a container's `stats` call can take most
@@ -400,6 +424,45 @@ mod tests {
 
     fn write(dir: &Path, name: &str, text: &str) {
         fs::write(dir.join(name), text).unwrap();
+    }
+
+    #[test]
+    fn step_cpu_is_over_the_load_not_over_the_readings_span() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write(
+            d,
+            "cpu.stat",
+            "usage_usec 0\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0\n",
+        );
+        write(d, "memory.current", "0\n");
+        let service = ServiceInfo {
+            name: "nginx".into(),
+            pid: None,
+            cpu_limit: Some(0.1),
+            memory_limit_bytes: None,
+            cgroup: Some(CgroupPaths::V2 { dir: d.into() }),
+            restarts: 0,
+            oom_kills: 0,
+            addr: None,
+            start_time: None,
+            container: None,
+            engine_socket: None,
+        };
+        let mut tracked = start_all(std::slice::from_ref(&service));
+        assert_eq!(tracked.len(), 1);
+        // One second of CPU over a ten-second load, the two readings milliseconds apart (as
+        // an engine's readings can be further apart than the load): 0.1 cores, not a second
+        // over the readings' own span.
+        write(
+            d,
+            "cpu.stat",
+            "usage_usec 1000000\nnr_periods 100\nnr_throttled 99\nthrottled_usec 9000000\n",
+        );
+        let usage = tracked[0].usage(10.0, None);
+        assert_eq!(usage.cpu_seconds, 1.0);
+        assert!((usage.cpu_cores - 0.1).abs() < 1e-9, "{}", usage.cpu_cores);
+        assert_eq!(usage.cpu_throttled_periods, 99);
     }
 
     #[test]
