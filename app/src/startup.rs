@@ -8,6 +8,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{from_fn, Condition, DefaultHeaders, Logger};
@@ -71,6 +72,8 @@ impl Application {
                 .configure(configure_routes(stress.clone()))
         })
         .workers(settings.workers)
+        // nginx closes its idle upstream connections first (its keepalive_timeout is shorter).
+        .keep_alive(Duration::from_secs(contract::http::APP_KEEP_ALIVE_SECS))
         // Docker stops a container 10 s after SIGTERM: finish in-flight requests well before.
         .shutdown_timeout(5)
         .listen(listener)?

@@ -26,6 +26,15 @@ pub mod env {
     pub const SEED_STOCK: &str = "SEED_STOCK";
 }
 
+/// HTTP between nginx and a replica.
+pub mod http {
+    /// Seconds a replica keeps an idle kept-alive connection open before closing it.
+    /// nginx.conf's upstream `keepalive_timeout` must be shorter: else nginx can send a
+    /// request on a connection the replica is closing that very moment, and a POST that
+    /// meets the closed socket fails (nginx never passes a non-idempotent request on).
+    pub const APP_KEEP_ALIVE_SECS: u64 = 5;
+}
+
 /// The seed job: `app seed --customers N --disks N --stock N [--reset]`.
 pub mod seed {
     pub const SUBCOMMAND: &str = "seed";

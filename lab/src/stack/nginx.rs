@@ -213,4 +213,41 @@ mod tests {
         assert!(rendered.contains("proxy_next_upstream error timeout http_502 http_503;"));
         assert!(directives.clone().all(|l| !l.contains("non_idempotent")));
     }
+
+    #[test]
+    fn nginx_closes_idle_upstream_connections_before_the_replicas_do() {
+        let template = include_str!("../../../nginx.conf");
+        // Each `upstream <name> {` block: its directives up to the closing brace.
+        let mut blocks: Vec<Vec<&str>> = Vec::new();
+        let mut open = false;
+        for line in template.lines().map(str::trim) {
+            if line.starts_with("upstream ") && line.ends_with('{') {
+                blocks.push(vec![line]);
+                open = true;
+            } else if open && line == "}" {
+                open = false;
+            } else if open && !line.starts_with('#') {
+                blocks.last_mut().unwrap().push(line);
+            }
+        }
+        let mut upstreams = 0;
+        for block in &blocks {
+            if !block.iter().any(|l| l.starts_with("keepalive ")) {
+                continue;
+            }
+            upstreams += 1;
+            let secs: u64 = block
+                .iter()
+                .find_map(|l| l.strip_prefix("keepalive_timeout "))
+                .and_then(|v| v.trim_end_matches(';').strip_suffix('s'))
+                .unwrap_or_else(|| panic!("no keepalive_timeout in seconds in: {block:?}"))
+                .parse()
+                .unwrap();
+            assert!(
+                secs < contract::http::APP_KEEP_ALIVE_SECS,
+                "{secs}s is not shorter than the replicas' keep-alive: {block:?}"
+            );
+        }
+        assert_eq!(upstreams, 3, "app, app1 and app2 keep connections alive");
+    }
 }
