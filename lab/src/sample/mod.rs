@@ -283,11 +283,6 @@ impl Tracked {
         }
         let end = self.last;
         let delta = self.start.delta(&end);
-        let span_secs = if load_secs > 0.0 {
-            load_secs
-        } else {
-            self.start.secs_until(&end).unwrap_or(0.0)
-        };
         let oom_kills = self
             .source
             .oom_events(self.started, SystemTime::now())
@@ -304,8 +299,8 @@ impl Tracked {
             name: self.service.name.clone(),
             source: self.source.label().to_owned(),
             cpu_seconds: delta.cpu_seconds,
-            cpu_cores: if span_secs > 0.0 {
-                delta.cpu_seconds / span_secs
+            cpu_cores: if load_secs > 0.0 {
+                delta.cpu_seconds / load_secs
             } else {
                 0.0
             },
@@ -323,44 +318,48 @@ impl Tracked {
     }
 }
 
-/// `Tracked::start` for every service at once: one after another, the engine's stats calls
-/// (up to a second each) made the stack wait seconds before siege started.
-pub fn start_all(services: &[ServiceInfo]) -> Vec<Tracked> {
+/// `f` on every item at once, one thread each, in the items' order: a container's `stats`
+/// call can take most of a second, and one service after another would stretch a reading
+/// over several. Each result is Err when its thread panicked.
+fn at_once<I: Send, R: Send>(
+    items: impl IntoIterator<Item = I>,
+    f: impl Fn(I) -> R + Sync,
+) -> Vec<std::thread::Result<R>> {
+    let f = &f;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = services
-            .iter()
-            .map(|service| scope.spawn(move || Tracked::start(service)))
-            .collect();
-        handles
+        let handles: Vec<_> = items
             .into_iter()
-            .zip(services)
-            .map(|(h, service)| h.join().unwrap_or_else(|_| Tracked::start(service)))
-            .collect()
+            .map(|item| scope.spawn(move || f(item)))
+            .collect();
+        handles.into_iter().map(|h| h.join()).collect()
     })
 }
 
-/// Samples every service at once, one thread each: a container's `stats` call can take most
-/// of a second, and one after another they would stretch a per-second sample over several.
+/// `Tracked::start` for every service at once: one after another, the engine's stats calls
+/// made the stack wait seconds before siege started.
+pub fn start_all(services: &[ServiceInfo]) -> Vec<Tracked> {
+    at_once(services, Tracked::start)
+        .into_iter()
+        .zip(services)
+        .map(|(started, service)| started.unwrap_or_else(|_| Tracked::start(service)))
+        .collect()
+}
+
+/// Samples every service at once.
 pub fn sample_all(tracked: &mut [Tracked]) -> Vec<(Counters, Delta, f64)> {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = tracked
-            .iter_mut()
-            .map(|t| scope.spawn(move || t.sample()))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
+    at_once(tracked.iter_mut(), Tracked::sample)
+        .into_iter()
+        .map(Result::unwrap_or_default)
+        .collect()
 }
 
 /// `Tracked::finish` for every service at once, right as the load ends.
 pub fn finish_all(tracked: &mut [Tracked]) {
-    std::thread::scope(|scope| {
-        for t in tracked.iter_mut() {
-            scope.spawn(move || t.finish());
+    for finished in at_once(tracked.iter_mut(), Tracked::finish) {
+        if let Err(panic) = finished {
+            std::panic::resume_unwind(panic);
         }
-    });
+    }
 }
 
 /// The whole machine's CPU from `/proc/stat`'s first line: busy and total jiffies.
