@@ -4,6 +4,11 @@
 //! other (the app's tests parse [`seed::Sizes::args`] with its own command line and
 //! [`stress::StartBody`] with its own request type).
 
+pub mod kinds;
+pub mod profile;
+
+pub use kinds::{DbKind, RuntimeKind, StackState};
+
 /// Environment variables the app reads and the lab (or compose) sets.
 pub mod env {
     /// `postgres://…`, `mysql://…` or `sqlite://…`.
@@ -145,6 +150,18 @@ mod tests {
         assert!(!seed::Sizes::DEFAULT
             .args(false)
             .contains(&"--reset".to_owned()));
+    }
+
+    #[test]
+    fn the_seed_defaults_are_the_profile_tables() {
+        let d = seed::Sizes::DEFAULT;
+        for (key, value) in [
+            (env::SEED_CUSTOMERS, d.customers),
+            (env::SEED_DISKS, d.disks),
+            (env::SEED_STOCK, d.stock),
+        ] {
+            assert_eq!(profile::default_of(key), Some(value.to_string().as_str()));
+        }
     }
 
     #[test]

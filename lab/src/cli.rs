@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::config::LabConfig;
+use contract::{DbKind, RuntimeKind};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -273,26 +274,6 @@ pub struct CompletionsArgs {
     /// The shell to write completions for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DbKind {
-    /// A file inside the replicas' reach (the embedded default).
-    Sqlite,
-    /// PostgreSQL.
-    Postgres,
-    /// MariaDB or MySQL.
-    Mysql,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RuntimeKind {
-    /// Local processes, each in its own cgroup with the profile's caps.
-    Native,
-    /// docker compose with the profile's env file.
-    Compose,
 }
 
 #[derive(Debug, Args)]

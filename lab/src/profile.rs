@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::{anyhow, bail, Context};
+use contract::profile::Caps;
 use serde::Serialize;
 
 /// A profile as loaded from its env file: its name and every variable it sets.
@@ -47,6 +48,19 @@ impl Profile {
             .get(key)
             .map(String::as_str)
             .filter(|v| !v.is_empty())
+    }
+
+    /// The profile's value for a profile key, else the key's default from the one table
+    /// (`contract::profile::KEYS`); empty for a key the table does not know.
+    pub fn value(&self, key: &str) -> &str {
+        self.get(key)
+            .or_else(|| contract::profile::default_of(key))
+            .unwrap_or_default()
+    }
+
+    /// The caps this profile sets, with the table's defaults where it is silent.
+    pub fn caps(&self) -> anyhow::Result<Caps> {
+        Caps::read(|key| self.get(key)).map_err(|err| anyhow!("profile {}: {err}", self.name))
     }
 }
 
@@ -93,6 +107,76 @@ pub fn parse_env(text: &str) -> anyhow::Result<BTreeMap<String, String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use contract::profile::{parse_cpus, parse_memory, Role, KEYS};
+
+    fn repo_file(path: &str) -> String {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn compose_yaml_defaults_every_profile_key_as_the_one_table_does() {
+        let compose = repo_file("compose.yaml");
+        let mut seen = 0;
+        for key in KEYS {
+            let pattern = format!("${{{}:-", key.name);
+            for (at, _) in compose.match_indices(&pattern) {
+                let rest = &compose[at + pattern.len()..];
+                let default = &rest[..rest.find('}').unwrap()];
+                assert_eq!(
+                    default, key.default,
+                    "compose.yaml's default of {}",
+                    key.name
+                );
+                seen += 1;
+            }
+        }
+        // Every cap of every role is in compose.yaml (twice for the replicas and databases).
+        for role in Role::ALL {
+            assert!(
+                compose.contains(&format!("${{{}:-", role.cpus_key())),
+                "{role:?}"
+            );
+            assert!(
+                compose.contains(&format!("${{{}:-", role.memory_key())),
+                "{role:?}"
+            );
+        }
+        assert!(seen >= 20, "only {seen} defaults found in compose.yaml");
+    }
+
+    /// `cpu: 300m` and `memory: 400Mi` of the Kubernetes base are the table's defaults.
+    #[test]
+    fn the_kubernetes_base_requests_the_one_tables_caps() {
+        let caps = Caps::defaults();
+        for (file, role) in [
+            ("k8s/base/app.yaml", Role::App),
+            ("k8s/base/seed-job.yaml", Role::App),
+            ("k8s/base/nginx.yaml", Role::Nginx),
+            ("k8s/base/postgres.yaml", Role::Db),
+        ] {
+            let text = repo_file(file);
+            let values = |field: &str| -> Vec<String> {
+                text.lines()
+                    .filter_map(|l| l.trim().strip_prefix(field))
+                    .map(|v| v.trim().to_owned())
+                    .collect()
+            };
+            let cap = caps.of(role);
+            let cpus = values("cpu:");
+            let memory = values("memory:");
+            assert_eq!(cpus.len(), 2, "{file}: requests and limits");
+            for value in cpus {
+                let millicpus: f64 = value.trim_end_matches('m').parse().unwrap();
+                assert_eq!(millicpus / 1000.0, cap.cpus, "{file} cpu");
+            }
+            for value in memory {
+                let bytes = parse_memory(value.trim_end_matches('i')).unwrap();
+                assert_eq!(bytes, cap.memory_bytes, "{file} memory");
+            }
+        }
+        assert_eq!(parse_cpus("0.3").unwrap(), caps.app.cpus);
+    }
 
     #[test]
     fn env_files_parse_like_compose() {

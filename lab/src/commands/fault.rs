@@ -5,12 +5,13 @@ use std::fmt;
 
 use anyhow::bail;
 
-use crate::cli::{DbKind, FaultArgs, FaultScenario, RuntimeKind};
+use crate::cli::{FaultArgs, FaultScenario};
 use crate::config::LabConfig;
 use crate::export::create_run_dir;
 use crate::fault::{self, Fault, FaultStack};
 use crate::load::siege;
 use crate::profile::{self, Profile};
+use contract::{DbKind, RuntimeKind};
 
 /// The error `main` turns into exit code 2: the scenario ran, its verdict is FAIL.
 #[derive(Debug)]

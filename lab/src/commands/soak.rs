@@ -14,7 +14,7 @@ use anyhow::Context;
 use chrono::Utc;
 
 use super::bench::{catch_interrupts, interrupted, machine};
-use crate::cli::{RuntimeKind, SoakArgs};
+use crate::cli::SoakArgs;
 use crate::config::{LabConfig, Ports};
 use crate::export;
 use crate::load::http;
@@ -26,6 +26,7 @@ use crate::profile::{self, Profile};
 use crate::results::soak::{self, ReplicaReading, SoakRun, SoakSettings, Window};
 use crate::sample;
 use crate::stack::{self, StackInfo, UpOptions};
+use contract::RuntimeKind;
 
 /// The error `main` turns into exit code 2: the soak ran, something grew or failed.
 #[derive(Debug)]
@@ -86,7 +87,7 @@ pub fn soak(config: &LabConfig, args: SoakArgs) -> anyhow::Result<()> {
         command_line: std::env::args().collect(),
         settings: SoakSettings {
             profile: profile.name.clone(),
-            db: format!("{:?}", info.db).to_lowercase(),
+            db: info.db.to_string(),
             runtime: match args.runtime {
                 RuntimeKind::Native => "native".into(),
                 RuntimeKind::Compose => "compose".into(),

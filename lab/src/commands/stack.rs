@@ -1,6 +1,6 @@
 //! `lab up`, `lab down`, `lab status` and the hidden `lab __supervise`.
 
-use crate::cli::{RuntimeKind, StateArgs, UpArgs};
+use crate::cli::{StateArgs, UpArgs};
 use crate::config::{LabConfig, Ports};
 use crate::profile::Profile;
 use crate::stack::units::human_bytes;
@@ -38,8 +38,7 @@ pub fn down(config: &LabConfig, args: StateArgs) -> anyhow::Result<()> {
     stack::runtime(info.runtime, config).down(&args.state_dir)?;
     println!(
         "stopped the {} stack (profile {})",
-        runtime_name(info.runtime),
-        info.profile
+        info.runtime, info.profile
     );
     Ok(())
 }
@@ -51,11 +50,7 @@ pub fn status(config: &LabConfig, args: StateArgs) -> anyhow::Result<()> {
     let info = stack::runtime(recorded.runtime, config).status(&args.state_dir)?;
     println!(
         "{} stack, profile {}, db {:?}, state {}: {}",
-        runtime_name(info.runtime),
-        info.profile,
-        info.db,
-        info.state,
-        info.base_url
+        info.runtime, info.profile, info.db, info.state, info.base_url
     );
     warn_if_uncapped(&info);
     print!("{}", table(&info));
@@ -64,13 +59,6 @@ pub fn status(config: &LabConfig, args: StateArgs) -> anyhow::Result<()> {
 
 pub fn supervise(args: StateArgs) -> anyhow::Result<()> {
     stack::supervisor::run(&args.state_dir)
-}
-
-fn runtime_name(kind: RuntimeKind) -> &'static str {
-    match kind {
-        RuntimeKind::Native => "native",
-        RuntimeKind::Compose => "compose",
-    }
 }
 
 fn warn_if_uncapped(info: &StackInfo) {

@@ -23,7 +23,6 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::cli::{DbKind, RuntimeKind};
 use crate::config::{LabConfig, Ports, SeedPlan, DEFAULT_FAULT_ACQUIRE_TIMEOUT_MS};
 use crate::load::http;
 use crate::load::siege::SiegeCommand;
@@ -32,6 +31,7 @@ use crate::load::urls::{self, Scenario, SeedSizes};
 use crate::profile::Profile;
 use crate::results::{NginxStats, ServiceUsage, SiegeSummary};
 use crate::stack::{self, StackInfo, UpOptions};
+use contract::{DbKind, RuntimeKind};
 
 /// Availability and percentiles are the lab's one definition and one method, as in `bench`.
 pub use crate::load::access_log::availability_percent;

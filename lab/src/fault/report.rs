@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::orders::InvariantReport;
 use super::StepFigures;
-use crate::cli::DbKind;
+use contract::DbKind;
 
 /// One pass/fail criterion.
 #[derive(Debug, Clone, Serialize)]
@@ -84,7 +84,7 @@ impl FaultReport {
             "fault {} ({} / {}): {}\n",
             self.scenario,
             self.profile,
-            db_name(self.db),
+            self.db,
             self.verdict()
         );
         for check in &self.checks {
@@ -106,7 +106,7 @@ impl FaultReport {
             self.scenario,
             self.verdict(),
             self.profile,
-            db_name(self.db),
+            self.db,
             if self.capped { "capped" } else { "UNCAPPED" },
             self.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
             self.finished_at.format("%H:%M:%S UTC"),
@@ -224,13 +224,5 @@ impl FaultReport {
             }
         }
         md
-    }
-}
-
-fn db_name(db: DbKind) -> &'static str {
-    match db {
-        DbKind::Sqlite => "SQLite",
-        DbKind::Postgres => "Postgres",
-        DbKind::Mysql => "MySQL (MariaDB)",
     }
 }

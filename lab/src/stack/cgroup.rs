@@ -34,12 +34,8 @@ pub enum Hierarchy {
     V2 { root: PathBuf },
 }
 
-/// A service's caps.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Limits {
-    pub cpus: f64,
-    pub memory_bytes: u64,
-}
+/// A service's caps: the contract's type, as a profile sets them.
+pub use contract::profile::Cap as Limits;
 
 /// Counters read from a service's cgroup.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -16,12 +16,11 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 
 use super::process;
-use super::units::{parse_cpus, parse_memory};
 use super::{load_info, save_info, Runtime, ServiceInfo, StackInfo, UpOptions, STACK_FILE};
-use crate::cli::{DbKind, RuntimeKind};
 use crate::config::LabConfig;
 use crate::docker::{ContainerSummary, Engine};
 use crate::profile::{repo_root, Profile};
+use contract::{DbKind, RuntimeKind, StackState};
 
 /// Runs the stack with docker compose.
 pub struct ComposeRuntime {
@@ -93,7 +92,7 @@ impl Runtime for ComposeRuntime {
             services,
             runtime: RuntimeKind::Compose,
             supervisor_pid: None,
-            state: "ready".into(),
+            state: StackState::Ready,
             error: None,
             events_log: None,
             warnings,
@@ -353,19 +352,7 @@ fn running_db(config: &LabConfig, project: &str) -> anyhow::Result<Option<DbKind
         .env
         .iter()
         .find_map(|e| e.strip_prefix("DATABASE_URL="))
-        .and_then(db_of_url))
-}
-
-fn db_of_url(url: &str) -> Option<DbKind> {
-    if url.starts_with("postgres") {
-        Some(DbKind::Postgres)
-    } else if url.starts_with("mysql") || url.starts_with("mariadb") {
-        Some(DbKind::Mysql)
-    } else if url.starts_with("sqlite") {
-        Some(DbKind::Sqlite)
-    } else {
-        None
-    }
+        .and_then(DbKind::of_url))
 }
 
 /// The running container of a compose service (a stopped one when none runs).
@@ -606,34 +593,19 @@ fn apply_container(
     service.memory_limit_bytes = memory;
 }
 
-/// The caps compose.yaml gives each service from the profile.
+/// The caps compose.yaml gives each service from the profile (compose starts app2 whatever
+/// the replica count; with one replica nginx sends it nothing).
 fn profile_caps(profile: &Profile) -> anyhow::Result<Vec<ServiceInfo>> {
-    let cap = |name: &str,
-               cpus_key: &str,
-               memory_key: &str,
-               cpus: &str,
-               memory: &str|
-     -> anyhow::Result<ServiceInfo> {
-        Ok(ServiceInfo {
-            name: name.to_owned(),
-            pid: None,
-            cpu_limit: Some(parse_cpus(profile.get(cpus_key).unwrap_or(cpus))?),
-            memory_limit_bytes: Some(parse_memory(profile.get(memory_key).unwrap_or(memory))?),
-            cgroup: None,
-            restarts: 0,
-            oom_kills: 0,
-            addr: None,
-            start_time: None,
-            container: None,
-            engine_socket: None,
-        })
-    };
-    Ok(vec![
-        cap("app1", "APP_CPUS", "APP_MEMORY", "0.3", "400M")?,
-        cap("app2", "APP_CPUS", "APP_MEMORY", "0.3", "400M")?,
-        cap("nginx", "NGINX_CPUS", "NGINX_MEMORY", "0.1", "200M")?,
-        cap("db", "DB_CPUS", "DB_MEMORY", "0.3", "1G")?,
-    ])
+    let caps = profile.caps()?;
+    Ok([
+        ("app1", caps.app),
+        ("app2", caps.app),
+        ("nginx", caps.nginx),
+        ("db", caps.db),
+    ]
+    .into_iter()
+    .map(|(name, cap)| ServiceInfo::capped(name, cap))
+    .collect())
 }
 
 #[cfg(test)]
@@ -656,7 +628,7 @@ mod tests {
             services: Vec::new(),
             runtime: RuntimeKind::Compose,
             supervisor_pid: None,
-            state: "ready".into(),
+            state: StackState::Ready,
             error: None,
             events_log: None,
             warnings: Vec::new(),
@@ -734,15 +706,5 @@ mod tests {
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("app1: the container runs with 1 CPU"));
         assert_eq!(service.cpu_limit, Some(1.0));
-    }
-
-    #[test]
-    fn the_database_is_read_from_the_url_scheme() {
-        assert_eq!(
-            db_of_url("postgres://lab:lab@postgres:5432/lab"),
-            Some(DbKind::Postgres)
-        );
-        assert_eq!(db_of_url(MYSQL_URL), Some(DbKind::Mysql));
-        assert_eq!(db_of_url("redis://x"), None);
     }
 }

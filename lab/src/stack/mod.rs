@@ -13,9 +13,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{DbKind, RuntimeKind};
 use crate::config::{LabConfig, Ports, SeedPlan};
 use crate::profile::Profile;
+use contract::{DbKind, RuntimeKind, StackState};
 
 /// The runtime of a given kind; `lab bench` calls `up`, `status` and `down` on it.
 pub fn runtime(kind: RuntimeKind, config: &LabConfig) -> Box<dyn Runtime> {
@@ -89,9 +89,9 @@ pub struct StackInfo {
     /// Native: the supervisor's PID (it restarts dead services); None under compose.
     #[serde(default)]
     pub supervisor_pid: Option<u32>,
-    /// Native: `starting`, `ready`, `failed` or `stopped`.
+    /// Where the stack is in its life (compose stacks are recorded once ready).
     #[serde(default)]
-    pub state: String,
+    pub state: StackState,
     /// Why start-up failed, when `state` is `failed`.
     #[serde(default)]
     pub error: Option<String>,
@@ -140,6 +140,25 @@ pub struct ServiceInfo {
     /// Compose: the engine's socket the container is read through.
     #[serde(default)]
     pub engine_socket: Option<PathBuf>,
+}
+
+impl ServiceInfo {
+    /// A service known by its caps only: not started, not found yet.
+    pub fn capped(name: &str, cap: contract::profile::Cap) -> Self {
+        Self {
+            name: name.to_owned(),
+            pid: None,
+            cpu_limit: Some(cap.cpus),
+            memory_limit_bytes: Some(cap.memory_bytes),
+            cgroup: None,
+            restarts: 0,
+            oom_kills: 0,
+            addr: None,
+            start_time: None,
+            container: None,
+            engine_socket: None,
+        }
+    }
 }
 
 /// Directories of a service's cgroup, per hierarchy version.

@@ -7,13 +7,14 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Context};
 
 use crate::profile::Profile;
+use contract::profile as keys;
 
-/// Profile keys nginx.conf reads, with the seed's numbers as defaults (as in compose.yaml).
-const PROFILE_KEYS: [(&str, &str); 4] = [
-    ("NGINX_WORKER_CONNECTIONS", "4096"),
-    ("RATE_LIMIT_RPS", "10"),
-    ("RATE_LIMIT_BURST", "20"),
-    ("STRESS_RATE_LIMIT_RPS", "2"),
+/// Profile keys nginx.conf reads (their defaults: the one table, as in compose.yaml).
+const PROFILE_KEYS: [&str; 4] = [
+    keys::NGINX_WORKER_CONNECTIONS,
+    keys::RATE_LIMIT_RPS,
+    keys::RATE_LIMIT_BURST,
+    keys::STRESS_RATE_LIMIT_RPS,
 ];
 
 /// Where and what nginx serves: the values that differ between compose and native.
@@ -33,8 +34,8 @@ pub fn variables(
     placement: &Placement,
 ) -> anyhow::Result<BTreeMap<String, String>> {
     let mut vars = BTreeMap::new();
-    for (key, default) in PROFILE_KEYS {
-        let value = profile.get(key).unwrap_or(default);
+    for key in PROFILE_KEYS {
+        let value = profile.value(key);
         value.parse::<u64>().with_context(|| {
             format!(
                 "profile {}: {key}={value:?} must be a whole number",

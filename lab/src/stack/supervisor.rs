@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::cgroup::{self, Hierarchy, Limits};
 use super::process::{self, CommandSpec};
 use super::{save_info, CgroupPaths, ServiceInfo, StackInfo};
-use crate::cli::{DbKind, RuntimeKind};
+use contract::{DbKind, RuntimeKind, StackState};
 
 /// File name of the plan `lab up` writes for the supervisor.
 pub const PLAN_FILE: &str = "plan.json";
@@ -145,19 +145,19 @@ pub fn run(state_dir: &Path) -> anyhow::Result<()> {
     let mut supervisor = Supervisor::new(state_dir, plan);
     match supervisor.start() {
         Ok(()) => {
-            supervisor.info.state = "ready".into();
+            supervisor.info.state = StackState::Ready;
             supervisor.save();
             log::info!("stack ready at {}", supervisor.info.base_url);
             supervisor.watch();
             supervisor.stop_all();
-            supervisor.info.state = "stopped".into();
+            supervisor.info.state = StackState::Stopped;
             supervisor.save();
             Ok(())
         }
         Err(err) => {
             log::error!("start-up failed: {err:#}");
             supervisor.stop_all();
-            supervisor.info.state = "failed".into();
+            supervisor.info.state = StackState::Failed;
             supervisor.info.error = Some(format!("{err:#}"));
             supervisor.save();
             Err(err)
@@ -187,7 +187,7 @@ impl Supervisor {
             services: Vec::new(),
             runtime: RuntimeKind::Native,
             supervisor_pid: Some(std::process::id()),
-            state: "starting".into(),
+            state: StackState::Starting,
             error: None,
             events_log: Some(events_log.clone()),
             warnings: Vec::new(),

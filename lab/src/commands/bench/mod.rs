@@ -26,7 +26,7 @@ use chrono::Utc;
 use self::ceiling::CeilingNginx;
 use self::console::{print_final_table, spinner, step_bar, step_line};
 use self::users::UsersPlan;
-use crate::cli::{BenchArgs, RuntimeKind};
+use crate::cli::BenchArgs;
 use crate::config::{LabConfig, Ports};
 use crate::export;
 use crate::load::siege::{self, SiegeCommand};
@@ -36,6 +36,7 @@ use crate::plot;
 use crate::profile::{self, Profile};
 use crate::results::{slo, verdict, ProfileRecord, Run, Sample, ServiceCaps, Step};
 use crate::stack::{self, Runtime, StackInfo, UpOptions};
+use contract::RuntimeKind;
 
 /// The error `main` turns into exit code 2: the run completed, an SLO did not hold.
 #[derive(Debug)]

@@ -22,7 +22,6 @@ use anyhow::Context;
 use super::ceiling::wait_until_answering;
 use super::console::spinner;
 use super::Bench;
-use crate::cli::RuntimeKind;
 use crate::load::siege::{self, SiegeCommand};
 use crate::load::urls::{self, Scenario, SeedSizes};
 use crate::profile::{repo_root, Profile};
@@ -31,8 +30,8 @@ use crate::stack::cgroup::{self, Limits};
 use crate::stack::compose::{ComposeCeiling, ComposeRuntime};
 use crate::stack::nginx::{self, Placement};
 use crate::stack::process::{self, CommandSpec};
-use crate::stack::units::{parse_cpus, parse_memory};
 use crate::stack::{CgroupPaths, StackInfo};
+use contract::RuntimeKind;
 
 impl Bench {
     /// nginx's capped ceiling for `profile` at `users`, measured once per pair.
@@ -196,10 +195,7 @@ impl CappedNginx {
             &conf,
             nginx::render(&template, &nginx::variables(profile, &placement)?)?,
         )?;
-        let limits = Limits {
-            cpus: parse_cpus(profile.get("NGINX_CPUS").unwrap_or("0.1"))?,
-            memory_bytes: parse_memory(profile.get("NGINX_MEMORY").unwrap_or("200M"))?,
-        };
+        let limits = profile.caps()?.nginx;
         let cgroup = cgroup::detect_host(&bench.config.cgroup_root()).and_then(|hierarchy| {
             let id = format!("ceiling-{}-{}", std::process::id(), profile.name);
             cgroup::create(&hierarchy, &id, "nginx", &limits)

@@ -9,10 +9,10 @@ use std::time::Duration;
 use chrono::Utc;
 
 use super::{BenchArgs, Plan};
-use crate::cli::{DbKind, RuntimeKind};
 use crate::config::LabConfig;
 use crate::load::{http, siege};
 use crate::results::{Machine, Run, Settings, Versions, SCHEMA_VERSION};
+use contract::{DbKind, RuntimeKind};
 
 pub fn new_run(config: &LabConfig, args: &BenchArgs, plan: &Plan) -> Run {
     let settings = Settings {

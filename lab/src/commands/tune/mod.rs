@@ -18,22 +18,23 @@ use chrono::Utc;
 use self::output::{CandidateRecord, TuneFile, TuneSettings};
 use self::search::{cpus_text, Allocation, Budget, Next, Observation, Role, Search, Settings};
 use super::bench::{self, catch_interrupts, interrupted, SloFailed};
-use crate::cli::{BenchArgs, DbKind, StateArgs, TuneArgs};
+use crate::cli::{BenchArgs, StateArgs, TuneArgs};
 use crate::config::LabConfig;
 use crate::export;
 use crate::profile::{self, Profile};
 use crate::results::slo;
-use crate::stack::units::{parse_cpus, parse_memory};
+use contract::profile as keys;
+use contract::DbKind;
 
 /// The profile keys a candidate sets; every other key comes from the base profile.
 const CAP_KEYS: [&str; 7] = [
-    "APP_REPLICAS",
-    "APP_CPUS",
-    "APP_MEMORY",
-    "NGINX_CPUS",
-    "NGINX_MEMORY",
-    "DB_CPUS",
-    "DB_MEMORY",
+    keys::APP_REPLICAS,
+    keys::APP_CPUS,
+    keys::APP_MEMORY,
+    keys::NGINX_CPUS,
+    keys::NGINX_MEMORY,
+    keys::DB_CPUS,
+    keys::DB_MEMORY,
 ];
 
 pub fn tune(config: &LabConfig, args: TuneArgs) -> anyhow::Result<()> {
@@ -317,34 +318,16 @@ fn refresh(file: &mut TuneFile, search: &Search, runs: &BTreeMap<usize, Vec<Stri
 
 /// A profile's split: replicas, and each service's CPU and memory caps.
 fn allocation_of(profile: &Profile) -> anyhow::Result<Allocation> {
-    let cpus = |key: &str| -> anyhow::Result<u32> {
-        let raw = profile
-            .get(key)
-            .with_context(|| format!("profile {} has no {key}", profile.name))?;
-        Ok((parse_cpus(raw)? * 1000.0).round() as u32)
-    };
-    let mib = |key: &str| -> anyhow::Result<u64> {
-        let raw = profile
-            .get(key)
-            .with_context(|| format!("profile {} has no {key}", profile.name))?;
-        Ok(parse_memory(raw)? >> 20)
-    };
-    let replicas: u32 = profile
-        .get("APP_REPLICAS")
-        .unwrap_or("2")
-        .parse()
-        .context("APP_REPLICAS")?;
-    if !(1..=2).contains(&replicas) {
-        bail!("profile {}: APP_REPLICAS must be 1 or 2", profile.name);
-    }
+    let caps = profile.caps()?;
+    let millicpus = |cpus: f64| (cpus * 1000.0).round() as u32;
     Ok(Allocation {
-        replicas,
-        nginx_millicpus: cpus("NGINX_CPUS")?,
-        app_millicpus: cpus("APP_CPUS")?,
-        db_millicpus: cpus("DB_CPUS")?,
-        nginx_memory_mib: mib("NGINX_MEMORY")?,
-        app_memory_mib: mib("APP_MEMORY")?,
-        db_memory_mib: mib("DB_MEMORY")?,
+        replicas: caps.replicas,
+        nginx_millicpus: millicpus(caps.nginx.cpus),
+        app_millicpus: millicpus(caps.app.cpus),
+        db_millicpus: millicpus(caps.db.cpus),
+        nginx_memory_mib: caps.nginx.memory_bytes >> 20,
+        app_memory_mib: caps.app.memory_bytes >> 20,
+        db_memory_mib: caps.db.memory_bytes >> 20,
     })
 }
 
@@ -352,19 +335,22 @@ fn allocation_of(profile: &Profile) -> anyhow::Result<Allocation> {
 fn profile_text(base: &Profile, alloc: &Allocation, header: &str) -> String {
     let mut text = String::from(header);
     let mut caps: Vec<(String, String)> = vec![
-        ("APP_REPLICAS".into(), alloc.replicas.to_string()),
-        ("APP_CPUS".into(), cpus_text(alloc.app_millicpus)),
-        ("APP_MEMORY".into(), format!("{}M", alloc.app_memory_mib)),
-        ("NGINX_CPUS".into(), cpus_text(alloc.nginx_millicpus)),
+        (keys::APP_REPLICAS.into(), alloc.replicas.to_string()),
+        (keys::APP_CPUS.into(), cpus_text(alloc.app_millicpus)),
         (
-            "NGINX_MEMORY".into(),
+            keys::APP_MEMORY.into(),
+            format!("{}M", alloc.app_memory_mib),
+        ),
+        (keys::NGINX_CPUS.into(), cpus_text(alloc.nginx_millicpus)),
+        (
+            keys::NGINX_MEMORY.into(),
             format!("{}M", alloc.nginx_memory_mib),
         ),
     ];
     // On SQLite the split has no database: the base's database caps stay (unused there).
     if alloc.db_millicpus > 0 {
-        caps.push(("DB_CPUS".into(), cpus_text(alloc.db_millicpus)));
-        caps.push(("DB_MEMORY".into(), format!("{}M", alloc.db_memory_mib)));
+        caps.push((keys::DB_CPUS.into(), cpus_text(alloc.db_millicpus)));
+        caps.push((keys::DB_MEMORY.into(), format!("{}M", alloc.db_memory_mib)));
     }
     for (key, value) in caps {
         text.push_str(&format!("{key}={value}\n"));

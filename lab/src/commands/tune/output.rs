@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::search::{cpus_text, Budget, Candidate, Role};
-use crate::cli::{DbKind, RuntimeKind};
 use crate::export::{self, write_atomic};
 use crate::plot::{self, TunePoint};
+use contract::{DbKind, RuntimeKind};
 
 /// How the tune was asked for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -71,11 +71,7 @@ pub struct TuneFile {
 impl TuneSettings {
     /// `postgres, native runtime`.
     pub fn stack_text(&self) -> String {
-        format!(
-            "{}, {} runtime",
-            format!("{:?}", self.db).to_lowercase(),
-            format!("{:?}", self.runtime).to_lowercase()
-        )
+        format!("{}, {} runtime", self.db, self.runtime)
     }
 }
 

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::results::verdict::{self, Bottleneck};
 use crate::results::Step;
-use crate::stack::units::{parse_cpus, parse_memory};
+use contract::profile::{parse_cpus, parse_memory};
 
 /// The services a budget is split across.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -76,8 +76,8 @@ impl Budget {
                 .split_once('=')
                 .ok_or_else(|| anyhow!("budget part {part:?}: expected key=value"))?;
             match key.trim() {
-                "cpus" | "cpu" => cpus = Some(parse_cpus(value)?),
-                "memory" | "mem" => memory = Some(parse_memory(value)?),
+                "cpus" | "cpu" => cpus = Some(parse_cpus(value).map_err(anyhow::Error::msg)?),
+                "memory" | "mem" => memory = Some(parse_memory(value).map_err(anyhow::Error::msg)?),
                 other => bail!("budget: unknown key {other:?} (use cpus= and memory=)"),
             }
         }

@@ -495,7 +495,7 @@ fn the_files_say_who_won_and_every_candidate_is_in_the_data_the_table_and_the_pl
             users: 100,
             slo: Some("p99_ms<150".into()),
             db: DbKind::Postgres,
-            runtime: crate::cli::RuntimeKind::Native,
+            runtime: contract::RuntimeKind::Native,
             step_secs: 20,
             warmup_secs: 5,
             noise_percent: 5.0,

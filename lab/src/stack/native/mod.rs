@@ -20,16 +20,15 @@ use anyhow::{anyhow, bail, Context};
 mod database;
 
 use self::database::database;
-use crate::cli::DbKind;
 use crate::config::{self, LabConfig, Ports};
 use crate::profile::{repo_root, Profile};
 use crate::stack::cgroup::{self, Limits};
 use crate::stack::nginx::{self, Placement};
 use crate::stack::process::{self, CommandSpec};
 use crate::stack::supervisor::{self, Plan, Probe, ServicePlan, HOLD_DIR, PLAN_FILE};
-use crate::stack::units::{parse_cpus, parse_memory};
 use crate::stack::{load_info, CgroupPaths, Runtime, StackInfo, UpOptions, STACK_FILE};
 use contract::env;
+use contract::{DbKind, StackState};
 
 /// Runs the stack as local processes under cgroup caps.
 pub struct NativeRuntime {
@@ -63,7 +62,7 @@ impl Runtime for NativeRuntime {
         let state_dir = absolute(state_dir)?;
         let mut info = load_info(&state_dir)?
             .ok_or_else(|| anyhow!("no stack is running from {}", state_dir.display()))?;
-        if !info.supervisor_pid.is_some_and(is_supervisor) && info.state == "ready" {
+        if !info.supervisor_pid.is_some_and(is_supervisor) && info.state == StackState::Ready {
             info.warnings
                 .push("the supervisor is not running: dead services will not be restarted".into());
         }
@@ -297,9 +296,9 @@ fn wait_until_ready(
     let supervisor_log = logs_dir.join("supervisor.log");
     loop {
         if let Some(info) = load_info(state_dir)? {
-            match info.state.as_str() {
-                "ready" => return Ok(info),
-                "failed" => bail!(
+            match info.state {
+                StackState::Ready => return Ok(info),
+                StackState::Failed => bail!(
                     "the stack did not start: {}",
                     info.error.unwrap_or_else(|| "unknown error".into())
                 ),
@@ -324,38 +323,13 @@ fn wait_until_ready(
     }
 }
 
-/// The profile's value for `key`, or `default`.
-fn value<'a>(profile: &'a Profile, key: &str, default: &'a str) -> &'a str {
-    profile.get(key).unwrap_or(default)
-}
-
-fn limits(
-    profile: &Profile,
-    cpus_key: &str,
-    memory_key: &str,
-    cpus: &str,
-    memory: &str,
-) -> anyhow::Result<Limits> {
-    let context = |key: &str| format!("profile {}: {key}", profile.name);
-    Ok(Limits {
-        cpus: parse_cpus(value(profile, cpus_key, cpus)).with_context(|| context(cpus_key))?,
-        memory_bytes: parse_memory(value(profile, memory_key, memory))
-            .with_context(|| context(memory_key))?,
-    })
-}
-
 /// Decides the whole stack: directories, binaries, ports, commands and caps.
 pub fn plan(config: &LabConfig, opts: &UpOptions, state_dir: &Path) -> anyhow::Result<Plan> {
     let profile = &opts.profile;
     let ports = opts.ports;
-    let replicas: u16 = value(profile, "APP_REPLICAS", "2")
-        .parse()
-        .ok()
-        .filter(|n| (1..=2).contains(n))
-        .ok_or_else(|| anyhow!("profile {}: APP_REPLICAS must be 1 or 2", profile.name))?;
-    let app_limits = limits(profile, "APP_CPUS", "APP_MEMORY", "0.3", "400M")?;
-    let db_limits = limits(profile, "DB_CPUS", "DB_MEMORY", "0.3", "1G")?;
-    let nginx_limits = limits(profile, "NGINX_CPUS", "NGINX_MEMORY", "0.1", "200M")?;
+    let caps = profile.caps()?;
+    let replicas = caps.replicas as u16;
+    let (app_limits, db_limits, nginx_limits) = (caps.app, caps.db, caps.nginx);
 
     let logs_dir = state_dir.join("logs");
     let nginx_dir = state_dir.join("nginx");
@@ -391,11 +365,11 @@ pub fn plan(config: &LabConfig, opts: &UpOptions, state_dir: &Path) -> anyhow::R
             (env::INSTANCE_NAME.into(), name.clone()),
             (
                 env::APP_WORKERS.into(),
-                value(profile, env::APP_WORKERS, "2").into(),
+                profile.value(env::APP_WORKERS).into(),
             ),
             (
                 env::DB_POOL_MAX.into(),
-                value(profile, env::DB_POOL_MAX, "10").into(),
+                profile.value(env::DB_POOL_MAX).into(),
             ),
         ]);
         command.env.extend(opts.app_env.iter().cloned());
