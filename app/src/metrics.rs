@@ -6,9 +6,11 @@
 //! never the raw path, so the series count stays fixed whatever clients send.
 //!
 //! The patterns are the router's own (`startup::route_patterns`, given to [`Metrics::new`]),
-//! not a list kept here: a new route has its series without a second registration.
+//! not a list kept here: a new route has its series without a second registration. The
+//! metric names are the contract's (`contract::metrics`), which the lab and the dashboard
+//! tests read too; the help texts are this module's.
 
-use std::fmt::Write as _;
+use std::fmt::{Display, Write as _};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,6 +19,13 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
+use contract::metrics::{
+    DB_ORDERS_BATCHED_TOTAL, DB_ORDER_BATCHES_TOTAL, DB_POOL_ACQUIRES_TOTAL, DB_POOL_CONNECTIONS,
+    DB_POOL_IDLE_CONNECTIONS, DB_POOL_MAX_CONNECTIONS, DB_POOL_WAITS_TOTAL,
+    DB_POOL_WAIT_SECONDS_TOTAL, DB_READS_BATCHED_TOTAL, DB_READ_BATCHES_TOTAL,
+    HTTP_REQUESTS_IN_FLIGHT, HTTP_REQUESTS_TOTAL, HTTP_REQUEST_DURATION_SECONDS,
+    PROCESS_CPU_SECONDS_TOTAL, PROCESS_RESIDENT_MEMORY_BYTES,
+};
 
 use crate::db::PoolSnapshot;
 
@@ -159,22 +168,24 @@ impl Metrics {
     pub fn write_prometheus(&self, out: &mut String, pool: &PoolSnapshot) {
         self.write_requests(out);
         self.write_latency(out);
-        let _ = writeln!(
+        write_sample(
             out,
-            "# HELP http_requests_in_flight Requests being served now.\n\
-             # TYPE http_requests_in_flight gauge\n\
-             http_requests_in_flight {}",
+            HTTP_REQUESTS_IN_FLIGHT,
+            Kind::Gauge,
+            "Requests being served now.",
             // This scrape itself is in flight; report the others.
-            (self.in_flight.load(Ordering::Relaxed) - 1).max(0)
+            (self.in_flight.load(Ordering::Relaxed) - 1).max(0),
         );
         write_pool(out, pool);
         write_process(out);
     }
 
     fn write_requests(&self, out: &mut String) {
-        out.push_str(
-            "# HELP http_requests_total Requests answered, by route pattern, method and status.\n\
-             # TYPE http_requests_total counter\n",
+        write_header(
+            out,
+            HTTP_REQUESTS_TOTAL,
+            Kind::Counter,
+            "Requests answered, by route pattern, method and status.",
         );
         for (route, route_name) in self.routes.iter().enumerate() {
             for (method, method_name) in METHODS.iter().enumerate() {
@@ -184,7 +195,7 @@ impl Metrics {
                     if count > 0 {
                         let _ = writeln!(
                             out,
-                            "http_requests_total{{route=\"{route_name}\",method=\"{method_name}\",status=\"{}\"}} {count}",
+                            "{HTTP_REQUESTS_TOTAL}{{route=\"{route_name}\",method=\"{method_name}\",status=\"{}\"}} {count}",
                             status_label(slot)
                         );
                     }
@@ -194,9 +205,11 @@ impl Metrics {
     }
 
     fn write_latency(&self, out: &mut String) {
-        out.push_str(
-            "# HELP http_request_duration_seconds Time from request to response, by route \
-             pattern and method.\n# TYPE http_request_duration_seconds histogram\n",
+        write_header(
+            out,
+            HTTP_REQUEST_DURATION_SECONDS,
+            Kind::Histogram,
+            "Time from request to response, by route pattern and method.",
         );
         for (route, route_name) in self.routes.iter().enumerate() {
             for (method, method_name) in METHODS.iter().enumerate() {
@@ -216,83 +229,129 @@ impl Metrics {
                     cumulative += count;
                     let _ = writeln!(
                         out,
-                        "http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {cumulative}"
+                        "{HTTP_REQUEST_DURATION_SECONDS}_bucket{{{labels},le=\"{le}\"}} {cumulative}"
                     );
                 }
                 let sum = self.latency_sum_micros[series].load(Ordering::Relaxed) as f64 / 1e6;
                 let _ = writeln!(
                     out,
-                    "http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {total}\n\
-                     http_request_duration_seconds_sum{{{labels}}} {sum}\n\
-                     http_request_duration_seconds_count{{{labels}}} {total}"
+                    "{HTTP_REQUEST_DURATION_SECONDS}_bucket{{{labels},le=\"+Inf\"}} {total}\n\
+                     {HTTP_REQUEST_DURATION_SECONDS}_sum{{{labels}}} {sum}\n\
+                     {HTTP_REQUEST_DURATION_SECONDS}_count{{{labels}}} {total}"
                 );
             }
         }
     }
 }
 
+/// What `# TYPE` says a metric is.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
+/// A metric's `# HELP` and `# TYPE` lines; its samples follow.
+pub fn write_header(out: &mut String, name: &str, kind: Kind, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {}", kind.as_str());
+}
+
+/// A metric with one sample and no labels: its header and its value.
+pub fn write_sample(out: &mut String, name: &str, kind: Kind, help: &str, value: impl Display) {
+    write_header(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
 fn write_pool(out: &mut String, pool: &PoolSnapshot) {
-    let _ = writeln!(
-        out,
-        "# HELP db_pool_connections Open database connections.\n\
-         # TYPE db_pool_connections gauge\n\
-         db_pool_connections {}\n\
-         # HELP db_pool_idle_connections Open connections not in use.\n\
-         # TYPE db_pool_idle_connections gauge\n\
-         db_pool_idle_connections {}\n\
-         # HELP db_pool_max_connections The pool's cap (DB_POOL_MAX).\n\
-         # TYPE db_pool_max_connections gauge\n\
-         db_pool_max_connections {}\n\
-         # HELP db_pool_acquires_total Connections taken from the pool.\n\
-         # TYPE db_pool_acquires_total counter\n\
-         db_pool_acquires_total {}\n\
-         # HELP db_pool_waits_total Acquisitions that found no idle connection and waited.\n\
-         # TYPE db_pool_waits_total counter\n\
-         db_pool_waits_total {}\n\
-         # HELP db_pool_wait_seconds_total Time spent waiting for a connection.\n\
-         # TYPE db_pool_wait_seconds_total counter\n\
-         db_pool_wait_seconds_total {}\n\
-         # HELP db_order_batches_total Statements that placed two or more orders together.\n\
-         # TYPE db_order_batches_total counter\n\
-         db_order_batches_total {}\n\
-         # HELP db_orders_batched_total Orders placed by those statements.\n\
-         # TYPE db_orders_batched_total counter\n\
-         db_orders_batched_total {}\n\
-         # HELP db_read_batches_total Statements that answered two or more reads of a disk by id.\n\
-         # TYPE db_read_batches_total counter\n\
-         db_read_batches_total {}\n\
-         # HELP db_reads_batched_total Reads of a disk by id answered by those statements.\n\
-         # TYPE db_reads_batched_total counter\n\
-         db_reads_batched_total {}",
-        pool.size,
-        pool.idle,
-        pool.max,
-        pool.acquires_total,
-        pool.waits_total,
-        pool.wait_seconds_total,
-        pool.order_batches.batches_total,
-        pool.order_batches.batched_orders_total,
-        pool.disk_read_batches.batches_total,
-        pool.disk_read_batches.batched_reads_total
-    );
+    use Kind::{Counter, Gauge};
+    let orders = &pool.order_batches;
+    let reads = &pool.disk_read_batches;
+    let samples: [(&str, Kind, &str, &dyn Display); 10] = [
+        (
+            DB_POOL_CONNECTIONS,
+            Gauge,
+            "Open database connections.",
+            &pool.size,
+        ),
+        (
+            DB_POOL_IDLE_CONNECTIONS,
+            Gauge,
+            "Open connections not in use.",
+            &pool.idle,
+        ),
+        (
+            DB_POOL_MAX_CONNECTIONS,
+            Gauge,
+            "The pool's cap (DB_POOL_MAX).",
+            &pool.max,
+        ),
+        (
+            DB_POOL_ACQUIRES_TOTAL,
+            Counter,
+            "Connections taken from the pool.",
+            &pool.acquires_total,
+        ),
+        (
+            DB_POOL_WAITS_TOTAL,
+            Counter,
+            "Acquisitions that found no idle connection and waited.",
+            &pool.waits_total,
+        ),
+        (
+            DB_POOL_WAIT_SECONDS_TOTAL,
+            Counter,
+            "Time spent waiting for a connection.",
+            &pool.wait_seconds_total,
+        ),
+        (
+            DB_ORDER_BATCHES_TOTAL,
+            Counter,
+            "Statements that placed two or more orders together.",
+            &orders.batches_total,
+        ),
+        (
+            DB_ORDERS_BATCHED_TOTAL,
+            Counter,
+            "Orders placed by those statements.",
+            &orders.batched_total,
+        ),
+        (
+            DB_READ_BATCHES_TOTAL,
+            Counter,
+            "Statements that answered two or more reads of a disk by id.",
+            &reads.batches_total,
+        ),
+        (
+            DB_READS_BATCHED_TOTAL,
+            Counter,
+            "Reads of a disk by id answered by those statements.",
+            &reads.batched_total,
+        ),
+    ];
+    for (name, kind, help, value) in samples {
+        write_sample(out, name, kind, help, value);
+    }
 }
 
 fn write_process(out: &mut String) {
     if let Some(rss) = resident_memory_bytes() {
-        let _ = writeln!(
-            out,
-            "# HELP process_resident_memory_bytes Resident set size.\n\
-             # TYPE process_resident_memory_bytes gauge\n\
-             process_resident_memory_bytes {rss}"
-        );
+        let help = "Resident set size.";
+        write_sample(out, PROCESS_RESIDENT_MEMORY_BYTES, Kind::Gauge, help, rss);
     }
     if let Some(cpu) = cpu_seconds() {
-        let _ = writeln!(
-            out,
-            "# HELP process_cpu_seconds_total User and system CPU time.\n\
-             # TYPE process_cpu_seconds_total counter\n\
-             process_cpu_seconds_total {cpu}"
-        );
+        let help = "User and system CPU time.";
+        write_sample(out, PROCESS_CPU_SECONDS_TOTAL, Kind::Counter, help, cpu);
     }
 }
 
@@ -325,8 +384,7 @@ fn cpu_seconds() -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::order_batch::BatchStats;
-    use crate::db::read_batch::ReadBatchStats;
+    use crate::db::batch_queue::BatchStats;
 
     #[test]
     fn statuses_outside_the_list_fall_into_their_class() {
@@ -338,8 +396,9 @@ mod tests {
         );
     }
 
+    /// Counters for a few of the router's patterns (`startup`'s tests check the real list).
     fn metrics() -> Arc<Metrics> {
-        Metrics::new(crate::startup::route_patterns())
+        Metrics::new(["/", "/disks", "/disks/{id}", "/orders"])
     }
 
     #[test]
@@ -374,11 +433,11 @@ mod tests {
             wait_seconds_total: 0.5,
             order_batches: BatchStats {
                 batches_total: 3,
-                batched_orders_total: 20,
+                batched_total: 20,
             },
-            disk_read_batches: ReadBatchStats {
+            disk_read_batches: BatchStats {
                 batches_total: 4,
-                batched_reads_total: 50,
+                batched_total: 50,
             },
         };
         metrics.write_prometheus(&mut out, &pool);

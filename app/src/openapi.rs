@@ -6,10 +6,11 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
 
 use crate::error::ErrorBody;
+use crate::routes::body::Paged;
 use crate::routes::customers::{self, Customer};
 use crate::routes::disks::{self, Disk};
+use crate::routes::meta;
 use crate::routes::orders::{self, Order};
-use crate::routes::{meta, Paged};
 
 #[derive(OpenApi)]
 #[openapi(

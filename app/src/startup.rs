@@ -19,7 +19,8 @@ use crate::db::Db;
 use crate::error::json_config;
 use crate::metrics::Metrics;
 use crate::openapi;
-use crate::routes::{self, meta, Endpoint};
+use crate::routes::endpoint::Endpoint;
+use crate::routes::{self, meta};
 use crate::stress::{self, StressManager};
 use crate::telemetry::ACCESS_LOG_FORMAT;
 

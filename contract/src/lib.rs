@@ -127,6 +127,78 @@ pub mod stress {
     }
 }
 
+/// The Prometheus metrics a replica exports on `GET /metrics`, by name: the app writes them,
+/// the lab's soak reads some, the Grafana dashboard queries them (the app's tests check both).
+pub mod metrics {
+    /// Counter: requests answered, by route pattern, method and status.
+    pub const HTTP_REQUESTS_TOTAL: &str = "http_requests_total";
+    /// Histogram (`_bucket`, `_sum`, `_count`): seconds from request to response, by route.
+    pub const HTTP_REQUEST_DURATION_SECONDS: &str = "http_request_duration_seconds";
+    /// Gauge: requests being served now, the scrape itself left out.
+    pub const HTTP_REQUESTS_IN_FLIGHT: &str = "http_requests_in_flight";
+    /// Gauge: open database connections.
+    pub const DB_POOL_CONNECTIONS: &str = "db_pool_connections";
+    /// Gauge: open database connections not in use.
+    pub const DB_POOL_IDLE_CONNECTIONS: &str = "db_pool_idle_connections";
+    /// Gauge: the pool's cap (`DB_POOL_MAX`).
+    pub const DB_POOL_MAX_CONNECTIONS: &str = "db_pool_max_connections";
+    /// Counter: connections taken from the pool.
+    pub const DB_POOL_ACQUIRES_TOTAL: &str = "db_pool_acquires_total";
+    /// Counter: acquisitions that found no idle connection and waited.
+    pub const DB_POOL_WAITS_TOTAL: &str = "db_pool_waits_total";
+    /// Counter: seconds spent waiting for a connection.
+    pub const DB_POOL_WAIT_SECONDS_TOTAL: &str = "db_pool_wait_seconds_total";
+    /// Counter: statements that placed two or more orders together (Postgres).
+    pub const DB_ORDER_BATCHES_TOTAL: &str = "db_order_batches_total";
+    /// Counter: orders placed by those statements.
+    pub const DB_ORDERS_BATCHED_TOTAL: &str = "db_orders_batched_total";
+    /// Counter: statements that answered two or more reads of a disk by id (Postgres).
+    pub const DB_READ_BATCHES_TOTAL: &str = "db_read_batches_total";
+    /// Counter: reads of a disk by id answered by those statements.
+    pub const DB_READS_BATCHED_TOTAL: &str = "db_reads_batched_total";
+    /// Gauge: the process's resident set size, in bytes.
+    pub const PROCESS_RESIDENT_MEMORY_BYTES: &str = "process_resident_memory_bytes";
+    /// Counter: the process's user and system CPU time, in seconds.
+    pub const PROCESS_CPU_SECONDS_TOTAL: &str = "process_cpu_seconds_total";
+    /// Gauge: 1 while a stress test is building or searching its tree.
+    pub const STRESS_RUNNING: &str = "stress_running";
+    /// Gauge by `phase`: 1 for the stress test's current phase, 0 for the others.
+    pub const STRESS_PHASE: &str = "stress_phase";
+    /// Gauge: nodes in the stress tree.
+    pub const STRESS_TREE_NODES: &str = "stress_tree_nodes";
+    /// Gauge: heap bytes the stress tree holds (payloads and arena).
+    pub const STRESS_TREE_BYTES: &str = "stress_tree_bytes";
+    /// Gauge: memory target of the current or last stress test, in bytes.
+    pub const STRESS_TARGET_BYTES: &str = "stress_target_bytes";
+    /// Counter: tree searches since the process started.
+    pub const STRESS_SEARCHES_TOTAL: &str = "stress_searches_total";
+
+    /// Every metric above, in the order `/metrics` writes them.
+    pub const ALL: &[&str] = &[
+        HTTP_REQUESTS_TOTAL,
+        HTTP_REQUEST_DURATION_SECONDS,
+        HTTP_REQUESTS_IN_FLIGHT,
+        DB_POOL_CONNECTIONS,
+        DB_POOL_IDLE_CONNECTIONS,
+        DB_POOL_MAX_CONNECTIONS,
+        DB_POOL_ACQUIRES_TOTAL,
+        DB_POOL_WAITS_TOTAL,
+        DB_POOL_WAIT_SECONDS_TOTAL,
+        DB_ORDER_BATCHES_TOTAL,
+        DB_ORDERS_BATCHED_TOTAL,
+        DB_READ_BATCHES_TOTAL,
+        DB_READS_BATCHED_TOTAL,
+        PROCESS_RESIDENT_MEMORY_BYTES,
+        PROCESS_CPU_SECONDS_TOTAL,
+        STRESS_RUNNING,
+        STRESS_PHASE,
+        STRESS_TREE_NODES,
+        STRESS_TREE_BYTES,
+        STRESS_TARGET_BYTES,
+        STRESS_SEARCHES_TOTAL,
+    ];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

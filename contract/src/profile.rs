@@ -133,7 +133,10 @@ pub fn default_of(name: &str) -> Option<&'static str> {
 }
 
 /// A part of the stack that gets caps of its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     Nginx,
     /// Each replica (the caps are per replica).
@@ -151,6 +154,11 @@ impl Role {
             Role::App => "app",
             Role::Db => "db",
         }
+    }
+
+    /// Its position in [`Role::ALL`], for per-role arrays.
+    pub fn index(self) -> usize {
+        self as usize
     }
 
     /// The role of a service by its name: `nginx`, the database (`db`, `postgres`, `mysql`),

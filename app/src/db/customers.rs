@@ -1,37 +1,13 @@
 //! Customer queries. Inputs arrive validated (see `domain::CustomerFields`).
 
-use super::list::{run_list, HasId, ListQuery, Listed};
+use super::list::{run_list, ListQuery, Listed};
+use super::rows::CustomerRow;
 use super::{missing_inserted_id, with_conn, Backend, Db, InsertedId, Sql};
 use crate::domain::{CustomerFields, Page};
-
-/// A stored customer, as read from the `customers` table.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct CustomerRow {
-    pub id: i64,
-    pub name: String,
-    /// Stored lower-cased; unique.
-    pub email: String,
-}
-
-impl HasId for CustomerRow {
-    fn id(&self) -> i64 {
-        self.id
-    }
-}
 
 /// The list query for customers (the primary key serves it on every backend).
 pub(crate) fn list_query(page: Page) -> ListQuery {
     ListQuery::new("id, name, email", "customers", &[], vec![], page)
-}
-
-impl CustomerRow {
-    fn new(id: i64, fields: &CustomerFields) -> Self {
-        Self {
-            id,
-            name: fields.name().to_owned(),
-            email: fields.email().as_str().to_owned(),
-        }
-    }
 }
 
 static INSERT: Sql = Sql::new("INSERT INTO customers (name, email) VALUES (?, ?)");

@@ -1,44 +1,11 @@
 //! Disk queries, including the filtered, paged list. Inputs arrive validated
 //! (see `domain::DiskFields` and `domain::DiskSearch`).
 
-use super::list::{run_list, Arg, HasId, ListQuery, Listed};
-use super::read_batch::{Answer, ReadDrainer};
+use super::list::{run_list, Arg, ListQuery, Listed};
+use super::read_batch::{Answer, ReadById, ReadDrainer};
+use super::rows::DiskRow;
 use super::{missing_inserted_id, with_conn, AnyPool, Backend, Db, InsertedId, Sql};
 use crate::domain::{DiskFields, DiskFilter, Page};
-
-/// A disk for sale, as read from the `disks` table.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct DiskRow {
-    pub id: i64,
-    pub title: String,
-    pub artist: String,
-    pub genre: String,
-    pub year: i32,
-    /// Price in integer cents (never a float).
-    pub price_cents: i64,
-    /// Units in stock; never negative.
-    pub stock: i64,
-}
-
-impl HasId for DiskRow {
-    fn id(&self) -> i64 {
-        self.id
-    }
-}
-
-impl DiskRow {
-    fn new(id: i64, fields: &DiskFields) -> Self {
-        Self {
-            id,
-            title: fields.title().to_owned(),
-            artist: fields.artist().to_owned(),
-            genre: fields.genre().to_owned(),
-            year: fields.year(),
-            price_cents: fields.price_cents(),
-            stock: fields.stock(),
-        }
-    }
-}
 
 const COLUMNS: &str = "id, title, artist, genre, year, price_cents, stock";
 static INSERT: Sql = Sql::new(
@@ -59,6 +26,20 @@ static UPDATE: Sql = Sql::new(
 );
 static DELETE: Sql = Sql::new("DELETE FROM disks WHERE id = ?");
 
+/// Binds a disk's fields onto a query of any backend, in the column order of [`INSERT`],
+/// [`INSERT_RETURNING`] and [`UPDATE`].
+macro_rules! bind_fields {
+    ($query:expr, $fields:expr) => {
+        $query
+            .bind($fields.title())
+            .bind($fields.artist())
+            .bind($fields.genre())
+            .bind($fields.year())
+            .bind($fields.price_cents())
+            .bind($fields.stock())
+    };
+}
+
 /// The conditions (with `?` placeholders) and their arguments for `filter` on `backend`.
 ///
 /// Postgres and SQLite compare `LOWER(column)`, which their expression indexes serve
@@ -66,41 +47,46 @@ static DELETE: Sql = Sql::new("DELETE FROM disks WHERE id = ?");
 /// MariaDB compare the bare column: its case-insensitive collation already ignores case, and
 /// `LOWER()` would keep the `genre` index from being used (MariaDB has no expression indexes).
 pub(crate) fn conditions(filter: &DiskFilter, backend: Backend) -> (Vec<&'static str>, Vec<Arg>) {
-    let mysql = backend == Backend::Mysql;
+    // `!` escapes LIKE wildcards: the same literal on every backend (a backslash would not be).
+    // Each text filter: its value as bound, its condition on MySQL, and on the others.
+    let text_filters = [
+        (
+            filter.artist().map(contains_pattern),
+            "artist LIKE ? ESCAPE '!'",
+            "LOWER(artist) LIKE ? ESCAPE '!'",
+        ),
+        (
+            filter.title().map(contains_pattern),
+            "title LIKE ? ESCAPE '!'",
+            "LOWER(title) LIKE ? ESCAPE '!'",
+        ),
+        (
+            filter.genre().map(str::to_owned),
+            "genre = ?",
+            "LOWER(genre) = ?",
+        ),
+    ];
+    let price_filters = [
+        (filter.min_price_cents(), "price_cents >= ?"),
+        (filter.max_price_cents(), "price_cents <= ?"),
+    ];
     let mut conditions: Vec<&'static str> = Vec::new();
     let mut args = Vec::new();
-    // `!` escapes LIKE wildcards: the same literal on every backend (a backslash would not be).
-    if let Some(artist) = filter.artist() {
-        conditions.push(if mysql {
-            "artist LIKE ? ESCAPE '!'"
-        } else {
-            "LOWER(artist) LIKE ? ESCAPE '!'"
-        });
-        args.push(Arg::Text(contains_pattern(artist)));
+    for (value, on_mysql, lowered) in text_filters {
+        if let Some(value) = value {
+            conditions.push(if backend == Backend::Mysql {
+                on_mysql
+            } else {
+                lowered
+            });
+            args.push(Arg::Text(value));
+        }
     }
-    if let Some(title) = filter.title() {
-        conditions.push(if mysql {
-            "title LIKE ? ESCAPE '!'"
-        } else {
-            "LOWER(title) LIKE ? ESCAPE '!'"
-        });
-        args.push(Arg::Text(contains_pattern(title)));
-    }
-    if let Some(genre) = filter.genre() {
-        conditions.push(if mysql {
-            "genre = ?"
-        } else {
-            "LOWER(genre) = ?"
-        });
-        args.push(Arg::Text(genre.to_owned()));
-    }
-    if let Some(min) = filter.min_price_cents() {
-        conditions.push("price_cents >= ?");
-        args.push(Arg::Int(min));
-    }
-    if let Some(max) = filter.max_price_cents() {
-        conditions.push("price_cents <= ?");
-        args.push(Arg::Int(max));
+    for (value, condition) in price_filters {
+        if let Some(value) = value {
+            conditions.push(condition);
+            args.push(Arg::Int(value));
+        }
     }
     match filter.in_stock() {
         Some(true) => conditions.push("stock > 0"),
@@ -134,24 +120,12 @@ impl Db {
     pub async fn insert_disk(&self, new: &DiskFields) -> Result<DiskRow, sqlx::Error> {
         let id: i64 = with_conn!(self, backend, conn => {
             if backend == Backend::Postgres {
-                sqlx::query_scalar(INSERT_RETURNING.on(backend))
-                    .bind(new.title())
-                    .bind(new.artist())
-                    .bind(new.genre())
-                    .bind(new.year())
-                    .bind(new.price_cents())
-                    .bind(new.stock())
+                bind_fields!(sqlx::query_scalar(INSERT_RETURNING.on(backend)), new)
                     .fetch_one(conn)
                     .await?
             } else {
                 // MySQL 8 has no INSERT … RETURNING; the driver reports the new id instead.
-                sqlx::query(INSERT.on(backend))
-                    .bind(new.title())
-                    .bind(new.artist())
-                    .bind(new.genre())
-                    .bind(new.year())
-                    .bind(new.price_cents())
-                    .bind(new.stock())
+                bind_fields!(sqlx::query(INSERT.on(backend)), new)
                     .execute(conn)
                     .await?
                     .inserted_id()
@@ -165,7 +139,7 @@ impl Db {
     /// statement ([`super::read_batch`]).
     pub async fn find_disk(&self, id: i64) -> Result<Option<DiskRow>, sqlx::Error> {
         if self.disk_reads().batching() {
-            let (answer, start_drainer) = self.disk_reads().push(id);
+            let (answer, start_drainer) = self.disk_reads().push(ReadById::new(id));
             if start_drainer {
                 tokio::spawn(self.clone().drain_disk_reads());
             }
@@ -222,13 +196,7 @@ impl Db {
         fields: &DiskFields,
     ) -> Result<Option<DiskRow>, sqlx::Error> {
         let rows = with_conn!(self, backend, conn => {
-            sqlx::query(UPDATE.on(backend))
-                .bind(fields.title())
-                .bind(fields.artist())
-                .bind(fields.genre())
-                .bind(fields.year())
-                .bind(fields.price_cents())
-                .bind(fields.stock())
+            bind_fields!(sqlx::query(UPDATE.on(backend)), fields)
                 .bind(id)
                 .execute(conn)
                 .await?

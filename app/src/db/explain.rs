@@ -170,6 +170,7 @@ fn describe(args: &[Arg]) -> String {
         .map(|arg| match arg {
             Arg::Text(text) => format!("'{text}'"),
             Arg::Int(n) => n.to_string(),
+            Arg::Int32(n) => n.to_string(),
         })
         .collect();
     format!("arguments: {}", values.join(", "))

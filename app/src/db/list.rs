@@ -14,6 +14,8 @@ use crate::domain::{Page, Start};
 pub enum Arg {
     Text(String),
     Int(i64),
+    /// For an `INTEGER` column (`disks.year`), bound as its own 32-bit type.
+    Int32(i32),
 }
 
 /// The statements of one list request and their arguments, with `?` placeholders.
@@ -126,6 +128,7 @@ macro_rules! bind_args {
             query = match arg {
                 $crate::db::list::Arg::Text(text) => query.bind(text.as_str()),
                 $crate::db::list::Arg::Int(value) => query.bind(*value),
+                $crate::db::list::Arg::Int32(value) => query.bind(*value),
             };
         }
         query

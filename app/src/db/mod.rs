@@ -26,6 +26,7 @@
 //! decided once, in the `error` module; this layer knows nothing of HTTP.
 //! Inputs arrive as `domain` types, valid by construction.
 
+pub mod batch_queue;
 pub mod customers;
 pub mod disks;
 pub mod explain;
@@ -33,6 +34,7 @@ pub mod list;
 pub mod order_batch;
 pub mod orders;
 pub mod read_batch;
+pub mod rows;
 pub mod seed;
 
 use std::str::FromStr;
@@ -49,9 +51,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSy
 use sqlx::{Database, Pool};
 
 use crate::config::DatabaseSettings;
-use disks::DiskRow;
-use order_batch::{BatchStats, OrderQueue};
-use read_batch::{ReadBatchStats, ReadQueue};
+use batch_queue::BatchStats;
+use order_batch::OrderQueue;
+use read_batch::ReadQueue;
+use rows::DiskRow;
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 static MYSQL_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/mysql");
@@ -143,7 +146,7 @@ pub struct PoolSnapshot {
     /// Orders placed together (see [`order_batch`]).
     pub order_batches: BatchStats,
     /// Reads of disks by id answered together (see [`read_batch`]).
-    pub disk_read_batches: ReadBatchStats,
+    pub disk_read_batches: BatchStats,
 }
 
 /// Expands `$body` once per backend with `$conn` bound to a pooled connection of that backend

@@ -18,30 +18,12 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::postgres::PgConnection;
 use sqlx::Connection;
 
-use super::list::{run_list, Arg, HasId, ListQuery, Listed};
-use super::order_batch::{replicate, Drainer, OrderQueue, Pending, Placed};
+use super::batch_queue::{replicate, Drainer};
+use super::list::{run_list, Arg, ListQuery, Listed};
+use super::order_batch::{OrderQueue, Pending, PlaceOrder, Placed};
+use super::rows::{OrderRejected, OrderRow};
 use super::{missing_inserted_id, with_conn, AnyPool, Backend, Db, InsertedId, Sql};
 use crate::domain::{NewOrder, Page};
-
-/// A placed order, as read from the `orders` table.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct OrderRow {
-    pub id: i64,
-    pub customer_id: i64,
-    pub disk_id: i64,
-    pub quantity: i32,
-    /// The disk's price when the order was placed, in cents.
-    pub unit_price_cents: i64,
-    /// `quantity * unit_price_cents`.
-    pub total_cents: i64,
-    pub created_at: DateTime<Utc>,
-}
-
-impl HasId for OrderRow {
-    fn id(&self) -> i64 {
-        self.id
-    }
-}
 
 /// The list query for one customer's orders (served by `orders_customer_id_idx (customer_id,
 /// id)` on every backend).
@@ -53,17 +35,6 @@ pub(crate) fn list_query(customer_id: i64, page: Page) -> ListQuery {
         vec![Arg::Int(customer_id)],
         page,
     )
-}
-
-/// Why an order was not placed (the caller maps these to 404/409).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrderRejected {
-    UnknownCustomer,
-    UnknownDisk,
-    /// Fewer units than asked for; `available` is the stock seen after the attempt.
-    InsufficientStock {
-        available: i64,
-    },
 }
 
 static TAKE_STOCK_RETURNING_PRICE: Sql = Sql::new(
@@ -126,10 +97,12 @@ impl Db {
     ) -> Result<Result<OrderRow, OrderRejected>, sqlx::Error> {
         // Microseconds: what every backend stores, so the answer equals what a later GET reads.
         let created_at = Utc::now().trunc_subsecs(6);
-        let quantity = i64::from(new.quantity());
         if let AnyPool::Postgres(pool) = self.pool() {
             if self.orders().batching() {
-                let (outcome, start_drainer) = self.orders().push(new, created_at);
+                let (outcome, start_drainer) = self.orders().push(PlaceOrder {
+                    order: new,
+                    created_at,
+                });
                 if start_drainer {
                     tokio::spawn(self.clone().drain_orders());
                 }
@@ -139,8 +112,13 @@ impl Db {
             let mut conn = self.acquire(pool).await?;
             return place_one_on_postgres(&mut conn, new, created_at).await;
         }
-        // MySQL/MariaDB (no UPDATE … RETURNING) and SQLite (no data-modifying CTE): a
-        // transaction whose first statement takes the stock.
+        self.place_in_transaction(new, created_at).await
+    }
+
+    /// MySQL/MariaDB (no UPDATE … RETURNING) and SQLite (no data-modifying CTE): a transaction
+    /// whose first statement takes the stock.
+    async fn place_in_transaction(&self, new: NewOrder, created_at: DateTime<Utc>) -> Placed {
+        let quantity = i64::from(new.quantity());
         with_conn!(self, backend, conn => {
             let mut tx = conn.begin().await?;
             let price: Option<i64> = if backend == Backend::Mysql {
@@ -279,10 +257,10 @@ async fn place_batch_on_postgres(conn: &mut PgConnection, batch: Vec<Pending>, q
     if batch.len() == 1 {
         return place_each_alone(conn, batch).await;
     }
-    let customers: Vec<i64> = batch.iter().map(|p| p.order.customer_id()).collect();
-    let disks: Vec<i64> = batch.iter().map(|p| p.order.disk_id()).collect();
-    let quantities: Vec<i32> = batch.iter().map(|p| p.order.quantity()).collect();
-    let created: Vec<DateTime<Utc>> = batch.iter().map(|p| p.created_at).collect();
+    let customers: Vec<i64> = batch.iter().map(|p| p.job.order.customer_id()).collect();
+    let disks: Vec<i64> = batch.iter().map(|p| p.job.order.disk_id()).collect();
+    let quantities: Vec<i32> = batch.iter().map(|p| p.job.order.quantity()).collect();
+    let created: Vec<DateTime<Utc>> = batch.iter().map(|p| p.job.created_at).collect();
     let placed: Result<Vec<(i64, i64, i64)>, sqlx::Error> =
         sqlx::query_as(PLACE_BATCH.on(Backend::Postgres))
             .bind(&customers)
@@ -300,14 +278,16 @@ async fn place_batch_on_postgres(conn: &mut PgConnection, batch: Vec<Pending>, q
                 .map(|(id, disk_id, unit_price_cents)| (disk_id, (id, unit_price_cents)))
                 .collect();
             for pending in batch {
-                let placed = match by_disk.get(&pending.order.disk_id()) {
+                let placed = match by_disk.get(&pending.job.order.disk_id()) {
                     Some(&(id, unit_price_cents)) => Ok(Ok(placed_row(
-                        pending.order,
+                        pending.job.order,
                         id,
                         unit_price_cents,
-                        pending.created_at,
+                        pending.job.created_at,
                     ))),
-                    None => why_rejected_on_postgres(conn, pending.order).await.map(Err),
+                    None => why_rejected_on_postgres(conn, pending.job.order)
+                        .await
+                        .map(Err),
                 };
                 pending.answer(placed);
             }
@@ -331,7 +311,7 @@ async fn place_batch_on_postgres(conn: &mut PgConnection, batch: Vec<Pending>, q
 /// Places each order of `batch` with its own statement, answering each.
 async fn place_each_alone(conn: &mut PgConnection, batch: Vec<Pending>) {
     for pending in batch {
-        let placed = place_one_on_postgres(conn, pending.order, pending.created_at).await;
+        let placed = place_one_on_postgres(conn, pending.job.order, pending.job.created_at).await;
         pending.answer(placed);
     }
 }

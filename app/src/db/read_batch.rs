@@ -9,12 +9,13 @@
 //! ([`super::order_batch`]): most of a read's cost was paid per statement, not per row.
 //!
 //! # How
-//! The shape of the order queue: every read joins a process-wide queue; at most [`DRAINERS`]
-//! drain tasks run at a time, and a read that finds fewer starts one. A drainer takes whatever
-//! waits (up to `READ_BATCH_MAX` reads, in arrival order), reads the distinct ids in one
-//! statement, answers each read, and repeats until the queue is empty. Nothing waits for a batch
-//! to fill: under light load every batch holds one read, so latency does not change; under load,
-//! reads pile up while a batch is in the database and the next batch takes them all.
+//! The order queue's shape ([`super::batch_queue`]): every read joins a process-wide queue;
+//! at most [`DRAINERS`](super::batch_queue::DRAINERS) drain tasks run at a time, and a read
+//! that finds fewer starts one. A drainer takes whatever waits (up to `READ_BATCH_MAX` reads,
+//! in arrival order), reads the distinct ids in one statement, answers each read, and repeats
+//! until the queue is empty. Nothing waits for a batch to fill: under light load every batch
+//! holds one read, so latency does not change; under load, reads pile up while a batch is in
+//! the database and the next batch takes them all.
 //!
 //! # What stays true
 //! - **A read sees committed data at least as new as its request**: the statement that answers
@@ -26,16 +27,11 @@
 //!   timeout for a pool that has no connection to give.
 //! - **A client that goes away cancels nothing**: the drainer owns the statement.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::marker::PhantomData;
+use std::sync::Arc;
 
-use tokio::sync::oneshot;
-
+use super::batch_queue::{replicate, BatchQueue, Drainer, Job, Waiting};
 use super::list::HasId;
-
-/// Drain tasks per process: one batch in the database while the next one forms.
-pub const DRAINERS: usize = 2;
 
 /// What a drainer tells a read.
 #[derive(Debug)]
@@ -48,121 +44,45 @@ pub enum Answer<T> {
     Failed(sqlx::Error),
 }
 
-/// A read waiting in the queue, and where its answer goes.
-pub struct Waiting<T> {
+/// A read of one row of type `T` by its id. Batches take the oldest reads.
+pub struct ReadById<T> {
     id: i64,
-    reply: oneshot::Sender<Answer<T>>,
+    row: PhantomData<fn() -> T>,
+}
+
+impl<T> ReadById<T> {
+    pub fn new(id: i64) -> Self {
+        Self {
+            id,
+            row: PhantomData,
+        }
+    }
+}
+
+impl<T> Job for ReadById<T> {
+    type Answer = Answer<T>;
 }
 
 /// The process-wide queue of reads by id for one table (see the module doc).
-pub struct ReadQueue<T> {
-    max_batch: usize,
-    state: Mutex<State<T>>,
-    batches: AtomicU64,
-    batched_reads: AtomicU64,
-}
+pub type ReadQueue<T> = BatchQueue<ReadById<T>>;
 
-struct State<T> {
-    waiting: VecDeque<Waiting<T>>,
-    drainers: usize,
-}
+/// A read waiting in the queue, and where its answer goes.
+pub type WaitingRead<T> = Waiting<ReadById<T>>;
 
-/// Counters for `/metrics`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ReadBatchStats {
-    /// Statements that answered two or more reads.
-    pub batches_total: u64,
-    /// Reads answered by those statements.
-    pub batched_reads_total: u64,
-}
-
-impl<T> ReadQueue<T> {
-    /// A queue whose batches hold at most `max_batch` reads (1: no batching).
-    pub fn new(max_batch: usize) -> Self {
-        Self {
-            max_batch: max_batch.max(1),
-            state: Mutex::new(State {
-                waiting: VecDeque::new(),
-                drainers: 0,
-            }),
-            batches: AtomicU64::new(0),
-            batched_reads: AtomicU64::new(0),
-        }
-    }
-
-    /// Whether reads go through the queue at all.
-    pub fn batching(&self) -> bool {
-        self.max_batch > 1
-    }
-
-    /// Queues a read of `id`. Returns the receiver of its answer, and whether the caller must
-    /// start a drainer (fewer than [`DRAINERS`] run).
-    pub fn push(&self, id: i64) -> (oneshot::Receiver<Answer<T>>, bool) {
-        let (reply, answer) = oneshot::channel();
-        let mut state = self.lock();
-        state.waiting.push_back(Waiting { id, reply });
-        let start = state.drainers < DRAINERS;
-        if start {
-            state.drainers += 1;
-        }
-        (answer, start)
-    }
-
-    /// The oldest waiting reads, up to the maximum. `None` when nothing waits; the drainer is
-    /// then counted out under the same lock, so a read queued from now on starts a new one.
-    fn next_batch(&self) -> Option<Vec<Waiting<T>>> {
-        let mut state = self.lock();
-        if state.waiting.is_empty() {
-            state.drainers -= 1;
-            return None;
-        }
-        let n = state.waiting.len().min(self.max_batch);
-        Some(state.waiting.drain(..n).collect())
-    }
-
-    fn record_batch(&self, reads: usize) {
-        if reads > 1 {
-            self.batches.fetch_add(1, Ordering::Relaxed);
-            self.batched_reads
-                .fetch_add(reads as u64, Ordering::Relaxed);
-        }
-    }
-
-    pub fn stats(&self) -> ReadBatchStats {
-        ReadBatchStats {
-            batches_total: self.batches.load(Ordering::Relaxed),
-            batched_reads_total: self.batched_reads.load(Ordering::Relaxed),
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// A drain task's hold on a read queue. If the task ends without emptying the queue (a
-/// panic), dropping it still counts it out, so later reads start a new drainer; the reads of
-/// the batch it held see their sender dropped and run alone.
-pub struct ReadDrainer<T> {
-    queue: Arc<ReadQueue<T>>,
-    counted_out: bool,
-}
+/// A drain task's hold on a read queue (see [`Drainer`]): it also turns a batch's rows, or
+/// its failure, into each read's answer.
+pub struct ReadDrainer<T>(Drainer<ReadById<T>>);
 
 impl<T: Clone + HasId> ReadDrainer<T> {
-    /// For a caller that [`ReadQueue::push`] told to start one.
+    /// For a caller that [`BatchQueue::push`] told to start one.
     pub fn new(queue: Arc<ReadQueue<T>>) -> Self {
-        Self {
-            queue,
-            counted_out: false,
-        }
+        Self(Drainer::new(queue))
     }
 
     /// The next batch and its distinct ids, in ascending order.
-    pub fn next_batch(&mut self) -> Option<(Vec<Waiting<T>>, Vec<i64>)> {
-        let batch = self.queue.next_batch();
-        self.counted_out = batch.is_none();
-        batch.map(|batch| {
-            let mut ids: Vec<i64> = batch.iter().map(|w| w.id).collect();
+    pub fn next_batch(&mut self) -> Option<(Vec<WaitingRead<T>>, Vec<i64>)> {
+        self.0.next_batch().map(|batch| {
+            let mut ids: Vec<i64> = batch.iter().map(|w| w.job.id).collect();
             ids.sort_unstable();
             ids.dedup();
             (batch, ids)
@@ -170,22 +90,22 @@ impl<T: Clone + HasId> ReadDrainer<T> {
     }
 
     /// Answers every read of `batch` from the outcome of its statement.
-    pub fn answer(&self, batch: Vec<Waiting<T>>, rows: Result<Vec<T>, sqlx::Error>) {
+    pub fn answer(&self, batch: Vec<WaitingRead<T>>, rows: Result<Vec<T>, sqlx::Error>) {
         match rows {
             Ok(mut rows) => {
-                self.queue.record_batch(batch.len());
+                self.0.queue().record_batch(batch.len());
                 rows.sort_unstable_by_key(HasId::id);
                 for waiting in batch {
                     let row = rows
-                        .binary_search_by_key(&waiting.id, HasId::id)
+                        .binary_search_by_key(&waiting.job.id, HasId::id)
                         .ok()
                         .map(|i| rows[i].clone());
-                    let _ = waiting.reply.send(Answer::Found(row));
+                    waiting.answer(Answer::Found(row));
                 }
             }
             Err(_) => {
                 for waiting in batch {
-                    let _ = waiting.reply.send(Answer::Alone);
+                    waiting.answer(Answer::Alone);
                 }
             }
         }
@@ -195,26 +115,18 @@ impl<T: Clone + HasId> ReadDrainer<T> {
     /// copy of `err` (no connection could be had). Those later reads would have waited for the
     /// same pool: failing them now keeps a read's wait within one acquire timeout however
     /// long the queue, instead of one timeout per batch ahead of it.
-    pub fn fail(&self, batch: Vec<Waiting<T>>, err: &sqlx::Error) {
-        let behind: Vec<Waiting<T>> = self.queue.lock().waiting.drain(..).collect();
+    pub fn fail(&self, batch: Vec<WaitingRead<T>>, err: &sqlx::Error) {
+        let behind = self.0.take_all_waiting();
         for waiting in batch.into_iter().chain(behind) {
-            let _ = waiting
-                .reply
-                .send(Answer::Failed(super::order_batch::replicate(err)));
-        }
-    }
-}
-
-impl<T> Drop for ReadDrainer<T> {
-    fn drop(&mut self) {
-        if !self.counted_out {
-            self.queue.lock().drainers -= 1;
+            waiting.answer(Answer::Failed(replicate(err)));
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use tokio::sync::oneshot;
+
     use super::*;
 
     #[derive(Debug, Clone, PartialEq)]
@@ -224,6 +136,10 @@ mod tests {
         fn id(&self) -> i64 {
             self.0
         }
+    }
+
+    fn read(id: i64) -> ReadById<Row> {
+        ReadById::new(id)
     }
 
     fn found(answer: Result<Answer<Row>, oneshot::error::TryRecvError>) -> Option<Row> {
@@ -236,25 +152,31 @@ mod tests {
     #[test]
     fn only_the_first_reads_start_drainers_and_a_drainer_takes_the_oldest_up_to_the_maximum() {
         let queue = Arc::new(ReadQueue::<Row>::new(3));
-        let starts: Vec<bool> = [5, 3, 5, 9, 1].iter().map(|&id| queue.push(id).1).collect();
+        let starts: Vec<bool> = [5, 3, 5, 9, 1]
+            .iter()
+            .map(|&id| queue.push(read(id)).1)
+            .collect();
         assert_eq!(starts, [true, true, false, false, false]);
         let mut drainer = ReadDrainer::new(queue.clone());
         let (batch, ids) = drainer.next_batch().expect("a batch");
-        assert_eq!(batch.iter().map(|w| w.id).collect::<Vec<_>>(), [5, 3, 5]);
+        assert_eq!(
+            batch.iter().map(|w| w.job.id).collect::<Vec<_>>(),
+            [5, 3, 5]
+        );
         assert_eq!(ids, [3, 5], "distinct, ascending");
         let (batch, ids) = drainer.next_batch().expect("the rest");
         assert_eq!(batch.len(), 2);
         assert_eq!(ids, [1, 9]);
         assert!(drainer.next_batch().is_none());
-        assert_eq!(queue.lock().drainers, 1, "counted out once, by itself");
-        drop(drainer);
-        assert_eq!(queue.lock().drainers, 1, "not counted out twice");
     }
 
     #[test]
     fn each_read_gets_its_own_row_a_repeated_id_twice_and_a_missing_id_none() {
         let queue = Arc::new(ReadQueue::<Row>::new(64));
-        let answers: Vec<_> = [7, 2, 7, 404].iter().map(|&id| queue.push(id).0).collect();
+        let answers: Vec<_> = [7, 2, 7, 404]
+            .iter()
+            .map(|&id| queue.push(read(id)).0)
+            .collect();
         let mut drainer = ReadDrainer::new(queue.clone());
         let (batch, _) = drainer.next_batch().expect("a batch");
         drainer.answer(batch, Ok(vec![Row(2, "two"), Row(7, "seven")]));
@@ -272,23 +194,23 @@ mod tests {
             ]
         );
         let stats = queue.stats();
-        assert_eq!((stats.batches_total, stats.batched_reads_total), (1, 4));
+        assert_eq!((stats.batches_total, stats.batched_total), (1, 4));
     }
 
     #[test]
     fn a_failed_statement_sends_every_read_alone_and_no_connection_fails_them_all() {
         let queue = Arc::new(ReadQueue::<Row>::new(64));
-        let mut first: Vec<_> = [1, 2].iter().map(|&id| queue.push(id).0).collect();
+        let mut first: Vec<_> = [1, 2].iter().map(|&id| queue.push(read(id)).0).collect();
         let mut drainer = ReadDrainer::new(queue.clone());
         let (batch, _) = drainer.next_batch().expect("a batch");
         drainer.answer(batch, Err(sqlx::Error::Protocol("broken".into())));
         for answer in &mut first {
             assert!(matches!(answer.try_recv(), Ok(Answer::Alone)));
         }
-        let mut second: Vec<_> = [3, 4].iter().map(|&id| queue.push(id).0).collect();
+        let mut second: Vec<_> = [3, 4].iter().map(|&id| queue.push(read(id)).0).collect();
         let (batch, _) = drainer.next_batch().expect("a batch");
         // Reads that queue while the batch waits for a connection fail with it.
-        second.extend([5, 6].iter().map(|&id| queue.push(id).0));
+        second.extend([5, 6].iter().map(|&id| queue.push(read(id)).0));
         drainer.fail(batch, &sqlx::Error::PoolTimedOut);
         assert!(drainer.next_batch().is_none(), "nothing left waiting");
         for answer in &mut second {
@@ -302,27 +224,5 @@ mod tests {
             0,
             "failed batches are not counted"
         );
-    }
-
-    #[test]
-    fn a_drainer_that_dies_counts_itself_out_and_its_reads_see_a_dropped_sender() {
-        let queue = Arc::new(ReadQueue::<Row>::new(64));
-        let (mut answer, start) = queue.push(1);
-        assert!(start);
-        {
-            let mut drainer = ReadDrainer::new(queue.clone());
-            let _batch = drainer.next_batch().expect("a batch");
-            // Dropped here without answering, as a panicking task would.
-        }
-        assert!(answer.try_recv().is_err());
-        assert_eq!(queue.lock().drainers, 0);
-        assert!(queue.push(2).1, "the next read starts a new drainer");
-    }
-
-    #[test]
-    fn a_maximum_of_one_turns_batching_off() {
-        assert!(!ReadQueue::<Row>::new(1).batching());
-        assert!(!ReadQueue::<Row>::new(0).batching());
-        assert!(ReadQueue::<Row>::new(2).batching());
     }
 }

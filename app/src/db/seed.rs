@@ -13,6 +13,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sqlx::Connection;
 
+use super::list::{bind_args, Arg};
 use super::{with_conn, Backend, Db};
 
 /// Rows per `INSERT`: 1000 × 7 columns stays far below every backend's bind-parameter limit
@@ -92,109 +93,110 @@ fn values_clause(rows: u64, columns: usize) -> String {
     vec![row; usize::try_from(rows).unwrap_or(0)].join(", ")
 }
 
+/// One table the seed job fills: its `INSERT` up to the value groups, and one row's values.
+struct SeededTable {
+    /// `INSERT INTO t (columns) VALUES `.
+    insert: &'static str,
+    columns: usize,
+    /// The values of the row with this id, in column order, drawn from the generator.
+    row: fn(u64, &SeedPlan, &mut StdRng) -> Vec<Arg>,
+}
+
+const CUSTOMERS: SeededTable = SeededTable {
+    insert: "INSERT INTO customers (id, name, email) VALUES ",
+    columns: 3,
+    row: customer_row,
+};
+
+const DISKS: SeededTable = SeededTable {
+    insert: "INSERT INTO disks (id, title, artist, genre, year, price_cents, stock) VALUES ",
+    columns: 7,
+    row: disk_row,
+};
+
+fn customer_row(id: u64, _plan: &SeedPlan, rng: &mut StdRng) -> Vec<Arg> {
+    let name = format!("{} {}", pick(rng, FIRST_NAMES), pick(rng, LAST_NAMES));
+    vec![
+        Arg::Int(i64::try_from(id).unwrap_or(i64::MAX)),
+        Arg::Text(name),
+        Arg::Text(format!("customer{id}@example.com")),
+    ]
+}
+
+fn disk_row(id: u64, plan: &SeedPlan, rng: &mut StdRng) -> Vec<Arg> {
+    let title = format!(
+        "{} {} #{id}",
+        pick(rng, TITLE_WORDS),
+        pick(rng, TITLE_WORDS)
+    );
+    vec![
+        Arg::Int(i64::try_from(id).unwrap_or(i64::MAX)),
+        Arg::Text(title),
+        Arg::Text(pick(rng, ARTISTS).to_owned()),
+        Arg::Text(pick(rng, GENRES).to_owned()),
+        Arg::Int32(rng.random_range(1950..=2024_i32)),
+        Arg::Int(rng.random_range(500..=9_990_i64)),
+        Arg::Int(plan.stock),
+    ]
+}
+
+impl SeededTable {
+    /// The next multi-row `INSERT` of a table of `count` rows: the rows from id `first` on, at
+    /// most [`BATCH_ROWS`] of them. Returns the statement, its values and how many rows it holds.
+    fn batch(
+        &self,
+        first: u64,
+        count: u64,
+        plan: &SeedPlan,
+        rng: &mut StdRng,
+    ) -> (String, Vec<Arg>, u64) {
+        let rows = BATCH_ROWS.min(count - first + 1);
+        let sql = format!("{}{}", self.insert, values_clause(rows, self.columns));
+        let values = (first..first + rows)
+            .flat_map(|id| (self.row)(id, plan, rng))
+            .collect();
+        (sql, values, rows)
+    }
+}
+
 impl Db {
-    /// Loads `plan` in one transaction (see the module doc).
+    /// Loads `plan` in one transaction (see the module doc): empties the tables first with
+    /// `--reset`, else refuses a database that holds any row.
     pub async fn seed(&self, plan: SeedPlan) -> anyhow::Result<SeedReport> {
         let started = Instant::now();
         let mut rng = StdRng::seed_from_u64(RNG_SEED);
+        let tables = [(CUSTOMERS, plan.customers), (DISKS, plan.disks)];
         let result: Result<anyhow::Result<()>, sqlx::Error> = async {
             Ok(with_conn!(self, backend, conn => {
-                if plan.reset && backend == Backend::Mysql {
-                    // TRUNCATE commits implicitly on MySQL and refuses tables that foreign
-                    // keys point at unless the check is off for this session.
-                    for sql in [
-                        "SET FOREIGN_KEY_CHECKS = 0",
-                        "TRUNCATE TABLE orders",
-                        "TRUNCATE TABLE disks",
-                        "TRUNCATE TABLE customers",
-                        "SET FOREIGN_KEY_CHECKS = 1",
-                    ] {
+                if plan.reset {
+                    for sql in RESET_BEFORE_TRANSACTION.on(backend) {
                         sqlx::query(sql).execute(&mut *conn).await?;
                     }
                 }
                 let mut tx = conn.begin().await?;
-                match (plan.reset, backend) {
-                    (true, Backend::Postgres) => {
-                        sqlx::query("TRUNCATE orders, disks, customers RESTART IDENTITY")
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    (true, Backend::Sqlite) => {
-                        // INTEGER PRIMARY KEY without AUTOINCREMENT restarts at max(id) + 1.
-                        for sql in ["DELETE FROM orders", "DELETE FROM disks", "DELETE FROM customers"] {
-                            sqlx::query(sql).execute(&mut *tx).await?;
-                        }
-                    }
-                    (true, Backend::Mysql) => {}
-                    (false, _) => {
-                        let rows: i64 = sqlx::query_scalar(
-                            "SELECT (SELECT COUNT(*) FROM customers) + (SELECT COUNT(*) FROM disks) \
-                             + (SELECT COUNT(*) FROM orders)",
-                        )
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        if rows > 0 {
-                            return Ok(Err(anyhow::anyhow!(
-                                "the database already holds {rows} rows; pass --reset to replace them"
-                            )));
-                        }
-                    }
-                }
-
-                let mut next_id = 1;
-                while next_id <= plan.customers {
-                    let rows = BATCH_ROWS.min(plan.customers - next_id + 1);
-                    let sql = format!(
-                        "INSERT INTO customers (id, name, email) VALUES {}",
-                        values_clause(rows, 3)
-                    );
-                    let sql = backend.placeholders(&sql);
-                    let mut query = sqlx::query(&sql);
-                    for id in next_id..next_id + rows {
-                        let name = format!("{} {}", pick(&mut rng, FIRST_NAMES), pick(&mut rng, LAST_NAMES));
-                        query = query
-                            .bind(i64::try_from(id).unwrap_or(i64::MAX))
-                            .bind(name)
-                            .bind(format!("customer{id}@example.com"));
-                    }
-                    query.execute(&mut *tx).await?;
-                    next_id += rows;
-                }
-
-                let mut next_id = 1;
-                while next_id <= plan.disks {
-                    let rows = BATCH_ROWS.min(plan.disks - next_id + 1);
-                    let sql = format!(
-                        "INSERT INTO disks (id, title, artist, genre, year, price_cents, stock) VALUES {}",
-                        values_clause(rows, 7)
-                    );
-                    let sql = backend.placeholders(&sql);
-                    let mut query = sqlx::query(&sql);
-                    for id in next_id..next_id + rows {
-                        let title = format!(
-                            "{} {} #{id}",
-                            pick(&mut rng, TITLE_WORDS),
-                            pick(&mut rng, TITLE_WORDS)
-                        );
-                        query = query
-                            .bind(i64::try_from(id).unwrap_or(i64::MAX))
-                            .bind(title)
-                            .bind(pick(&mut rng, ARTISTS))
-                            .bind(pick(&mut rng, GENRES))
-                            .bind(rng.random_range(1950..=2024_i32))
-                            .bind(rng.random_range(500..=9_990_i64))
-                            .bind(plan.stock);
-                    }
-                    query.execute(&mut *tx).await?;
-                    next_id += rows;
-                }
-
-                if backend == Backend::Postgres {
-                    // Explicit ids do not advance identity sequences; later inserts must not
-                    // collide with the seeded rows.
-                    for sql in RESYNC_SEQUENCES {
+                if plan.reset {
+                    for sql in RESET_IN_TRANSACTION.on(backend) {
                         sqlx::query(sql).execute(&mut *tx).await?;
                     }
+                } else {
+                    let rows: i64 = sqlx::query_scalar(COUNT_ROWS).fetch_one(&mut *tx).await?;
+                    if rows > 0 {
+                        return Ok(Err(anyhow::anyhow!(
+                            "the database already holds {rows} rows; pass --reset to replace them"
+                        )));
+                    }
+                }
+                for (table, count) in &tables {
+                    let mut next_id = 1;
+                    while next_id <= *count {
+                        let (sql, values, rows) = table.batch(next_id, *count, &plan, &mut rng);
+                        let sql = backend.placeholders(&sql);
+                        bind_args!(sqlx::query(&sql), &values).execute(&mut *tx).await?;
+                        next_id += rows;
+                    }
+                }
+                for sql in RESYNC_SEQUENCES.on(backend) {
+                    sqlx::query(sql).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 // A bulk load leaves the planner's statistics (and Postgres' visibility map)
@@ -216,8 +218,7 @@ impl Db {
     }
 }
 
-/// Statements that refresh planner statistics after the load, per backend (outside the
-/// transaction: `VACUUM` cannot run inside one).
+/// Statements that differ per backend.
 struct PerBackend {
     postgres: &'static [&'static str],
     mysql: &'static [&'static str],
@@ -234,19 +235,56 @@ impl PerBackend {
     }
 }
 
+/// `--reset`, before the load's transaction. MySQL only: TRUNCATE commits implicitly there,
+/// and refuses tables that foreign keys point at unless the check is off for this session.
+const RESET_BEFORE_TRANSACTION: PerBackend = PerBackend {
+    postgres: &[],
+    mysql: &[
+        "SET FOREIGN_KEY_CHECKS = 0",
+        "TRUNCATE TABLE orders",
+        "TRUNCATE TABLE disks",
+        "TRUNCATE TABLE customers",
+        "SET FOREIGN_KEY_CHECKS = 1",
+    ],
+    sqlite: &[],
+};
+
+/// `--reset`, inside the load's transaction. SQLite: an INTEGER PRIMARY KEY without
+/// AUTOINCREMENT restarts at max(id) + 1, so deleting the rows restarts the ids too.
+const RESET_IN_TRANSACTION: PerBackend = PerBackend {
+    postgres: &["TRUNCATE orders, disks, customers RESTART IDENTITY"],
+    mysql: &[],
+    sqlite: &[
+        "DELETE FROM orders",
+        "DELETE FROM disks",
+        "DELETE FROM customers",
+    ],
+};
+
+/// Without `--reset`: the rows already there (the load refuses any).
+const COUNT_ROWS: &str = "SELECT (SELECT COUNT(*) FROM customers) + (SELECT COUNT(*) FROM disks) \
+                          + (SELECT COUNT(*) FROM orders)";
+
+/// Postgres only: explicit ids do not advance identity sequences, so each is moved past its
+/// table's largest id (later inserts must not collide with the seeded rows).
+const RESYNC_SEQUENCES: PerBackend = PerBackend {
+    postgres: &[
+        "SELECT setval(pg_get_serial_sequence('customers', 'id'), COALESCE(MAX(id), 0) + 1, false) \
+         FROM customers",
+        "SELECT setval(pg_get_serial_sequence('disks', 'id'), COALESCE(MAX(id), 0) + 1, false) \
+         FROM disks",
+    ],
+    mysql: &[],
+    sqlite: &[],
+};
+
+/// After the load, outside the transaction (`VACUUM` cannot run inside one): planner
+/// statistics for the new rows.
 const REFRESH_STATISTICS: PerBackend = PerBackend {
     postgres: &["VACUUM (ANALYZE) customers, disks, orders"],
     mysql: &["ANALYZE TABLE customers, disks, orders"],
     sqlite: &["ANALYZE"],
 };
-
-/// Postgres only: move each identity sequence past the table's largest id.
-const RESYNC_SEQUENCES: [&str; 2] = [
-    "SELECT setval(pg_get_serial_sequence('customers', 'id'), COALESCE(MAX(id), 0) + 1, false) \
-     FROM customers",
-    "SELECT setval(pg_get_serial_sequence('disks', 'id'), COALESCE(MAX(id), 0) + 1, false) \
-     FROM disks",
-];
 
 #[cfg(test)]
 mod tests {

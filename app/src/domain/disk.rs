@@ -5,9 +5,9 @@ use std::ops::RangeInclusive;
 
 use serde::Deserialize;
 use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
-use super::page::{Page, RawPage};
+use super::page::{paged_query, Page};
 use super::validation::{ValidationError, Validator};
 
 pub const MAX_TITLE_CHARS: usize = 200;
@@ -117,40 +117,29 @@ impl TryFrom<DiskInput> for DiskFields {
     }
 }
 
-/// `GET /disks` query string as received. Unknown parameters are rejected (422).
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct DiskQuery {
-    /// Case-insensitive substring of the artist.
-    pub artist: Option<String>,
-    /// Case-insensitive substring of the title.
-    pub title: Option<String>,
-    /// Genre, case-insensitive exact match.
-    pub genre: Option<String>,
-    /// Lowest price in cents (inclusive).
-    #[param(value_type = Option<i64>, minimum = 0)]
-    pub min_price_cents: Option<String>,
-    /// Highest price in cents (inclusive).
-    #[param(value_type = Option<i64>, minimum = 0)]
-    pub max_price_cents: Option<String>,
-    /// `true`: only disks with stock; `false`: only sold-out disks.
-    #[param(value_type = Option<bool>)]
-    pub in_stock: Option<String>,
-    /// Items per page, 1 to 100 (default 20). Out of range is a 422, not a clamp.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
-    pub limit: Option<String>,
-    /// Items to skip (default 0). Not together with `after`.
-    #[param(value_type = Option<i64>, minimum = 0)]
-    pub offset: Option<String>,
-    /// Keyset cursor: only disks with an id above this one (the previous page's `next_after`).
-    /// Not together with `offset`.
-    #[param(value_type = Option<i64>, minimum = 0)]
-    pub after: Option<String>,
-    /// `true`: also count every matching disk (`total` in the answer). Off by default: an exact
-    /// count reads every match.
-    #[param(value_type = Option<bool>)]
-    pub total: Option<String>,
+paged_query! {
+    /// `GET /disks` query string as received. Unknown parameters are rejected (422).
+    pub struct DiskQuery {
+        /// Case-insensitive substring of the artist.
+        pub artist: Option<String>,
+        /// Case-insensitive substring of the title.
+        pub title: Option<String>,
+        /// Genre, case-insensitive exact match.
+        pub genre: Option<String>,
+        /// Lowest price in cents (inclusive).
+        #[param(value_type = Option<i64>, minimum = 0)]
+        pub min_price_cents: Option<String>,
+        /// Highest price in cents (inclusive).
+        #[param(value_type = Option<i64>, minimum = 0)]
+        pub max_price_cents: Option<String>,
+        /// `true`: only disks with stock; `false`: only sold-out disks.
+        #[param(value_type = Option<bool>)]
+        pub in_stock: Option<String>,
+    }
+    after: "Keyset cursor: only disks with an id above this one (the previous page's \
+            `next_after`).\nNot together with `offset`.",
+    total: "`true`: also count every matching disk (`total` in the answer). Off by default: \
+            an exact\ncount reads every match.",
 }
 
 /// Validated list filters; the default filters nothing.
@@ -218,15 +207,19 @@ impl TryFrom<&DiskQuery> for DiskSearch {
     /// Validates every parameter, naming each one that is wrong.
     fn try_from(query: &DiskQuery) -> Result<Self, ValidationError> {
         let mut v = Validator::default();
-        let page = Page::parse(
-            RawPage {
-                limit: query.limit.as_deref(),
-                offset: query.offset.as_deref(),
-                after: query.after.as_deref(),
-                total: query.total.as_deref(),
-            },
-            &mut v,
-        );
+        let page = Page::parse(query.raw(), &mut v);
+        let filter = DiskFilter::parse(query, &mut v);
+        match (page, filter) {
+            (Some(page), Some(filter)) if v.is_empty() => Ok(Self { filter, page }),
+            _ => Err(v.into_error()),
+        }
+    }
+}
+
+impl DiskFilter {
+    /// Validates the filter parameters, recording problems in `v` (shared with the page's, so
+    /// one error names them all); `None` when any is wrong.
+    fn parse(query: &DiskQuery, v: &mut Validator) -> Option<Self> {
         let text = |v: &mut Validator, field, raw: &Option<String>, max| match raw {
             None => Some(None),
             Some(raw) => v.query_text(field, raw, max).map(Some),
@@ -235,11 +228,11 @@ impl TryFrom<&DiskQuery> for DiskSearch {
             None => Some(None),
             Some(raw) => v.query_int(field, raw, 0..=MAX_PRICE_CENTS).map(Some),
         };
-        let artist = text(&mut v, "artist", &query.artist, MAX_ARTIST_CHARS);
-        let title = text(&mut v, "title", &query.title, MAX_TITLE_CHARS);
-        let genre = text(&mut v, "genre", &query.genre, MAX_GENRE_CHARS);
-        let min_price_cents = price(&mut v, "min_price_cents", &query.min_price_cents);
-        let max_price_cents = price(&mut v, "max_price_cents", &query.max_price_cents);
+        let artist = text(v, "artist", &query.artist, MAX_ARTIST_CHARS);
+        let title = text(v, "title", &query.title, MAX_TITLE_CHARS);
+        let genre = text(v, "genre", &query.genre, MAX_GENRE_CHARS);
+        let min_price_cents = price(v, "min_price_cents", &query.min_price_cents);
+        let max_price_cents = price(v, "max_price_cents", &query.max_price_cents);
         let in_stock = match &query.in_stock {
             None => Some(None),
             Some(raw) => v.query_bool("in_stock", raw).map(Some),
@@ -249,36 +242,14 @@ impl TryFrom<&DiskQuery> for DiskSearch {
                 v.reject("min_price_cents", "must not exceed max_price_cents");
             }
         }
-        match (
-            page,
-            artist,
-            title,
-            genre,
-            min_price_cents,
-            max_price_cents,
-            in_stock,
-        ) {
-            (
-                Some(page),
-                Some(artist),
-                Some(title),
-                Some(genre),
-                Some(min_price_cents),
-                Some(max_price_cents),
-                Some(in_stock),
-            ) if v.is_empty() => Ok(Self {
-                filter: DiskFilter {
-                    artist,
-                    title,
-                    genre,
-                    min_price_cents,
-                    max_price_cents,
-                    in_stock,
-                },
-                page,
-            }),
-            _ => Err(v.into_error()),
-        }
+        Some(Self {
+            artist: artist?,
+            title: title?,
+            genre: genre?,
+            min_price_cents: min_price_cents?,
+            max_price_cents: max_price_cents?,
+            in_stock: in_stock?,
+        })
     }
 }
 
@@ -336,7 +307,7 @@ mod tests {
         .unwrap();
         assert_eq!(search.filter().artist(), Some("miles"));
         assert_eq!(search.filter().in_stock(), Some(true));
-        assert_eq!(search.page().limit(), crate::domain::DEFAULT_LIMIT);
+        assert_eq!(search.page().limit(), crate::domain::page::DEFAULT_LIMIT);
 
         let err = DiskSearch::try_from(&DiskQuery {
             min_price_cents: Some("200".into()),

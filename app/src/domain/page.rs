@@ -11,9 +11,6 @@
 //! `total` (how many rows match) is counted only when asked for with `total=true`: an exact
 //! `COUNT(*)` reads every matching row, which is most of the work of a deep or broad list.
 
-use serde::Deserialize;
-use utoipa::IntoParams;
-
 use super::validation::{ValidationError, Validator};
 
 /// Default and bounds of `limit`; `offset` bounds.
@@ -21,25 +18,63 @@ pub const DEFAULT_LIMIT: i64 = 20;
 pub const MAX_LIMIT: i64 = 100;
 pub const MAX_OFFSET: i64 = 1_000_000_000;
 
-/// `?limit=&offset=&after=&total=` as received.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    /// Items per page, 1 to 100 (default 20). Out of range is a 422, not a clamp.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
-    pub limit: Option<String>,
-    /// Items to skip (default 0). Not together with `after`.
-    #[param(value_type = Option<i64>, minimum = 0)]
-    pub offset: Option<String>,
-    /// Keyset cursor: only items with an id above this one (the previous page's `next_after`).
-    /// Not together with `offset`.
-    #[param(value_type = Option<i64>, minimum = 0)]
-    pub after: Option<String>,
-    /// `true`: also count every matching item (`total` in the answer). Off by default: an exact
-    /// count reads every match.
-    #[param(value_type = Option<bool>)]
-    pub total: Option<String>,
+/// Declares a list's query string as received: its own filter fields, then the four page
+/// parameters every list takes (`limit`, `offset`, `after`, `total`), written once here, and
+/// `raw()`, the page parameters for `Page::parse`. `after:` and `total:` are those two
+/// parameters' documentation, which names what the list holds (a literal each: utoipa reads
+/// only literal doc strings). Unknown parameters are rejected (422).
+///
+/// A macro, not a `PageQuery` field under `#[serde(flatten)]`: serde cannot reject unknown
+/// fields through a flattened struct, and an unknown parameter must stay a 422.
+macro_rules! paged_query {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident { $($filters:tt)* }
+        after: $after_doc:tt,
+        total: $total_doc:tt $(,)?
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+        #[serde(deny_unknown_fields)]
+        #[into_params(parameter_in = Query)]
+        $vis struct $name {
+            $($filters)*
+            /// Items per page, 1 to 100 (default 20). Out of range is a 422, not a clamp.
+            #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
+            pub limit: Option<String>,
+            /// Items to skip (default 0). Not together with `after`.
+            #[param(value_type = Option<i64>, minimum = 0)]
+            pub offset: Option<String>,
+            #[doc = $after_doc]
+            #[param(value_type = Option<i64>, minimum = 0)]
+            pub after: Option<String>,
+            #[doc = $total_doc]
+            #[param(value_type = Option<bool>)]
+            pub total: Option<String>,
+        }
+
+        impl $name {
+            /// The page parameters, for `Page::parse`.
+            pub(crate) fn raw(&self) -> $crate::domain::page::RawPage<'_> {
+                $crate::domain::page::RawPage {
+                    limit: self.limit.as_deref(),
+                    offset: self.offset.as_deref(),
+                    after: self.after.as_deref(),
+                    total: self.total.as_deref(),
+                }
+            }
+        }
+    };
+}
+pub(crate) use paged_query;
+
+paged_query! {
+    /// `?limit=&offset=&after=&total=` as received.
+    pub struct PageQuery {}
+    after: "Keyset cursor: only items with an id above this one (the previous page's \
+            `next_after`).\nNot together with `offset`.",
+    total: "`true`: also count every matching item (`total` in the answer). Off by default: \
+            an exact\ncount reads every match.",
 }
 
 /// The raw pagination parameters of any list query (shared by [`PageQuery`] and the list
@@ -157,17 +192,6 @@ impl TryFrom<&PageQuery> for Page {
     fn try_from(query: &PageQuery) -> Result<Self, ValidationError> {
         let mut v = Validator::default();
         Page::parse(query.raw(), &mut v).ok_or_else(|| v.into_error())
-    }
-}
-
-impl PageQuery {
-    pub(crate) fn raw(&self) -> RawPage<'_> {
-        RawPage {
-            limit: self.limit.as_deref(),
-            offset: self.offset.as_deref(),
-            after: self.after.as_deref(),
-            total: self.total.as_deref(),
-        }
     }
 }
 

@@ -5,8 +5,8 @@ use serde::Serialize;
 use sqlx::error::ErrorKind;
 use utoipa::ToSchema;
 
-use super::{created, JsonObject, Paged};
-use crate::db::customers::CustomerRow;
+use super::body::{created, DatabaseUnavailable, JsonBodyRejected, JsonObject, Paged};
+use crate::db::rows::CustomerRow;
 use crate::db::Db;
 use crate::domain::{CustomerFields, CustomerInput, Email, Page, PageQuery};
 use crate::error::{ApiError, DbContext, ErrorBody, OnViolation};
@@ -44,13 +44,11 @@ fn email_taken(email: &Email) -> ApiError {
 #[utoipa::path(post, path = "/customers", tag = "customers",
     request_body = CustomerInput,
     responses(
+        JsonBodyRejected,
+        DatabaseUnavailable,
         (status = 201, description = "Created", body = Customer),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 409, description = "`email_taken`", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid or unknown fields", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn create(
     db: web::Data<Db>,
@@ -70,9 +68,9 @@ pub async fn create(
 #[utoipa::path(get, path = "/customers", tag = "customers",
     params(PageQuery),
     responses(
+        DatabaseUnavailable,
         (status = 200, description = "One page", body = Paged<Customer>),
         (status = 422, description = "Bad `limit`, `offset`, `after` or `total`, or unknown parameter", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn list(
     db: web::Data<Db>,
@@ -87,9 +85,9 @@ pub async fn list(
 #[utoipa::path(get, path = "/customers/{id}", tag = "customers",
     params(("id" = i64, Path, description = "Customer id")),
     responses(
+        DatabaseUnavailable,
         (status = 200, description = "The customer", body = Customer),
         (status = 404, description = "No such customer", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn get(db: web::Data<Db>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -107,14 +105,12 @@ pub async fn get(db: web::Data<Db>, id: web::Path<i64>) -> Result<HttpResponse, 
     params(("id" = i64, Path, description = "Customer id")),
     request_body = CustomerInput,
     responses(
+        JsonBodyRejected,
+        DatabaseUnavailable,
         (status = 200, description = "The updated customer", body = Customer),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 404, description = "No such customer", body = ErrorBody),
         (status = 409, description = "`email_taken`", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid or unknown fields", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn replace(
     db: web::Data<Db>,
@@ -137,10 +133,10 @@ pub async fn replace(
 #[utoipa::path(delete, path = "/customers/{id}", tag = "customers",
     params(("id" = i64, Path, description = "Customer id")),
     responses(
+        DatabaseUnavailable,
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such customer", body = ErrorBody),
         (status = 409, description = "`has_orders`: the customer has orders", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn delete(db: web::Data<Db>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();

@@ -5,8 +5,8 @@ use serde::Serialize;
 use sqlx::error::ErrorKind;
 use utoipa::ToSchema;
 
-use super::{created, JsonObject, Paged};
-use crate::db::disks::DiskRow;
+use super::body::{created, DatabaseUnavailable, JsonBodyRejected, JsonObject, Paged};
+use crate::db::rows::DiskRow;
 use crate::db::Db;
 use crate::domain::{DiskFields, DiskInput, DiskQuery, DiskSearch};
 use crate::error::{ApiError, DbContext, ErrorBody, OnViolation};
@@ -50,12 +50,10 @@ impl From<DiskRow> for Disk {
 #[utoipa::path(post, path = "/disks", tag = "disks",
     request_body = DiskInput,
     responses(
+        JsonBodyRejected,
+        DatabaseUnavailable,
         (status = 201, description = "Created", body = Disk),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid or unknown fields", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn create(
     db: web::Data<Db>,
@@ -74,9 +72,9 @@ pub async fn create(
 #[utoipa::path(get, path = "/disks", tag = "disks",
     params(DiskQuery),
     responses(
+        DatabaseUnavailable,
         (status = 200, description = "One page", body = Paged<Disk>),
         (status = 422, description = "Bad filter, `limit`, `offset`, `after` or `total`, or unknown parameter", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn list(
     db: web::Data<Db>,
@@ -94,9 +92,9 @@ pub async fn list(
 #[utoipa::path(get, path = "/disks/{id}", tag = "disks",
     params(("id" = i64, Path, description = "Disk id")),
     responses(
+        DatabaseUnavailable,
         (status = 200, description = "The disk", body = Disk),
         (status = 404, description = "No such disk", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn get(db: web::Data<Db>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -114,13 +112,11 @@ pub async fn get(db: web::Data<Db>, id: web::Path<i64>) -> Result<HttpResponse, 
     params(("id" = i64, Path, description = "Disk id")),
     request_body = DiskInput,
     responses(
+        JsonBodyRejected,
+        DatabaseUnavailable,
         (status = 200, description = "The updated disk", body = Disk),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 404, description = "No such disk", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid or unknown fields", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn replace(
     db: web::Data<Db>,
@@ -142,10 +138,10 @@ pub async fn replace(
 #[utoipa::path(delete, path = "/disks/{id}", tag = "disks",
     params(("id" = i64, Path, description = "Disk id")),
     responses(
+        DatabaseUnavailable,
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such disk", body = ErrorBody),
         (status = 409, description = "`has_orders`: the disk has orders", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn delete(db: web::Data<Db>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{created, JsonObject, Paged};
-use crate::db::orders::{OrderRejected, OrderRow};
+use super::body::{created, DatabaseUnavailable, JsonBodyRejected, JsonObject, Paged};
+use crate::db::rows::{OrderRejected, OrderRow};
 use crate::db::Db;
 use crate::domain::{NewOrder, OrderInput, Page, PageQuery};
 use crate::error::{ApiError, DbContext, ErrorBody};
@@ -49,14 +49,12 @@ impl From<OrderRow> for Order {
 #[utoipa::path(post, path = "/orders", tag = "orders",
     request_body = OrderInput,
     responses(
+        JsonBodyRejected,
+        DatabaseUnavailable,
         (status = 201, description = "Order placed; stock taken", body = Order),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 404, description = "Unknown customer or disk", body = ErrorBody),
         (status = 409, description = "`insufficient_stock`", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid or unknown fields (quantity outside 1..=100)", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn create(
     db: web::Data<Db>,
@@ -88,9 +86,9 @@ pub async fn create(
 #[utoipa::path(get, path = "/orders/{id}", tag = "orders",
     params(("id" = i64, Path, description = "Order id")),
     responses(
+        DatabaseUnavailable,
         (status = 200, description = "The order", body = Order),
         (status = 404, description = "No such order", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn get(db: web::Data<Db>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -107,10 +105,10 @@ pub async fn get(db: web::Data<Db>, id: web::Path<i64>) -> Result<HttpResponse, 
 #[utoipa::path(get, path = "/customers/{id}/orders", tag = "customers",
     params(("id" = i64, Path, description = "Customer id"), PageQuery),
     responses(
+        DatabaseUnavailable,
         (status = 200, description = "One page", body = Paged<Order>),
         (status = 404, description = "No such customer", body = ErrorBody),
         (status = 422, description = "Bad `limit`, `offset`, `after` or `total`, or unknown parameter", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn list_for_customer(
     db: web::Data<Db>,

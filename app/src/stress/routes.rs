@@ -11,9 +11,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::logs::{Operation, LOG_CAPACITY};
+use super::manager::{ClearResponse, LogsResponse, StartResponse, StatusResponse, StressManager};
 use super::memory::{self, to_mib};
 use super::request::StartRequest;
-use super::{ClearResponse, LogsResponse, StartResponse, StatusResponse, StressManager};
 use crate::error::{deserialize_error, ApiError, ErrorBody};
 
 /// How long `POST /stop` waits for the worker to acknowledge before answering anyway.
@@ -197,7 +197,7 @@ pub async fn clear(
     manager.log(Operation::MemoryCleared, message.clone());
     Ok(HttpResponse::Ok().json(ClearResponse {
         message,
-        instance: manager.instance.clone(),
+        instance: manager.instance().to_owned(),
         nodes_freed,
         freed_mb: to_mib(freed_bytes),
         rss_before_mb: to_mib(rss_before),

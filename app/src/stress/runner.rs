@@ -1,5 +1,5 @@
 //! The stress test itself, on its own thread: free the previous tree, build the new one,
-//! search it, hand it back to the manager.
+//! search it, hand it back to the manager (through the `state` the two share).
 //!
 //! The build never sleeps: it only yields the CPU every few megabytes, so reaching a gigabyte
 //! takes about as long as the kernel needs to fault the pages in. Its progress is counted in
@@ -22,8 +22,8 @@ use rand::{Rng, SeedableRng};
 use super::logs::Operation;
 use super::memory::{self, to_mib};
 use super::request::StressConfig;
+use super::state::{Phase, TestState};
 use super::tree::Tree;
-use super::{Phase, StressManager};
 
 /// Longest sleep between two looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(20);
@@ -40,13 +40,13 @@ const SEARCH_BATCH: u64 = 100;
 
 /// Starts the test on a dedicated thread.
 pub(super) fn spawn(
-    manager: Arc<StressManager>,
+    test: Arc<TestState>,
     config: StressConfig,
     old_tree: Option<Tree>,
 ) -> std::io::Result<()> {
     thread::Builder::new()
         .name("stress-run".to_owned())
-        .spawn(move || run(&manager, &config, old_tree))
+        .spawn(move || run(&test, &config, old_tree))
         .map(|_| ())
 }
 
@@ -57,10 +57,10 @@ struct Outcome {
     error: Option<String>,
 }
 
-fn run(manager: &StressManager, config: &StressConfig, old_tree: Option<Tree>) {
-    let result = catch_unwind(AssertUnwindSafe(|| execute(manager, config, old_tree)));
+fn run(test: &TestState, config: &StressConfig, old_tree: Option<Tree>) {
+    let result = catch_unwind(AssertUnwindSafe(|| execute(test, config, old_tree)));
     match result {
-        Ok(outcome) => manager.finish(outcome.phase, Some(outcome.tree), outcome.error),
+        Ok(outcome) => test.finish(outcome.phase, Some(outcome.tree), outcome.error),
         Err(panic) => {
             let what = panic
                 .downcast_ref::<&str>()
@@ -68,28 +68,28 @@ fn run(manager: &StressManager, config: &StressConfig, old_tree: Option<Tree>) {
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_owned());
             let message = format!("the stress thread panicked: {what}");
-            manager.log(Operation::StressTestError, message.clone());
+            test.log(Operation::StressTestError, message.clone());
             memory::return_free_memory();
-            manager.finish(Phase::Error, None, Some(message));
+            test.finish(Phase::Error, None, Some(message));
         }
     }
 }
 
-fn execute(manager: &StressManager, config: &StressConfig, old_tree: Option<Tree>) -> Outcome {
+fn execute(test: &TestState, config: &StressConfig, old_tree: Option<Tree>) -> Outcome {
     let config_json = serde_json::to_string(config).unwrap_or_default();
-    manager.log(
+    test.log(
         Operation::StressTestStart,
         format!("configuration: {config_json}"),
     );
     let mut tree = old_tree.unwrap_or_default();
-    if !release_previous(manager, &mut tree) {
-        return stopped(manager, tree, "while freeing the previous tree");
+    if !release_previous(test, &mut tree) {
+        return stopped(test, tree, "while freeing the previous tree");
     }
-    if let Err(message) = build(manager, config, &mut tree) {
+    if let Err(message) = build(test, config, &mut tree) {
         return match message {
-            BuildEnd::Stopped => stopped(manager, tree, "while building the tree"),
+            BuildEnd::Stopped => stopped(test, tree, "while building the tree"),
             BuildEnd::Failed(message) => {
-                manager.log(Operation::StressTestError, message.clone());
+                test.log(Operation::StressTestError, message.clone());
                 Outcome {
                     phase: Phase::Error,
                     tree,
@@ -98,20 +98,20 @@ fn execute(manager: &StressManager, config: &StressConfig, old_tree: Option<Tree
             }
         };
     }
-    manager.enter_phase(Phase::Searching);
-    let searched = search(manager, config, &tree);
-    if manager.stop_requested() {
-        return stopped(manager, tree, "while searching the tree");
+    test.enter_phase(Phase::Searching);
+    let searched = search(test, config, &tree);
+    if test.stop_requested() {
+        return stopped(test, tree, "while searching the tree");
     }
     if let Err(message) = searched {
-        manager.log(Operation::StressTestError, message.clone());
+        test.log(Operation::StressTestError, message.clone());
         return Outcome {
             phase: Phase::Error,
             tree,
             error: Some(message),
         };
     }
-    manager.log(
+    test.log(
         Operation::StressTestComplete,
         format!(
             "stress test complete: tree of {} nodes ({} MiB) kept until POST /clear",
@@ -126,8 +126,8 @@ fn execute(manager: &StressManager, config: &StressConfig, old_tree: Option<Tree
     }
 }
 
-fn stopped(manager: &StressManager, tree: Tree, when: &str) -> Outcome {
-    manager.log(
+fn stopped(test: &TestState, tree: Tree, when: &str) -> Outcome {
+    test.log(
         Operation::StressTestStopped,
         format!(
             "stopped on request {when}; {} nodes ({} MiB) kept until POST /clear",
@@ -143,17 +143,17 @@ fn stopped(manager: &StressManager, tree: Tree, when: &str) -> Outcome {
 }
 
 /// Frees a tree left by an earlier test, slice by slice; false when stopped midway.
-fn release_previous(manager: &StressManager, tree: &mut Tree) -> bool {
+fn release_previous(test: &TestState, tree: &mut Tree) -> bool {
     if tree.is_empty() {
         return true;
     }
     while !tree.is_empty() {
-        if manager.stop_requested() {
+        if test.stop_requested() {
             memory::return_free_memory();
             return false;
         }
         tree.release(RELEASE_SLICE_BYTES);
-        manager.progress.set_tree(tree);
+        test.progress.set_tree(tree);
     }
     memory::return_free_memory();
     true
@@ -164,9 +164,9 @@ enum BuildEnd {
     Failed(String),
 }
 
-fn build(manager: &StressManager, config: &StressConfig, tree: &mut Tree) -> Result<(), BuildEnd> {
+fn build(test: &TestState, config: &StressConfig, tree: &mut Tree) -> Result<(), BuildEnd> {
     let target = config.target_bytes;
-    manager.log(
+    test.log(
         Operation::BuildTreeStart,
         format!(
             "building the tree: target {} MiB in nodes of {} KiB",
@@ -189,7 +189,7 @@ fn build(manager: &StressManager, config: &StressConfig, tree: &mut Tree) -> Res
                 break;
             }
         }
-        if manager.stop_requested() {
+        if test.stop_requested() {
             return Err(BuildEnd::Stopped);
         }
         let key = keys.key(tree.len() as u64);
@@ -199,18 +199,18 @@ fn build(manager: &StressManager, config: &StressConfig, tree: &mut Tree) -> Res
                 tree.len() + 1
             )));
         }
-        manager.progress.set_tree(tree);
+        test.progress.set_tree(tree);
         if tree.bytes() >= next_yield {
             next_yield += YIELD_EVERY_BYTES;
             thread::yield_now();
         }
     }
     let seconds = started.elapsed().as_secs_f64();
-    manager.log(
+    test.log(
         Operation::BuildTreeTarget,
         format!("memory target reached with {} nodes", tree.len()),
     );
-    manager.log(
+    test.log(
         Operation::BuildTreeComplete,
         format!(
             "tree built: {} nodes, depth {}, {} MiB in {seconds:.2} s; RSS grew by {} MiB",
@@ -224,11 +224,11 @@ fn build(manager: &StressManager, config: &StressConfig, tree: &mut Tree) -> Res
 }
 
 /// Searches the tree with the configured threads until the duration ends or a stop.
-fn search(manager: &StressManager, config: &StressConfig, tree: &Tree) -> Result<(), String> {
+fn search(test: &TestState, config: &StressConfig, tree: &Tree) -> Result<(), String> {
     let duration = Duration::from_secs(config.duration_seconds);
     let interval = Duration::from_secs(config.log_interval_sec);
     let pause = Duration::from_millis(config.search_pause_ms);
-    manager.log(
+    test.log(
         Operation::SearchTreeStart,
         format!(
             "searching for {} s with {} thread(s), {} ms pause after every {SEARCH_BATCH} searches",
@@ -243,7 +243,7 @@ fn search(manager: &StressManager, config: &StressConfig, tree: &Tree) -> Result
         let mut spawn_error = None;
         for index in 0..config.search_threads {
             let worker = SearchWorker {
-                manager,
+                test,
                 tree,
                 done: &done,
                 found: &found,
@@ -259,14 +259,14 @@ fn search(manager: &StressManager, config: &StressConfig, tree: &Tree) -> Result
             }
         }
         if spawn_error.is_none() {
-            supervise(manager, started + duration, interval);
+            supervise(test, started + duration, interval);
         }
         done.store(true, Ordering::Relaxed);
         spawn_error
     });
-    let searches = manager.progress.searches.load(Ordering::Relaxed);
+    let searches = test.progress.searches.load(Ordering::Relaxed);
     let seconds = started.elapsed().as_secs_f64();
-    manager.log(
+    test.log(
         Operation::SearchTreeComplete,
         format!(
             "{searches} searches ({} found) in {seconds:.1} s, {:.0} per second",
@@ -278,21 +278,21 @@ fn search(manager: &StressManager, config: &StressConfig, tree: &Tree) -> Result
 }
 
 /// Waits for the deadline or a stop, logging progress every `interval`.
-fn supervise(manager: &StressManager, deadline: Instant, interval: Duration) {
+fn supervise(test: &TestState, deadline: Instant, interval: Duration) {
     let mut next_log = Instant::now() + interval;
     loop {
         let now = Instant::now();
-        if manager.stop_requested() || now >= deadline {
+        if test.stop_requested() || now >= deadline {
             return;
         }
         if now >= next_log {
             next_log += interval;
             let remaining = deadline.saturating_duration_since(now).as_secs();
-            manager.log(
+            test.log(
                 Operation::SearchTreeProgress,
                 format!(
                     "{} searches so far, {remaining} s left",
-                    manager.progress.searches.load(Ordering::Relaxed)
+                    test.progress.searches.load(Ordering::Relaxed)
                 ),
             );
         }
@@ -303,7 +303,7 @@ fn supervise(manager: &StressManager, deadline: Instant, interval: Duration) {
 
 /// One search thread: batches of searches for keys of which half are in the tree.
 struct SearchWorker<'a> {
-    manager: &'a StressManager,
+    test: &'a TestState,
     tree: &'a Tree,
     done: &'a AtomicBool,
     found: &'a AtomicU64,
@@ -329,7 +329,7 @@ impl SearchWorker<'_> {
                 hits += u64::from(self.tree.contains(key));
             }
             self.found.fetch_add(hits, Ordering::Relaxed);
-            self.manager.progress.add_searches(SEARCH_BATCH);
+            self.test.progress.add_searches(SEARCH_BATCH);
             self.sleep_pause();
         }
     }

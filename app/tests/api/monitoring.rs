@@ -2,6 +2,8 @@
 //! metric name in every panel query is one a running replica exports on `/metrics` (read live
 //! here, after traffic on every kind of route), or one of the few that nginx's exporter and
 //! Prometheus itself export. A renamed metric fails this test instead of leaving an empty panel.
+//! And the metrics a replica exports are exactly those `contract::metrics` names, which the
+//! lab reads by those names.
 
 use std::collections::BTreeSet;
 
@@ -177,7 +179,11 @@ async fn every_dashboard_query_names_a_metric_the_running_app_exports() {
     let metrics = app.metrics().await;
     assert_eq!(metrics.status, StatusCode::OK);
     let mut known = exported(&metrics.text);
-    assert!(known.contains("http_requests_total"), "{}", metrics.text);
+    assert!(
+        known.contains(contract::metrics::HTTP_REQUESTS_TOTAL),
+        "{}",
+        metrics.text
+    );
     known.extend(EXTERNAL.iter().map(|s| (*s).to_owned()));
 
     let mut checked = 0;
@@ -210,4 +216,18 @@ async fn every_dashboard_query_names_a_metric_the_running_app_exports() {
     }
     assert!(dashboards >= 1, "no dashboard in {DASHBOARDS}");
     assert!(checked >= 15, "only {checked} metric references checked");
+}
+
+#[tokio::test]
+async fn the_app_exports_exactly_the_metrics_the_contract_names_in_its_order() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let metrics = app.metrics().await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    let typed: Vec<&str> = metrics
+        .text
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert_eq!(typed, contract::metrics::ALL, "{}", metrics.text);
 }
