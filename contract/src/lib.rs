@@ -225,18 +225,6 @@ mod tests {
     }
 
     #[test]
-    fn the_seed_defaults_are_the_profile_tables() {
-        let d = seed::Sizes::DEFAULT;
-        for (key, value) in [
-            (env::SEED_CUSTOMERS, d.customers),
-            (env::SEED_DISKS, d.disks),
-            (env::SEED_STOCK, d.stock),
-        ] {
-            assert_eq!(profile::default_of(key), Some(value.to_string().as_str()));
-        }
-    }
-
-    #[test]
     fn control_paths_are_recognised() {
         assert!(routes::is_control(&routes::on_replica(
             "app1",

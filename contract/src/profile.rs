@@ -365,4 +365,16 @@ mod tests {
             assert!(default_of(role.memory_key()).is_some());
         }
     }
+
+    #[test]
+    fn the_seed_defaults_are_the_profile_tables() {
+        let d = crate::seed::Sizes::DEFAULT;
+        for (key, value) in [
+            (crate::env::SEED_CUSTOMERS, d.customers),
+            (crate::env::SEED_DISKS, d.disks),
+            (crate::env::SEED_STOCK, d.stock),
+        ] {
+            assert_eq!(default_of(key), Some(value.to_string().as_str()));
+        }
+    }
 }

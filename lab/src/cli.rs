@@ -3,9 +3,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::LabConfig;
+use crate::plan::fault::FaultKind;
 use contract::{DbKind, RuntimeKind};
 
 const EXIT_CODES: &str = "\
@@ -367,31 +368,11 @@ pub struct ReportArgs {
     pub run: PathBuf,
 }
 
-/// A fault scenario.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FaultScenario {
-    /// SIGKILL one replica under a read load: availability >= 99.9%, back within 5 s.
-    ReplicaLoss,
-    /// Stop the database under a mixed load: no crash, fast 503s, /ready 503, back within 5 s.
-    DbOutage,
-    /// Push one capped replica past its memory cap: OOM-killed, restarted, reads keep serving.
-    Oom,
-    /// 2,000 users against the tight profile: degrades, recovers within 10 s, memory under caps.
-    Overload,
-    /// SIGKILL every database process during a burst of orders: every 201 order exists
-    /// afterwards, none answered otherwise does, stock matches, back within 30 s.
-    DbKill,
-    /// Hundreds of clients trickling headers or bodies or idling, beside normal users: the
-    /// normal users keep their availability and p99; nginx cuts what its timeouts promise.
-    SlowClients,
-}
-
 #[derive(Debug, Args)]
 pub struct FaultArgs {
     /// What to break.
     #[arg(value_enum)]
-    pub scenario: FaultScenario,
+    pub scenario: FaultKind,
     /// Profile name (a file `profiles/<name>.env`) or a path to an env file.
     #[arg(long, default_value = "tight")]
     pub profile: String,

@@ -171,6 +171,8 @@ pub const DEFAULT_SEED_TIMEOUT_SECS: u64 = 600;
 /// The pool acquire timeout of a fault stack (ms): a replica waiting on a dead database
 /// answers 503 after this.
 pub const DEFAULT_FAULT_ACQUIRE_TIMEOUT_MS: u64 = 1000;
+/// Where the cgroup file systems are mounted.
+pub const DEFAULT_CGROUP_ROOT: &str = "/sys/fs/cgroup";
 /// nginx's access log inside the bench container (compose.yaml mounts it there).
 pub const CONTAINER_ACCESS_LOG: &str = "/var/log/lab/access.json";
 
@@ -230,7 +232,7 @@ impl LabConfig {
     pub fn cgroup_root(&self) -> PathBuf {
         self.cgroup_root
             .clone()
-            .unwrap_or_else(|| PathBuf::from(crate::stack::cgroup::DEFAULT_ROOT))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CGROUP_ROOT))
     }
 
     pub fn ready_timeout_secs(&self) -> u64 {

@@ -1,11 +1,10 @@
-//! What `lab bench` shows on the terminal: progress while a step runs, one line per step,
-//! the final table. Nothing here is data: results are written by `export`.
+//! What lab shows on the terminal: progress while a step runs, one line per step, the final
+//! table. Nothing here is data: results are written by `export`.
 
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
-use super::StepPlan;
 use crate::results::{Run, Step};
 
 pub fn spinner(message: String) -> ProgressBar {
@@ -16,8 +15,8 @@ pub fn spinner(message: String) -> ProgressBar {
 }
 
 /// The running step: which one, its seconds done and left, and the live req/s (its message).
-pub fn step_bar(plan: &StepPlan<'_>) -> ProgressBar {
-    let bar = ProgressBar::new(plan.secs);
+pub fn step_bar(profile: &str, scenario: &str, users: u32, secs: u64) -> ProgressBar {
+    let bar = ProgressBar::new(secs);
     if let Ok(style) =
         ProgressStyle::with_template("{prefix:>28} [{bar:30}] {pos:>3}/{len}s, {left} left, {msg}")
     {
@@ -27,10 +26,7 @@ pub fn step_bar(plan: &StepPlan<'_>) -> ProgressBar {
         };
         bar.set_style(style.with_key("left", left).progress_chars("=> "));
     }
-    bar.set_prefix(format!(
-        "{} / {} / {} users",
-        plan.profile, plan.scenario, plan.users
-    ));
+    bar.set_prefix(format!("{profile} / {scenario} / {users} users"));
     bar
 }
 

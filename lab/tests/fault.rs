@@ -179,7 +179,7 @@ fn a_replica_pushed_past_its_cap_is_oom_killed_and_restarted_while_reads_go_on()
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e.as_str().unwrap().contains("OOM-killed")));
+            .any(|e| e["detail"].as_str().unwrap().contains("OOM-killed")));
         assert_invariant(&report);
     }
 }

@@ -31,14 +31,9 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
         return super::tune::report(&tune_json);
     }
     let (run, dir) = export::load_run(&args.run)?;
-    for exporter in export::all() {
-        if exporter.file_name() == "run.json" {
-            continue;
-        }
-        export::write_atomic(&dir.join(exporter.file_name()), &exporter.render(&run)?)?;
-    }
+    export::redraw(&run, &dir)?;
     plot::draw_run(&run, &dir)?;
-    let html = export::html::write_from_markdown(&dir, "report", &run_title(&run))?;
+    let html = export::html::write_from_markdown(&dir, "report", &export::run_title(&run))?;
     export::adopt_parent_owner(&dir);
     println!("{}", dir.join("report.md").display());
     println!("{}", html.display());
@@ -77,13 +72,4 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
     println!("{}", path.display());
     println!("{}", html.display());
     Ok(())
-}
-
-/// The HTML report's title: the run's label and when it started.
-pub fn run_title(run: &Run) -> String {
-    format!(
-        "lab bench: {} ({})",
-        run.label,
-        run.started_at.format("%Y-%m-%d %H:%M UTC")
-    )
 }

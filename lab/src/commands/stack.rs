@@ -9,6 +9,7 @@ use crate::stack::{self, cgroup, StackInfo, UpOptions};
 pub fn up(config: &LabConfig, args: UpArgs) -> anyhow::Result<()> {
     let profile = Profile::load(&args.profile)?;
     let opts = UpOptions {
+        discard_data: false,
         seed: config.seed(&profile)?,
         profile,
         db: args.db,
@@ -16,7 +17,10 @@ pub fn up(config: &LabConfig, args: UpArgs) -> anyhow::Result<()> {
         ports: config.ports(Ports::STACK),
         app_env: Vec::new(),
     };
-    let info = stack::runtime(args.runtime, config).up(&opts)?;
+    // Left running: `lab down` stops it.
+    let info = stack::runtime(args.runtime, config)
+        .up(&opts)?
+        .keep_running();
     warn_if_uncapped(&info);
     print!("{}", table(&info));
     println!(
@@ -31,11 +35,12 @@ pub fn up(config: &LabConfig, args: UpArgs) -> anyhow::Result<()> {
 }
 
 pub fn down(config: &LabConfig, args: StateArgs) -> anyhow::Result<()> {
-    let Some(info) = stack::load_info(&args.state_dir)? else {
+    let Some(stack) = stack::open(config, &args.state_dir)? else {
         println!("nothing running from {}", args.state_dir.display());
         return Ok(());
     };
-    stack::runtime(info.runtime, config).down(&args.state_dir)?;
+    let info = stack.info().clone();
+    stack.down()?;
     println!(
         "stopped the {} stack (profile {})",
         info.runtime, info.profile
@@ -44,10 +49,12 @@ pub fn down(config: &LabConfig, args: StateArgs) -> anyhow::Result<()> {
 }
 
 pub fn status(config: &LabConfig, args: StateArgs) -> anyhow::Result<()> {
-    let Some(recorded) = stack::load_info(&args.state_dir)? else {
+    let Some(stack) = stack::open(config, &args.state_dir)? else {
         anyhow::bail!("no stack is running from {}", args.state_dir.display());
     };
-    let info = stack::runtime(recorded.runtime, config).status(&args.state_dir)?;
+    let info = stack.status()?;
+    // Asking leaves it running.
+    stack.keep_running();
     println!(
         "{} stack, profile {}, db {:?}, state {}: {}",
         info.runtime, info.profile, info.db, info.state, info.base_url

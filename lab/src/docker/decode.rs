@@ -1,8 +1,12 @@
 //! JSON: private shapes with every field optional, mapped to the public types.
 
-use super::*;
+use std::collections::BTreeMap;
 
-// JSON: private shapes with every field optional, mapped to the public types.
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::types::*;
 
 pub(super) type Labels = Option<BTreeMap<String, String>>;
 

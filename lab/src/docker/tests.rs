@@ -4,6 +4,7 @@
 use super::*;
 use std::os::unix::net::UnixListener;
 use std::thread::JoinHandle;
+use std::time::UNIX_EPOCH;
 
 const VERSION: &str = include_str!("../../tests/fixtures/docker/version.json");
 const INFO: &str = include_str!("../../tests/fixtures/docker/info.json");

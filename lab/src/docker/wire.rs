@@ -1,7 +1,14 @@
 //! HTTP/1.1 over the unix socket, written by hand: one request per connection, the answer
 //! read to EOF, then cut by `Content-Length`, decoded from chunked, or taken whole.
 
-use super::*;
+use std::fmt::Write as _;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+use super::types::*;
 
 /// A parsed answer.
 #[derive(Debug)]

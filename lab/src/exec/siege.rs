@@ -3,14 +3,14 @@
 //! the parser looks for the object rather than trusting the whole stream. siege's own CPU is
 //! taken from the kernel's accounting of the reaped child (all its threads), exactly.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 
+use super::child::MeasuredChild;
+use super::{Driver, Load, LoadOutcome, RunningLoad};
 use crate::config::LabConfig;
 use crate::results::SiegeSummary;
 
@@ -38,36 +38,30 @@ pub fn require(config: &LabConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One siege invocation.
+/// siege as a load driver: the binary and the siegerc every run reads.
 #[derive(Debug, Clone)]
-pub struct SiegeCommand {
+pub struct SiegeDriver {
     /// The siege binary.
     pub bin: PathBuf,
     /// siegerc passed with `-R`.
     pub rc: PathBuf,
-    /// URL file passed with `-f`.
-    pub urls: PathBuf,
-    /// Concurrent users (`-c`).
-    pub users: u32,
-    /// Seconds to run (`-t NS`).
-    pub secs: u64,
 }
 
-impl SiegeCommand {
+impl SiegeDriver {
     /// Arguments: random URL order (`-i`), no delay (`-b`), JSON summary (`-j`), JSON request
     /// bodies (`-T`: siege 4.0.7 reads no content type from a siegerc).
-    pub fn args(&self) -> Vec<String> {
+    pub fn args(&self, load: &Load) -> Vec<String> {
         vec![
             "-R".into(),
             self.rc.display().to_string(),
             "-T".into(),
             "application/json".into(),
             "-f".into(),
-            self.urls.display().to_string(),
+            load.urls.display().to_string(),
             "-c".into(),
-            self.users.to_string(),
+            load.users.to_string(),
             "-t".into(),
-            format!("{}S", self.secs),
+            format!("{}S", load.secs),
             "-i".into(),
             "-b".into(),
             "-j".into(),
@@ -75,163 +69,62 @@ impl SiegeCommand {
     }
 }
 
-/// What a finished siege left.
-#[derive(Debug, Clone)]
-pub struct SiegeOutcome {
-    /// Exit status (None when a signal ended it).
-    pub exit_code: Option<i32>,
-    /// The parsed summary, when siege printed one.
-    pub summary: Option<SiegeSummary>,
-    /// Wall-clock seconds from spawn to exit.
-    pub wall_secs: f64,
-    /// User + system CPU seconds of siege and all its threads.
-    pub cpu_seconds: f64,
-    /// The end of stderr (errors siege printed), for messages.
-    pub stderr_tail: String,
-    /// True when siege did not end on its own and was stopped past its deadline.
-    pub hung: bool,
-}
-
-impl SiegeOutcome {
-    /// Seconds siege loaded the server: its wall time, but no more than asked for plus one
-    /// second (a siege that hung on exit sent nothing while it hung).
-    pub fn load_secs(&self, asked_secs: u64) -> f64 {
-        self.wall_secs.min(asked_secs as f64 + 1.0).max(1e-3)
+impl Driver for SiegeDriver {
+    fn name(&self) -> &'static str {
+        "siege"
     }
 
-    /// Transactions (plus failed ones) per second of load; 0 when siege printed no summary.
-    pub fn transactions_per_s(&self, asked_secs: u64) -> f64 {
-        let done = self.summary.as_ref().map_or(0.0, |s| {
-            s.transactions.unwrap_or(0.0) + s.failed_transactions.unwrap_or(0.0)
-        });
-        done / self.load_secs(asked_secs)
+    fn start(&self, load: &Load) -> anyhow::Result<Box<dyn RunningLoad>> {
+        Ok(Box::new(RunningSiege::spawn(self, load)?))
     }
 }
 
-/// A siege process running in the background.
+/// siege running in the background.
 pub struct RunningSiege {
-    child: Child,
-    started: Instant,
-    deadline: Instant,
-    stdout: Option<JoinHandle<String>>,
-    stderr: Option<JoinHandle<String>>,
-    hung: bool,
-}
-
-fn drain<R: Read + Send + 'static>(mut reader: R) -> JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = reader.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
+    child: MeasuredChild,
 }
 
 impl RunningSiege {
     /// Starts siege; it is stopped if it overruns its time by more than 10 s (siege 4.0.7
-    /// sometimes hangs on exit at a few hundred users).
-    pub fn spawn(command: &SiegeCommand) -> anyhow::Result<Self> {
-        let mut child = Command::new(&command.bin)
-            .args(command.args())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
+    /// sometimes hangs on exit at a few hundred users). SIGINT makes it print its summary
+    /// before leaving.
+    pub fn spawn(driver: &SiegeDriver, load: &Load) -> anyhow::Result<Self> {
+        let mut command = Command::new(&driver.bin);
+        command.args(driver.args(load));
+        let child = MeasuredChild::spawn(command, Duration::from_secs(load.secs + 10), libc::SIGINT)
             .map_err(|e| {
                 if e.kind() == std::io::ErrorKind::NotFound {
                     anyhow::anyhow!(
                         "siege not found (`{}`): install Debian's `siege` package (apt-get install siege) or set LAB_SIEGE_BIN",
-                        command.bin.display()
+                        driver.bin.display()
                     )
                 } else {
                     anyhow::anyhow!("cannot start siege: {e}")
                 }
             })?;
-        let started = Instant::now();
-        let stdout = child.stdout.take().map(drain);
-        let stderr = child.stderr.take().map(drain);
-        Ok(Self {
-            child,
-            started,
-            deadline: started + Duration::from_secs(command.secs + 10),
-            stdout,
-            stderr,
-            hung: false,
-        })
+        Ok(Self { child })
+    }
+}
+
+impl RunningLoad for RunningSiege {
+    fn pid(&self) -> u32 {
+        self.child.pid()
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    fn elapsed(&self) -> Duration {
+        self.child.elapsed()
     }
 
-    pub fn elapsed(&self) -> Duration {
-        self.started.elapsed()
-    }
-
-    /// Reaps siege if it has exited (or kills it past its deadline); None while it runs.
-    pub fn try_finish(&mut self) -> anyhow::Result<Option<SiegeOutcome>> {
-        let pid = self.child.id() as libc::pid_t;
-        if !self.hung && Instant::now() > self.deadline {
-            self.hung = true;
-            // SIGINT makes siege print its summary before leaving.
-            unsafe { libc::kill(pid, libc::SIGINT) };
-            std::thread::sleep(Duration::from_secs(2));
-            let _ = self.child.kill();
-        }
-        let mut status: libc::c_int = 0;
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // wait4 (not Child::wait) because it also returns the child's CPU accounting.
-        let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-        if reaped == 0 {
-            return Ok(None);
-        }
-        if reaped < 0 {
-            bail!(
-                "waiting for siege failed: {}",
-                std::io::Error::last_os_error()
-            );
-        }
-        let wall_secs = self.started.elapsed().as_secs_f64();
-        let cpu_seconds = timeval_secs(usage.ru_utime) + timeval_secs(usage.ru_stime);
-        let exit_code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
-        let stdout = self
-            .stdout
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default();
-        let stderr = self
-            .stderr
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default();
-        let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
-        Ok(Some(SiegeOutcome {
-            exit_code,
-            summary: parse_summary(&stdout),
-            wall_secs,
-            cpu_seconds,
-            stderr_tail: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
-            hung: self.hung,
+    fn try_finish(&mut self) -> anyhow::Result<Option<LoadOutcome>> {
+        Ok(self.child.try_finish()?.map(|exit| LoadOutcome {
+            exit_code: exit.exit_code,
+            siege: parse_summary(&exit.stdout),
+            wall_secs: exit.wall_secs,
+            cpu_seconds: exit.cpu_seconds,
+            stderr_tail: exit.stderr_tail,
+            hung: exit.hung,
         }))
     }
-
-    /// Blocks until siege ends.
-    pub fn finish(mut self) -> anyhow::Result<SiegeOutcome> {
-        loop {
-            if let Some(outcome) = self.try_finish()? {
-                return Ok(outcome);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-fn timeval_secs(tv: libc::timeval) -> f64 {
-    tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6
-}
-
-/// Runs siege to the end.
-pub fn run(command: &SiegeCommand) -> anyhow::Result<SiegeOutcome> {
-    RunningSiege::spawn(command)?.finish()
 }
 
 /// Finds siege's JSON object in its stdout, whatever notices surround it.
@@ -290,15 +183,17 @@ mod tests {
 
     #[test]
     fn the_command_line_asks_for_random_urls_without_delay_and_json() {
-        let command = SiegeCommand {
+        let driver = SiegeDriver {
             bin: "siege".into(),
             rc: "rc".into(),
+        };
+        let load = Load {
             urls: "u.txt".into(),
             users: 450,
             secs: 60,
         };
         assert_eq!(
-            command.args().join(" "),
+            driver.args(&load).join(" "),
             "-R rc -T application/json -f u.txt -c 450 -t 60S -i -b -j"
         );
     }

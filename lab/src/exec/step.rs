@@ -1,19 +1,19 @@
-//! One measured load step, the same for `lab bench` and `lab fault`: siege runs for a fixed
-//! time while every service is sampled once a second; when siege ends, the step's slice of
+//! One measured load step, the same for every command: a driver loads the stack for a fixed
+//! time while every service is sampled once a second; when the load ends, the step's slice of
 //! nginx's access log gives the request figures ([`access_log::stats`]: one definition of
 //! availability, one percentile method) and the samples give each service's usage.
-//!
-//! The runner does not decide what a step means: `bench` turns a [`Measured`] into a
-//! `results::Step` with a verdict, `fault` checks it against a scenario's invariants.
+//! [`record`] turns what was measured into the one [`Step`] every command reports: bench
+//! keeps it, a soak window and a fault report are built from it.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 
-use super::access_log::{self, LogLine};
-use super::siege::{RunningSiege, SiegeCommand, SiegeOutcome};
-use crate::results::{HostUsage, NginxStats, ServiceUsage};
+use super::{Driver, Load, LoadOutcome, RunningLoad};
+use crate::load::access_log::{self, LogLine};
+use crate::results::{verdict, HostUsage, NginxStats, Sample, ServiceUsage, SloRule, Step};
 use crate::sample::{self, HostCpu, Tracked};
 use crate::stack::StackInfo;
 
@@ -22,7 +22,7 @@ pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
 /// A step under way: siege running, the services followed.
 pub struct StepRunner {
-    siege: RunningSiege,
+    load: Box<dyn RunningLoad>,
     tracked: Vec<Tracked>,
     access_log: PathBuf,
     log_start: u64,
@@ -43,14 +43,14 @@ pub struct Reading {
     pub services: Vec<(String, f64, f64, u64)>,
     /// The whole machine's busy cores (None where /proc/stat is unreadable).
     pub host_cpu_cores: Option<f64>,
-    /// siege's own cores (None when its /proc entry is gone).
+    /// The load driver's own cores (None when its /proc entry is gone).
     pub siege_cpu_cores: Option<f64>,
 }
 
 /// What a finished step measured.
 #[derive(Debug)]
 pub struct Measured {
-    pub siege: SiegeOutcome,
+    pub siege: LoadOutcome,
     /// nginx's figures for the step (lab's control requests left out).
     pub nginx: NginxStats,
     /// The step's log lines, for per-request checks.
@@ -68,14 +68,14 @@ pub struct Measured {
 }
 
 impl StepRunner {
-    /// Starts following every service of `stack`, then starts siege.
-    pub fn start(stack: &StackInfo, command: &SiegeCommand) -> anyhow::Result<Self> {
+    /// Starts following every service of `stack`, then starts the load.
+    pub fn start(stack: &StackInfo, driver: &dyn Driver, load: &Load) -> anyhow::Result<Self> {
         let tracked = sample::start_all(&stack.services);
         let host_start = HostCpu::read();
         let log_start = access_log::offset(&stack.access_log);
-        let siege = RunningSiege::spawn(command)?;
+        let running = driver.start(load)?;
         Ok(Self {
-            siege,
+            load: running,
             tracked,
             access_log: stack.access_log.clone(),
             log_start,
@@ -84,13 +84,13 @@ impl StepRunner {
             host_last: host_start,
             siege_cpu_last: 0.0,
             last_sample: Instant::now(),
-            secs: command.secs,
+            secs: load.secs,
         })
     }
 
-    /// Seconds since siege started.
+    /// Seconds since the load started.
     pub fn elapsed_secs(&self) -> f64 {
-        self.siege.elapsed().as_secs_f64()
+        self.load.elapsed().as_secs_f64()
     }
 
     /// Samples every service when a second has passed since the last reading (memory peaks
@@ -124,7 +124,7 @@ impl StepRunner {
             host_cpu_cores = Some(last.usage_until(&now).cpu_busy_cores);
             self.host_last = Some(now);
         }
-        let siege_cpu_cores = sample::process_cpu_seconds(self.siege.pid()).map(|cpu| {
+        let siege_cpu_cores = sample::process_cpu_seconds(self.load.pid()).map(|cpu| {
             let cores = (cpu - self.siege_cpu_last).max(0.0) / interval;
             self.siege_cpu_last = cpu;
             cores
@@ -137,9 +137,9 @@ impl StepRunner {
         })
     }
 
-    /// Reaps siege if it has ended; None while it runs.
-    pub fn try_finish(&mut self) -> anyhow::Result<Option<SiegeOutcome>> {
-        self.siege.try_finish()
+    /// Reaps the load if it has ended; None while it runs.
+    pub fn try_finish(&mut self) -> anyhow::Result<Option<LoadOutcome>> {
+        self.load.try_finish()
     }
 
     /// Sleeps until `secs` after siege's start, sampling meanwhile.
@@ -170,7 +170,7 @@ impl StepRunner {
     /// (`refresh`: restart counts).
     pub fn measure(
         mut self,
-        outcome: SiegeOutcome,
+        outcome: LoadOutcome,
         refresh: impl FnOnce() -> Option<StackInfo>,
     ) -> anyhow::Result<Measured> {
         // The machine's CPU right as the load ended, before the services' last readings
@@ -186,7 +186,7 @@ impl StepRunner {
                 "lab: warning: siege hung on exit and was stopped; rates use {load_secs:.1} s"
             );
         }
-        if outcome.summary.is_none() {
+        if outcome.siege.is_none() {
             eprintln!(
                 "lab: warning: siege printed no summary (exit {:?}); nginx's log is used",
                 outcome.exit_code
@@ -214,7 +214,7 @@ impl StepRunner {
                 t.usage(load_secs, now)
             })
             .collect();
-        let siege_transactions_per_s = match &outcome.summary {
+        let siege_transactions_per_s = match &outcome.siege {
             Some(s) => {
                 (s.transactions.unwrap_or(0.0) + s.failed_transactions.unwrap_or(0.0)) / load_secs
             }
@@ -231,4 +231,106 @@ impl StepRunner {
             siege: outcome,
         })
     }
+}
+
+/// Where a step stands in its run, and what it is judged against.
+pub struct StepContext<'a> {
+    /// Position in the run, from 0.
+    pub index: usize,
+    pub profile: &'a str,
+    pub scenario: &'a str,
+    pub users: u32,
+    /// When the load started.
+    pub started_at: DateTime<Utc>,
+    /// Seconds since the run started, at the load's start.
+    pub start_offset_secs: f64,
+    pub urls_file: &'a str,
+    /// The load driver's ceiling at this concurrency, transactions per second.
+    pub ceiling: Option<f64>,
+    /// The machine's cores (the verdict weighs the driver's CPU against them).
+    pub machine_cores: usize,
+    /// The SLO rules the step is judged by (none: not judged).
+    pub slo: &'a [SloRule],
+    /// The stress scenario's tree-growing request's status.
+    pub stress_start_status: Option<u16>,
+}
+
+/// The one step result every command reports: the figures, the bottleneck verdict, the SLO
+/// outcome.
+pub fn record(m: Measured, at: &StepContext<'_>) -> Step {
+    let ceiling_percent = at
+        .ceiling
+        .filter(|c| *c > 0.0)
+        .map(|c| 100.0 * m.siege_transactions_per_s / c);
+    let verdict = verdict::decide(&verdict::VerdictInput {
+        nginx: &m.nginx,
+        services: &m.services,
+        ceiling_percent,
+        siege_cpu_cores: m.siege_cpu_cores,
+        machine_cores: at.machine_cores,
+        host: m.host.as_ref(),
+    });
+    let siege_bound = verdict.bottleneck == verdict::Bottleneck::LoadGenerator
+        || ceiling_percent.is_some_and(|p| p >= verdict::CEILING_PERCENT);
+    let mut step = Step {
+        index: at.index,
+        profile: at.profile.to_owned(),
+        scenario: at.scenario.to_owned(),
+        users: at.users,
+        started_at: at.started_at,
+        start_offset_secs: at.start_offset_secs,
+        wall_secs: m.siege.wall_secs,
+        urls_file: at.urls_file.to_owned(),
+        siege_exit_code: m.siege.exit_code,
+        siege_hung: m.siege.hung,
+        siege: m.siege.siege,
+        siege_transactions_per_s: m.siege_transactions_per_s,
+        siege_cpu_seconds: m.siege.cpu_seconds,
+        siege_cpu_cores: m.siege_cpu_cores,
+        nginx: m.nginx,
+        services: m.services,
+        ceiling_transactions_per_s: at.ceiling,
+        ceiling_percent,
+        siege_bound,
+        host: m.host,
+        verdict,
+        slo: None,
+        stress_start_status: at.stress_start_status,
+    };
+    if !at.slo.is_empty() {
+        step.slo = Some(step.judge_slo(at.slo));
+    }
+    step
+}
+
+/// One per-second reading as sample rows: one per service, the machine and the driver.
+pub fn samples(
+    reading: &Reading,
+    t_secs: f64,
+    step: usize,
+    profile: &str,
+    scenario: &str,
+) -> Vec<Sample> {
+    let row = |service: &str, cpu_cores: f64, throttled: f64, memory_bytes: u64| Sample {
+        t_secs,
+        step,
+        profile: profile.to_owned(),
+        scenario: scenario.to_owned(),
+        service: service.to_owned(),
+        cpu_cores,
+        cpu_throttled_percent: throttled,
+        memory_bytes,
+    };
+    let mut rows: Vec<Sample> = reading
+        .services
+        .iter()
+        .map(|(name, cores, throttled, memory)| row(name, *cores, *throttled, *memory))
+        .collect();
+    if let Some(cores) = reading.host_cpu_cores {
+        rows.push(row("host", cores, 0.0, 0));
+    }
+    if let Some(cores) = reading.siege_cpu_cores {
+        rows.push(row("siege", cores, 0.0, 0));
+    }
+    rows
 }

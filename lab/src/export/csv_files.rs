@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use super::Exporter;
+use super::files::{finish_csv, Exporter};
 use crate::load::access_log::replica_shares;
 use crate::results::Run;
 
@@ -13,13 +13,6 @@ pub struct StepsCsv;
 
 /// `samples.csv`.
 pub struct SamplesCsv;
-
-fn finish(writer: csv::Writer<Vec<u8>>) -> anyhow::Result<String> {
-    let bytes = writer
-        .into_inner()
-        .map_err(|e| anyhow::anyhow!("csv: {e}"))?;
-    Ok(String::from_utf8(bytes)?)
-}
 
 fn opt<T: ToString>(value: Option<T>) -> String {
     value.map(|v| v.to_string()).unwrap_or_default()
@@ -30,7 +23,7 @@ fn num(value: f64) -> String {
     rounded.to_string()
 }
 
-impl Exporter for StepsCsv {
+impl Exporter<Run> for StepsCsv {
     fn file_name(&self) -> &'static str {
         "steps.csv"
     }
@@ -149,11 +142,11 @@ impl Exporter for StepsCsv {
             }
             writer.write_record(&row)?;
         }
-        finish(writer)
+        finish_csv(writer)
     }
 }
 
-impl Exporter for SamplesCsv {
+impl Exporter<Run> for SamplesCsv {
     fn file_name(&self) -> &'static str {
         "samples.csv"
     }
@@ -182,14 +175,14 @@ impl Exporter for SamplesCsv {
                 s.memory_bytes.to_string(),
             ])?;
         }
-        finish(writer)
+        finish_csv(writer)
     }
 }
 
 /// `endpoints.csv`: one row per endpoint per step.
 pub struct EndpointsCsv;
 
-impl Exporter for EndpointsCsv {
+impl Exporter<Run> for EndpointsCsv {
     fn file_name(&self) -> &'static str {
         "endpoints.csv"
     }
@@ -232,6 +225,6 @@ impl Exporter for EndpointsCsv {
                 ])?;
             }
         }
-        finish(writer)
+        finish_csv(writer)
     }
 }

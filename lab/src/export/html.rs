@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use pulldown_cmark::{html, CowStr, Event, Options, Parser, Tag, TagEnd};
 
-use super::write_atomic;
+use super::files::write_atomic;
 
 /// The page's style: readable tables, plots scaled to the window.
 const STYLE: &str = "body{font:15px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;\
@@ -95,7 +95,8 @@ pub fn write_from_markdown(dir: &Path, stem: &str, title: &str) -> anyhow::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::{fixture, write_all};
+    use crate::export::files::write_all;
+    use crate::export::fixture;
     use crate::plot;
 
     #[test]

@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use super::Exporter;
+use super::csv_files::{EndpointsCsv, SamplesCsv, StepsCsv};
+use super::files::{Exporter, Json, Report};
 use crate::load::access_log::replica_shares;
 use crate::plot;
 use crate::results::{verdict, Run, Step};
@@ -45,7 +46,7 @@ fn slo_cell(step: &Step) -> String {
     }
 }
 
-impl Exporter for MarkdownReport {
+impl Exporter<Run> for MarkdownReport {
     fn file_name(&self) -> &'static str {
         "report.md"
     }
@@ -502,4 +503,16 @@ fn nginx_ceiling_section(md: &mut String, run: &Run) {
         );
     }
     md.push('\n');
+}
+
+impl Report for Run {
+    fn exporters() -> Vec<Box<dyn Exporter<Self>>> {
+        vec![
+            Box::new(Json("run.json")),
+            Box::new(StepsCsv),
+            Box::new(SamplesCsv),
+            Box::new(EndpointsCsv),
+            Box::new(MarkdownReport),
+        ]
+    }
 }

@@ -1,156 +1,24 @@
-//! Exporters: one `Run`, several files (`run.json`, `steps.csv`, `samples.csv`,
-//! `report.md`) behind one trait, each written atomically (temp file + rename) so an
-//! interrupted run never leaves half a file. `compare` renders several runs side by side.
-//! `report.html`/`compare.html` are made from the Markdown once the plots are drawn (`html`).
+//! Exporters: every result type is a [`Report`] written as several files behind one trait
+//! ([`Exporter`]): a bench `Run` as `run.json`, `steps.csv`, `samples.csv`, `endpoints.csv`
+//! and `report.md`; a soak, a tune and a fault as their JSON, CSV and Markdown. Each file is
+//! written atomically (temp file + rename) so an interrupted run never leaves half a file.
+//! `compare` renders several runs side by side. `report.html`/`compare.html` are made from
+//! the Markdown once the plots are drawn (`html`). Tables go through [`table::Table`], CSV
+//! through the `csv` crate.
 
 mod csv_files;
+pub mod fault;
+mod files;
 pub mod html;
 mod markdown;
+pub mod soak;
+pub mod table;
+pub mod tune;
 
-use std::fs;
-use std::path::{Path, PathBuf};
-
-use anyhow::Context;
-
-use crate::results::Run;
-
-pub use csv_files::{EndpointsCsv, SamplesCsv, StepsCsv};
-pub use markdown::{compare_markdown, MarkdownReport};
-
-/// A file made from a run.
-pub trait Exporter {
-    /// File name inside the run folder.
-    fn file_name(&self) -> &'static str;
-    /// The file's whole content.
-    fn render(&self, run: &Run) -> anyhow::Result<String>;
-}
-
-/// `run.json`: everything, the source `lab report` and `lab compare` read.
-pub struct JsonExporter;
-
-impl Exporter for JsonExporter {
-    fn file_name(&self) -> &'static str {
-        "run.json"
-    }
-
-    fn render(&self, run: &Run) -> anyhow::Result<String> {
-        let mut text = serde_json::to_string_pretty(run)?;
-        text.push('\n');
-        Ok(text)
-    }
-}
-
-/// Every exporter, in the order they are written.
-pub fn all() -> Vec<Box<dyn Exporter>> {
-    vec![
-        Box::new(JsonExporter),
-        Box::new(StepsCsv),
-        Box::new(SamplesCsv),
-        Box::new(EndpointsCsv),
-        Box::new(MarkdownReport),
-    ]
-}
-
-/// Writes `text` to `path` through a temporary file and a rename.
-pub fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot rename to {}", path.display()))?;
-    Ok(())
-}
-
-/// Writes every exporter's file into `dir`.
-pub fn write_all(run: &Run, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut written = Vec::new();
-    for exporter in all() {
-        let path = dir.join(exporter.file_name());
-        write_atomic(&path, &exporter.render(run)?)?;
-        written.push(path);
-    }
-    Ok(written)
-}
-
-/// Gives `dir` and everything under it the owner of its parent folder, when lab runs as root
-/// and that owner is someone else: the bench container runs as root and writes into the
-/// bind-mounted `./results`, which belongs to the user on the host. Best effort: a failure is
-/// logged, never fatal (the files are there either way).
-pub fn adopt_parent_owner(dir: &Path) {
-    use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        return;
-    }
-    let Some(owner) = dir
-        .parent()
-        .and_then(|p| fs::metadata(p).ok())
-        .filter(|m| m.uid() != 0)
-    else {
-        return;
-    };
-    chown_tree(dir, owner.uid(), owner.gid());
-}
-
-fn chown_tree(path: &Path, uid: u32, gid: u32) {
-    if let Err(err) = std::os::unix::fs::lchown(path, Some(uid), Some(gid)) {
-        log::warn!("cannot give {} to {uid}:{gid}: {err}", path.display());
-        return;
-    }
-    if path.is_dir() && !path.is_symlink() {
-        for entry in fs::read_dir(path).into_iter().flatten().flatten() {
-            chown_tree(&entry.path(), uid, gid);
-        }
-    }
-}
-
-/// Reads a run from its folder or its `run.json`.
-pub fn load_run(path: &Path) -> anyhow::Result<(Run, PathBuf)> {
-    let (file, dir) = if path.is_dir() {
-        (path.join("run.json"), path.to_path_buf())
-    } else {
-        (
-            path.to_path_buf(),
-            path.parent()
-                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
-        )
-    };
-    let text = fs::read_to_string(&file).with_context(|| {
-        format!(
-            "cannot read {} (a run folder holds run.json)",
-            file.display()
-        )
-    })?;
-    let run: Run = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a lab run.json", file.display()))?;
-    Ok((run, dir))
-}
-
-/// A new run folder `<results>/<UTC timestamp>-<label>/` (with `-2`, `-3`... when taken),
-/// returned absolute.
-pub fn create_run_dir(results: &Path, label: &str) -> anyhow::Result<PathBuf> {
-    let slug: String = label
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-    let mut dir = results.join(format!("{stamp}-{slug}"));
-    let mut n = 2;
-    while dir.exists() {
-        dir = results.join(format!("{stamp}-{slug}-{n}"));
-        n += 1;
-    }
-    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    // Absolute, because nginx resolves the ceiling config's paths against its own prefix.
-    fs::canonicalize(&dir).with_context(|| format!("cannot resolve {}", dir.display()))
-}
+pub use files::{
+    adopt_parent_owner, create_run_dir, load_run, redraw, run_title, write_all, write_atomic,
+};
+pub use markdown::compare_markdown;
 
 #[cfg(test)]
 pub(crate) mod fixture;
@@ -159,7 +27,14 @@ mod reference;
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+    use std::path::PathBuf;
+
+    use super::csv_files::{SamplesCsv, StepsCsv};
+    use super::files::{Exporter, Json};
+    use super::markdown::MarkdownReport;
     use super::*;
+    use crate::results::Run;
 
     #[test]
     fn a_run_folder_takes_the_owner_of_the_results_folder() {
@@ -188,7 +63,7 @@ mod tests {
     #[test]
     fn run_json_round_trips() {
         let run = fixture::run();
-        let text = JsonExporter.render(&run).unwrap();
+        let text = Json("run.json").render(&run).unwrap();
         let back: Run = serde_json::from_str(&text).unwrap();
         assert_eq!(back, run);
         insta::assert_snapshot!("run_json", text);

@@ -9,7 +9,8 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::csv_files::{EndpointsCsv, SamplesCsv, StepsCsv};
-use super::{fixture, Exporter};
+use super::files::Exporter;
+use super::fixture;
 use crate::results::Run;
 
 /// Objects whose keys are data (names), documented as one row.

@@ -9,7 +9,7 @@
 //! exists; unknowns that exist are reported), and for every disk the seed's stock equals its
 //! stock now plus the units ordered over ALL customers (siege's orders included).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -19,6 +19,7 @@ use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
 use crate::load::http;
+use crate::results::fault::InvariantReport;
 
 /// How long one order may take before its outcome counts as unknown.
 const ORDER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -131,31 +132,6 @@ impl OrderWriter {
         self.stop.store(true, Ordering::SeqCst);
         self.handle.join().unwrap_or_default()
     }
-}
-
-/// The invariant check's findings (in `fault.json`).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct InvariantReport {
-    pub passed: bool,
-    pub writer_customers: (u64, u64),
-    pub attempts: u64,
-    pub created: u64,
-    pub failed: u64,
-    pub unknown: u64,
-    /// Unknown outcomes whose order exists after all.
-    pub unknown_materialized: u64,
-    /// Failed attempts by HTTP status (0: could not connect).
-    pub failed_by_status: BTreeMap<u16, u64>,
-    pub orders_checked: u64,
-    pub customers_checked: u64,
-    pub disks_checked: u64,
-    pub seed_stock: u64,
-    /// Units ordered over every customer.
-    pub units_ordered: u64,
-    /// Orders lost, doubled or invented (empty when the invariant holds).
-    pub order_problems: Vec<String>,
-    /// Disks where seed stock != stock + ordered units.
-    pub stock_mismatches: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -19,14 +19,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use serde_json::json;
 
-use super::{
-    availability_percent, invariant, new_report, quantile, start_writer, Check, Fault, FaultReport,
-    StepFigures,
-};
+use super::context::{availability_percent, quantile, Fault, FaultScenario};
+use crate::exec::step::Measured;
 use crate::load::access_log::LogLine;
 use crate::load::urls::Scenario;
+use crate::results::fault::{Check, FaultReport};
 
 /// nginx.conf's `client_header_timeout`, `keepalive_timeout` (seconds).
 pub const HEADER_TIMEOUT_SECS: f64 = 10.0;
@@ -68,12 +66,12 @@ pub struct SlowOutcome {
 }
 
 /// The slow clients, each a thread with a small stack, until `stop`.
-pub struct SlowClients {
+pub struct Clients {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<SlowOutcome>>,
 }
 
-impl SlowClients {
+impl Clients {
     pub fn start(addr: SocketAddr, count: usize) -> anyhow::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::with_capacity(count);
@@ -183,169 +181,165 @@ fn normal(lines: &[LogLine]) -> (f64, f64, u64) {
     (availability, p99, answered)
 }
 
-pub fn run(fault: &Fault) -> anyhow::Result<FaultReport> {
-    let started_at = chrono::Utc::now();
-    let urls = fault.urls_file(Scenario::Read)?;
-    let addr: SocketAddr = fault
-        .stack
-        .base_url
-        .trim_start_matches("http://")
-        .parse()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", fault.stack.base_url))?;
+/// The normal users alone, then with the slow clients connected.
+#[derive(Default)]
+pub struct SlowClients {
+    /// Availability, p99 and count of the normal users in the baseline step.
+    baseline: (f64, f64, u64),
+    running: Option<Clients>,
+    outcomes: Vec<SlowOutcome>,
+}
 
-    let baseline = fault
-        .start_step(&urls, fault.users, BASELINE_SECS)?
-        .finish(|| None)?;
-    let (base_availability, base_p99, base_n) = normal(&baseline.lines);
+impl FaultScenario for SlowClients {
+    fn load(&self) -> Scenario {
+        Scenario::Read
+    }
 
-    let writer = start_writer(fault);
-    let slow = SlowClients::start(addr, fault.slow_clients)?;
-    // Let every slow client connect and start its slow phase before the measured step.
-    std::thread::sleep(Duration::from_secs(2));
-    let result = fault
-        .start_step(&urls, fault.users, fault.step_secs)?
-        .finish(|| None)?;
-    let outcomes = slow.stop();
-    let attempts = writer.stop();
-    let (availability, p99, answered) = normal(&result.lines);
+    /// The baseline step, then every slow client connected and in its slow phase.
+    fn before(&mut self, fault: &Fault) -> anyhow::Result<()> {
+        let baseline = fault
+            .start_step(self.load(), BASELINE_SECS)?
+            .finish(|| None)?;
+        self.baseline = normal(&baseline.lines);
+        let addr: SocketAddr = fault
+            .info
+            .base_url
+            .trim_start_matches("http://")
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", fault.info.base_url))?;
+        self.running = Some(Clients::start(addr, fault.plan.slow_clients)?);
+        // Let every slow client connect and start its slow phase before the measured step.
+        std::thread::sleep(Duration::from_secs(2));
+        Ok(())
+    }
 
-    let mut report = new_report(fault, "slow-clients", started_at);
-    let by_kind = |kind: Kind| {
-        outcomes
+    fn after(&mut self, _fault: &Fault) -> anyhow::Result<()> {
+        if let Some(clients) = self.running.take() {
+            self.outcomes = clients.stop();
+        }
+        Ok(())
+    }
+
+    fn judge(&self, fault: &Fault, result: &Measured, report: &mut FaultReport) {
+        let (base_availability, base_p99, base_n) = self.baseline;
+        let (availability, p99, answered) = normal(&result.lines);
+        let connected = self.outcomes.iter().filter(|o| o.connected).count();
+        let wanted = fault.plan.slow_clients;
+        report.checks.push(Check::new(
+            "every slow client connected",
+            &wanted.to_string(),
+            connected.to_string(),
+            connected == wanted,
+        ));
+        report.checks.push(Check::new(
+            "normal users' availability with the slow clients connected (access log, 2xx / answered)",
+            &format!(">= {MIN_AVAILABILITY_PERCENT}%"),
+            format!("{availability:.3}% of {answered} requests (baseline {base_availability:.3}% of {base_n})"),
+            availability >= MIN_AVAILABILITY_PERCENT && answered > 0,
+        ));
+        let p99_limit = (2.0 * base_p99).max(base_p99 + P99_SLACK_MS);
+        report.checks.push(Check::new(
+            "normal users' p99 with the slow clients connected",
+            &format!("<= {p99_limit:.0} ms (2 x baseline, or baseline + {P99_SLACK_MS} ms)"),
+            format!("{p99:.0} ms (baseline {base_p99:.0} ms)"),
+            p99 <= p99_limit,
+        ));
+        report.checks.push(self.cut_check(
+            Kind::Header,
+            "unfinished headers cut by nginx (client_header_timeout)",
+            HEADER_TIMEOUT_SECS,
+        ));
+        report.checks.push(self.cut_check(
+            Kind::Idle,
+            "idle kept-alive connections closed by nginx (keepalive_timeout)",
+            KEEPALIVE_TIMEOUT_SECS,
+        ));
+        let bodies_at_a_replica = result
+            .lines
+            .iter()
+            .filter(|l| l.uri.contains("lab-slow=body") && !l.instance.is_empty())
+            .count();
+        report.checks.push(Check::new(
+            "no trickled body reached a replica (nginx buffers request bodies)",
+            "0",
+            bodies_at_a_replica.to_string(),
+            bodies_at_a_replica == 0,
+        ));
+        self.record(fault, result, report, (availability, p99));
+    }
+}
+
+impl SlowClients {
+    fn of_kind(&self, kind: Kind) -> impl Iterator<Item = &SlowOutcome> {
+        self.outcomes
             .iter()
             .filter(move |o| o.kind == kind && o.connected)
-    };
-    let connected = outcomes.iter().filter(|o| o.connected).count();
-    report.checks.push(Check::new(
-        "every slow client connected",
-        &format!("{}", fault.slow_clients),
-        connected.to_string(),
-        connected == fault.slow_clients,
-    ));
-    report.checks.push(Check::new(
-        "normal users' availability with the slow clients connected (access log, 2xx / answered)",
-        &format!(">= {MIN_AVAILABILITY_PERCENT}%"),
-        format!("{availability:.3}% of {answered} requests (baseline {base_availability:.3}% of {base_n})"),
-        availability >= MIN_AVAILABILITY_PERCENT && answered > 0,
-    ));
-    let p99_limit = (2.0 * base_p99).max(base_p99 + P99_SLACK_MS);
-    report.checks.push(Check::new(
-        "normal users' p99 with the slow clients connected",
-        &format!("<= {p99_limit:.0} ms (2 x baseline, or baseline + {P99_SLACK_MS} ms)"),
-        format!("{p99:.0} ms (baseline {base_p99:.0} ms)"),
-        p99 <= p99_limit,
-    ));
-    let header_cuts: Vec<f64> = by_kind(Kind::Header)
-        .filter_map(|o| o.cut_after_secs)
-        .collect();
-    let header_n = by_kind(Kind::Header).count();
-    let header_late = header_cuts
-        .iter()
-        .filter(|s| **s > HEADER_TIMEOUT_SECS + CUT_MARGIN_SECS)
-        .count();
-    report.checks.push(Check::new(
-        "unfinished headers cut by nginx (client_header_timeout)",
-        &format!(
-            "all {header_n} within {:.0} s",
-            HEADER_TIMEOUT_SECS + CUT_MARGIN_SECS
-        ),
-        format!(
-            "{} cut (median {:.1} s, max {:.1} s), {header_late} late, {} never",
-            header_cuts.len(),
-            quantile(header_cuts.iter().map(|s| s * 1000.0), 0.5) / 1000.0,
-            header_cuts.iter().copied().fold(0.0, f64::max),
-            header_n - header_cuts.len()
-        ),
-        header_cuts.len() == header_n && header_late == 0 && header_n > 0,
-    ));
-    let idle_cuts: Vec<f64> = by_kind(Kind::Idle)
-        .filter_map(|o| o.cut_after_secs)
-        .collect();
-    let idle_n = by_kind(Kind::Idle).count();
-    let idle_late = idle_cuts
-        .iter()
-        .filter(|s| **s > KEEPALIVE_TIMEOUT_SECS + CUT_MARGIN_SECS)
-        .count();
-    report.checks.push(Check::new(
-        "idle kept-alive connections closed by nginx (keepalive_timeout)",
-        &format!(
-            "all {idle_n} within {:.0} s",
-            KEEPALIVE_TIMEOUT_SECS + CUT_MARGIN_SECS
-        ),
-        format!(
-            "{} closed (max {:.1} s), {idle_late} late, {} never",
-            idle_cuts.len(),
-            idle_cuts.iter().copied().fold(0.0, f64::max),
-            idle_n - idle_cuts.len()
-        ),
-        idle_cuts.len() == idle_n && idle_late == 0 && idle_n > 0,
-    ));
-    let body_lines_answered_by_a_replica = result
-        .lines
-        .iter()
-        .filter(|l| l.uri.contains("lab-slow=body") && !l.instance.is_empty())
-        .count();
-    report.checks.push(Check::new(
-        "no trickled body reached a replica (nginx buffers request bodies)",
-        "0",
-        body_lines_answered_by_a_replica.to_string(),
-        body_lines_answered_by_a_replica == 0,
-    ));
-    let (invariant_report, invariant_check) = invariant(fault, &attempts);
-    report.checks.push(invariant_check);
-    report.invariant = invariant_report;
+    }
 
-    let body_open = by_kind(Kind::Body)
-        .filter(|o| o.cut_after_secs.is_none())
-        .count();
-    report.timeline = vec![
-        format!(
-            "baseline: siege {} users, read scenario, {BASELINE_SECS} s: availability {base_availability:.3}%, p99 {base_p99:.0} ms",
-            fault.users
-        ),
-        format!(
-            "{} slow clients connect ({} trickling headers, {} trickling bodies, {} idle after one request)",
-            fault.slow_clients,
-            header_n,
-            by_kind(Kind::Body).count(),
-            idle_n
-        ),
-        format!(
-            "2 s later: siege {} users, read scenario, {} s, with the slow clients connected",
-            fault.users, fault.step_secs
-        ),
-        format!("{:.1} s: siege ends; {body_open} trickled bodies still open", result.load_secs),
-    ];
-    report
-        .figures
-        .insert("baseline_p99_ms".into(), json!(base_p99));
-    report.figures.insert("p99_ms".into(), json!(p99));
-    report
-        .figures
-        .insert("availability_percent".into(), json!(availability));
-    report
-        .figures
-        .insert("slow_clients".into(), json!(fault.slow_clients));
-    report
-        .figures
-        .insert("slow_bodies_still_open".into(), json!(body_open));
-    report.figures.insert(
-        "header_timeouts_logged".into(),
-        json!(result.lines.iter().filter(|l| l.status == 408).count()),
-    );
-    report.figures.insert(
-        "slow_answers".into(),
-        json!(outcomes.iter().filter_map(|o| o.answer.clone()).fold(
-            std::collections::BTreeMap::<String, u64>::new(),
-            |mut m, a| {
-                *m.entry(a).or_default() += 1;
-                m
+    /// Every connected client of `kind` cut within `timeout` plus the margin.
+    fn cut_check(&self, kind: Kind, name: &str, timeout: f64) -> Check {
+        let cuts: Vec<f64> = self
+            .of_kind(kind)
+            .filter_map(|o| o.cut_after_secs)
+            .collect();
+        let n = self.of_kind(kind).count();
+        let late = cuts
+            .iter()
+            .filter(|s| **s > timeout + CUT_MARGIN_SECS)
+            .count();
+        Check::new(
+            name,
+            &format!("all {n} within {:.0} s", timeout + CUT_MARGIN_SECS),
+            format!(
+                "{} cut (median {:.1} s, max {:.1} s), {late} late, {} never",
+                cuts.len(),
+                quantile(cuts.iter().map(|s| s * 1000.0), 0.5) / 1000.0,
+                cuts.iter().copied().fold(0.0, f64::max),
+                n - cuts.len()
+            ),
+            cuts.len() == n && late == 0 && n > 0,
+        )
+    }
+
+    /// The timeline and the figures.
+    fn record(&self, fault: &Fault, result: &Measured, report: &mut FaultReport, seen: (f64, f64)) {
+        let (base_availability, base_p99, _) = self.baseline;
+        let (availability, p99) = seen;
+        let body_open = self
+            .of_kind(Kind::Body)
+            .filter(|o| o.cut_after_secs.is_none())
+            .count();
+        report.timeline = vec![
+            format!(
+                "baseline: {} users, read scenario, {BASELINE_SECS} s: availability {base_availability:.3}%, p99 {base_p99:.0} ms",
+                fault.plan.users
+            ),
+            format!(
+                "{} slow clients connect ({} trickling headers, {} trickling bodies, {} idle after one request)",
+                fault.plan.slow_clients,
+                self.of_kind(Kind::Header).count(),
+                self.of_kind(Kind::Body).count(),
+                self.of_kind(Kind::Idle).count()
+            ),
+            format!(
+                "2 s later: {} users, read scenario, {} s, with the slow clients connected",
+                fault.plan.users, fault.plan.step_secs
+            ),
+            format!("{:.1} s: the load ends; {body_open} trickled bodies still open", result.load_secs),
+        ];
+        report.figure("baseline_p99_ms", base_p99);
+        report.figure("p99_ms", p99);
+        report.figure("availability_percent", availability);
+        report.figure("slow_clients", fault.plan.slow_clients as f64);
+        report.figure("slow_bodies_still_open", body_open as f64);
+        let timeouts = result.lines.iter().filter(|l| l.status == 408).count();
+        report.figure("header_timeouts_logged", timeouts as f64);
+        for outcome in &self.outcomes {
+            if let Some(answer) = &outcome.answer {
+                let key = format!("slow_answers: {answer}");
+                let count = report.figures.get(&key).copied().flatten().unwrap_or(0.0);
+                report.figure(&key, count + 1.0);
             }
-        )),
-    );
-    report.step = Some(StepFigures::of(&result, fault.users));
-    report.events = fault.events();
-    report.finished_at = chrono::Utc::now();
-    report.passed = report.checks.iter().all(|c| c.passed);
-    Ok(report)
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! Concurrency steps of a scenario: the fixed list, or a ramp that stops at the knee.
+//! The concurrency steps of a scenario: the fixed list, or a ramp that stops at the knee.
 
 /// Concurrency steps: the list as given, or in ramp mode doubling from its lowest value up
 /// to its highest, stopping at the first step that breaks an SLO (the knee lies below).

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{render, Line, Panel};
+use super::canvas::{render, Line, Panel};
 
 /// `lab soak`'s plot: each replica's resident memory, open descriptors (with nginx's) and pool
 /// connections, and the normal users' p99, over the soak's time.

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{render, Level, Line, Panel};
+use super::canvas::{render, Level, Line, Panel};
 
 /// One candidate as the plot needs it.
 pub struct TunePoint {

@@ -1,18 +1,14 @@
-//! The one result type of a bench run. Everything `lab report` and `lab compare` need lives in
-//! `run.json`, so plots and tables can always be redrawn from the data alone. Figures carry
-//! their unit in the field name.
-
-pub mod slo;
-pub mod soak;
-pub mod verdict;
+//! A bench run (`run.json`). Everything `lab report` and `lab compare` need lives in it, so
+//! plots and tables can always be redrawn from the data alone.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use slo::{SloOutcome, SloRule};
-pub use verdict::Verdict;
+pub use super::figures::{EndpointStats, HostUsage, NginxStats, ServiceUsage, SiegeSummary};
+use super::slo::{self, SloOutcome, SloRule};
+use super::verdict::Verdict;
 
 /// Version of the `run.json` layout; bumped when a field changes meaning.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -177,40 +173,6 @@ pub struct NginxCeilingPoint {
     pub siege_cpu_cores: f64,
 }
 
-/// siege's end-of-run JSON summary, every field kept. siege counts 429 as a transaction that
-/// does not lower availability and 5xx as failed; its timings have ~10 ms resolution and its
-/// `elapsed_time` can be shorter than `-t`: the lab's own figures come from nginx's log.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct SiegeSummary {
-    /// Transactions (2xx/3xx and most 4xx, 429 included).
-    pub transactions: Option<f64>,
-    /// siege's availability in percent: transactions / (transactions + failed).
-    pub availability: Option<f64>,
-    /// Seconds siege says it ran.
-    pub elapsed_time: Option<f64>,
-    /// Megabytes received.
-    pub data_transferred: Option<f64>,
-    /// Mean response time in seconds.
-    pub response_time: Option<f64>,
-    /// Transactions per second by siege's clock.
-    pub transaction_rate: Option<f64>,
-    /// Megabytes per second.
-    pub throughput: Option<f64>,
-    /// Mean simultaneous connections.
-    pub concurrency: Option<f64>,
-    /// 2xx/3xx transactions.
-    pub successful_transactions: Option<f64>,
-    /// 5xx, 408 and socket errors (including connections cut when the time is up).
-    pub failed_transactions: Option<f64>,
-    /// Slowest transaction in seconds.
-    pub longest_transaction: Option<f64>,
-    /// Fastest transaction in seconds.
-    pub shortest_transaction: Option<f64>,
-    /// Any field a later siege adds.
-    #[serde(flatten)]
-    pub other: BTreeMap<String, serde_json::Value>,
-}
-
 /// One measured step: a profile, a scenario, a concurrency.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Step {
@@ -268,119 +230,6 @@ pub struct Step {
     pub stress_start_status: Option<u16>,
 }
 
-/// Request statistics from nginx's JSON access log for one step.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct NginxStats {
-    /// Requests logged (lab's own control requests to `/replicas/` and `/nginx-health`
-    /// excluded).
-    pub requests: u64,
-    /// Requests per wall-clock second of the step.
-    pub requests_per_s: f64,
-    /// Median `request_time`, ms (nginx's resolution is 1 ms).
-    pub p50_ms: f64,
-    /// 90th percentile, ms.
-    pub p90_ms: f64,
-    /// 99th percentile, ms.
-    pub p99_ms: f64,
-    /// Slowest request, ms.
-    pub max_ms: f64,
-    /// Mean, ms.
-    pub mean_ms: f64,
-    /// 2xx answers.
-    pub status_2xx: u64,
-    /// 3xx answers.
-    pub status_3xx: u64,
-    /// 4xx answers other than 429 and 499.
-    pub status_4xx: u64,
-    /// 429 (rate limited).
-    pub status_429: u64,
-    /// 499 (siege closed the connection, mostly in-flight requests cut at the step's end).
-    pub status_499: u64,
-    /// 5xx answers.
-    pub status_5xx: u64,
-    /// (2xx + 3xx) / (all requests except 499), percent. Unlike siege's, 429 lowers it.
-    pub availability_percent: f64,
-    /// 429 share of requests (499 excluded), percent.
-    pub rate_limited_percent: f64,
-    /// 5xx share of requests (499 excluded), percent.
-    pub errors_5xx_percent: f64,
-    /// Requests answered per replica (`instance`); nginx's own answers (e.g. 429) under
-    /// `nginx`; 499s are left out.
-    pub replicas: BTreeMap<String, u64>,
-    /// Log lines that could not be parsed (should be 0).
-    pub unparsable_lines: u64,
-    /// The same figures per method and route pattern (`GET /disks/{id}`, `GET /disks` and
-    /// `GET /disks?filter`, `POST /orders`...), busiest first.
-    #[serde(default)]
-    pub endpoints: Vec<EndpointStats>,
-}
-
-/// One endpoint's figures over a step, from nginx's log.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct EndpointStats {
-    /// Method and route pattern: numeric path segments become `{id}`; a query with any
-    /// parameter besides `limit` and `offset` adds `?filter`.
-    pub endpoint: String,
-    pub requests: u64,
-    pub requests_per_s: f64,
-    pub p50_ms: f64,
-    pub p90_ms: f64,
-    pub p99_ms: f64,
-    pub max_ms: f64,
-    /// 4xx answers other than 429 and 499.
-    pub status_4xx: u64,
-    pub status_429: u64,
-    pub status_5xx: u64,
-}
-
-/// One service's resource use over a step.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct ServiceUsage {
-    /// `app1`, `app2`, `nginx`, `db`.
-    pub name: String,
-    /// Where the figures come from: `cgroup v1`, `cgroup v2`, `proc`, `docker api` or `none`.
-    pub source: String,
-    /// CPU seconds used during the step.
-    pub cpu_seconds: f64,
-    /// Average CPU in cores (CPU seconds / wall seconds).
-    pub cpu_cores: f64,
-    /// CPU cap in cores, None when uncapped.
-    pub cpu_limit_cores: Option<f64>,
-    /// CFS periods elapsed during the step.
-    pub cpu_periods: u64,
-    /// Periods in which the cgroup was throttled.
-    pub cpu_throttled_periods: u64,
-    /// Time spent throttled, seconds.
-    pub cpu_throttled_secs: f64,
-    /// Throttled periods / periods, percent.
-    pub cpu_throttled_percent: f64,
-    /// Memory in use at the step's end, bytes.
-    pub memory_current_bytes: u64,
-    /// Highest memory use during the step, bytes (v1: max_usage reset at the step's start;
-    /// v2 and proc: highest per-second sample).
-    pub memory_peak_bytes: u64,
-    /// Memory cap, bytes; None when uncapped.
-    pub memory_limit_bytes: Option<u64>,
-    /// OOM kills during the step.
-    pub oom_kills: u64,
-    /// Times the service was restarted during the step (native: by lab's supervisor; compose:
-    /// by the engine's restart policy).
-    #[serde(default)]
-    pub restarts: u64,
-}
-
-/// The machine's CPU over one step, from `/proc/stat` where lab runs (inside the bench
-/// container that is still the host's, or the Docker VM's, `/proc/stat`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct HostUsage {
-    /// CPUs the kernel counts in `/proc/stat`.
-    pub cores: usize,
-    /// Busy CPU (everything but idle and iowait), in cores.
-    pub cpu_busy_cores: f64,
-    /// `cpu_busy_cores / cores`, percent.
-    pub cpu_busy_percent: f64,
-}
-
 /// A per-second sample of one service (or of siege).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Sample {
@@ -413,6 +262,33 @@ pub struct Sustainable {
     pub max_users: Option<u32>,
     /// Lowest measured users that broke an SLO (the knee lies between); None if none broke.
     pub first_failing_users: Option<u32>,
+}
+
+impl Step {
+    /// The value of an SLO metric (`slo::METRICS`) for this step; None for siege's own when
+    /// siege printed no summary.
+    pub fn metric(&self, metric: &str) -> Option<f64> {
+        let n = &self.nginx;
+        Some(match metric {
+            "p50_ms" => n.p50_ms,
+            "p90_ms" => n.p90_ms,
+            "p99_ms" => n.p99_ms,
+            "max_ms" => n.max_ms,
+            "mean_ms" => n.mean_ms,
+            "availability" => n.availability_percent,
+            "siege_availability" => self.siege.as_ref()?.availability?,
+            "rps" => n.requests_per_s,
+            "errors_5xx_percent" => n.errors_5xx_percent,
+            "rate_limited_percent" => n.rate_limited_percent,
+            _ => return None,
+        })
+    }
+
+    /// This step judged by `rules`. A step nginx saw no request for fails every rule:
+    /// nothing served is never "within SLO".
+    pub fn judge_slo(&self, rules: &[SloRule]) -> SloOutcome {
+        slo::evaluate(rules, self.nginx.requests > 0, |metric| self.metric(metric))
+    }
 }
 
 impl Run {
@@ -467,5 +343,63 @@ impl Run {
                 }
             })
             .collect();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::verdict::{decide, Bottleneck, VerdictInput};
+
+    /// Re-decides every step of a committed run from its recorded figures.
+    fn redecide(path: &str) -> Vec<(String, u32, Bottleneck)> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let text = std::fs::read_to_string(root.join(path)).unwrap();
+        let run: Run = serde_json::from_str(&text).unwrap();
+        run.steps
+            .iter()
+            .map(|step| {
+                let verdict = decide(&VerdictInput {
+                    nginx: &step.nginx,
+                    services: &step.services,
+                    ceiling_percent: step.ceiling_percent,
+                    siege_cpu_cores: step.siege_cpu_cores,
+                    machine_cores: run.machine.cores,
+                    host: step.host.as_ref(),
+                });
+                (step.profile.clone(), step.users, verdict.bottleneck)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_committed_roomy_main_job_was_limited_by_the_machine_not_by_nothing() {
+        // 2 cores; roomy's caps add up to 3.5 CPUs; services and siege used 1.76-1.92 cores.
+        let verdicts = redecide("results/20261123T051411Z-main-job/run.json");
+        let roomy: Vec<_> = verdicts.iter().filter(|v| v.0 == "roomy").collect();
+        assert_eq!(roomy.len(), 6);
+        for (_, users, bottleneck) in roomy {
+            assert_eq!(*bottleneck, Bottleneck::Host, "roomy at {users} users");
+        }
+        // tight's replicas hit their caps first, as recorded.
+        for (_, users, bottleneck) in verdicts.iter().filter(|v| v.0 == "tight") {
+            assert_eq!(*bottleneck, Bottleneck::App, "tight at {users} users");
+        }
+    }
+
+    #[test]
+    fn recorded_runs_whose_database_was_capped_still_name_the_database() {
+        for path in [
+            "results/20261123T050358Z-tight-vs-roomy-postgres/run.json",
+            "results/20261129T132440Z-compose-roomy-postgres/run.json",
+        ] {
+            for (profile, users, bottleneck) in redecide(path) {
+                assert_eq!(
+                    bottleneck,
+                    Bottleneck::Database,
+                    "{path}: {profile} at {users} users"
+                );
+            }
+        }
     }
 }

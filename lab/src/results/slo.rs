@@ -5,8 +5,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::Step;
-
 /// Metrics an SLO may name, with what they read from a step.
 pub const METRICS: &[(&str, &str)] = &[
     ("p50_ms", "median latency at nginx, ms"),
@@ -143,36 +141,22 @@ fn parse_rule(clause: &str) -> anyhow::Result<SloRule> {
     })
 }
 
-/// The value of a metric for a step (None for siege's when siege printed no summary).
-pub fn metric_value(step: &Step, metric: &str) -> Option<f64> {
-    let n = &step.nginx;
-    Some(match metric {
-        "p50_ms" => n.p50_ms,
-        "p90_ms" => n.p90_ms,
-        "p99_ms" => n.p99_ms,
-        "max_ms" => n.max_ms,
-        "mean_ms" => n.mean_ms,
-        "availability" => n.availability_percent,
-        "siege_availability" => step.siege.as_ref()?.availability?,
-        "rps" => n.requests_per_s,
-        "errors_5xx_percent" => n.errors_5xx_percent,
-        "rate_limited_percent" => n.rate_limited_percent,
-        _ => return None,
-    })
-}
-
-/// Checks a step against the rules. A step nginx saw no request for fails every rule:
-/// nothing served is never "within SLO".
-pub fn evaluate(step: &Step, rules: &[SloRule]) -> SloOutcome {
+/// Checks `rules` against a step's metrics (`value`: a metric's value, None when not
+/// measured). Nothing `served` fails every rule.
+pub fn evaluate(
+    rules: &[SloRule],
+    served: bool,
+    value: impl Fn(&str) -> Option<f64>,
+) -> SloOutcome {
     let mut failures = Vec::new();
     for rule in rules {
-        if step.nginx.requests == 0 {
+        if !served {
             failures.push(format!("{rule} (no request reached nginx)"));
             continue;
         }
-        match metric_value(step, &rule.metric) {
-            Some(value) if rule.op.holds(value, rule.threshold) => {}
-            Some(value) => failures.push(format!("{rule} (was {})", round2(value))),
+        match value(&rule.metric) {
+            Some(v) if rule.op.holds(v, rule.threshold) => {}
+            Some(v) => failures.push(format!("{rule} (was {})", round2(v))),
             None => failures.push(format!("{rule} (not measured)")),
         }
     }

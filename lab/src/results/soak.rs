@@ -13,8 +13,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::Machine;
+use super::run::{Machine, Step};
+use contract::{DbKind, RuntimeKind};
 
+/// Version of the `soak.json` layout; bumped when a field changes meaning.
 pub const SOAK_SCHEMA_VERSION: u32 = 1;
 /// Availability every window must keep, percent.
 pub const MIN_AVAILABILITY_PERCENT: f64 = 99.9;
@@ -23,7 +25,9 @@ pub const MIN_AVAILABILITY_PERCENT: f64 = 99.9;
 /// the series' unit) must both be exceeded to fail.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Threshold {
+    /// Share of the series' mean its growth may reach (0.1: 10%).
     pub share_of_mean: f64,
+    /// Growth always allowed, in the series' unit.
     pub floor: f64,
 }
 
@@ -50,14 +54,22 @@ pub const P99: Threshold = Threshold {
     floor: 50.0,
 };
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What the soak was asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SoakSettings {
+    /// The profile the stack ran under.
     pub profile: String,
-    pub db: String,
-    pub runtime: String,
+    /// The database it ran on.
+    pub db: DbKind,
+    /// `native` or `compose`.
+    pub runtime: RuntimeKind,
+    /// The load: read, write or mixed.
     pub scenario: String,
+    /// Concurrent users.
     pub users: u32,
+    /// Seconds of load asked for.
     pub duration_secs: u64,
+    /// Seconds per window.
     pub window_secs: u64,
 }
 
@@ -65,35 +77,78 @@ pub struct SoakSettings {
 /// visible from where lab runs, a `/metrics` that did not answer).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ReplicaReading {
+    /// The replica (`app1`, `app2`).
     pub name: String,
     /// `process_resident_memory_bytes` from the replica's own `/metrics`.
     pub rss_bytes: Option<u64>,
     /// Entries of `/proc/<pid>/fd`.
     pub fds: Option<u64>,
-    /// `db_pool_connections` and `db_pool_idle_connections` from its `/metrics`.
+    /// `db_pool_connections` from its `/metrics`: connections its pool holds open.
     pub pool_connections: Option<u64>,
+    /// `db_pool_idle_connections` from its `/metrics`: of those, idle.
     pub pool_idle_connections: Option<u64>,
     /// p99 of the window's requests this replica answered (nginx's log), ms.
     #[serde(default)]
     pub p99_ms: Option<f64>,
 }
 
-/// One window of the soak.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One window of the soak: its step's headline figures, the step itself, and the readings
+/// taken right after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Window {
+    /// Position, from 0.
     pub index: usize,
-    /// Seconds from the soak's start to the window's start and end.
+    /// Seconds from the soak's start to the window's start.
     pub start_secs: f64,
+    /// Seconds from the soak's start to the window's end (its readings taken).
     pub end_secs: f64,
+    /// Requests nginx logged in the window.
     pub requests: u64,
+    /// Requests per second of the window's load.
     pub requests_per_s: f64,
+    /// Median latency, ms.
     pub p50_ms: f64,
+    /// 99th percentile latency, ms.
     pub p99_ms: f64,
+    /// (2xx + 3xx) / answered, percent.
     pub availability_percent: f64,
+    /// 5xx answers.
     pub status_5xx: u64,
+    /// Each replica's readings.
     pub replicas: Vec<ReplicaReading>,
     /// Open file descriptors of all of nginx's processes (master and workers).
     pub nginx_fds: Option<u64>,
+    /// The window's load measured as a bench step is (services' CPU, memory, throttling,
+    /// per-endpoint figures, verdict); None in soaks recorded before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<Step>,
+}
+
+impl Window {
+    /// The window of a measured step and the readings taken after it.
+    pub fn of(
+        step: Step,
+        start_secs: f64,
+        end_secs: f64,
+        replicas: Vec<ReplicaReading>,
+        nginx_fds: Option<u64>,
+    ) -> Self {
+        let n = &step.nginx;
+        Self {
+            index: step.index,
+            start_secs,
+            end_secs,
+            requests: n.requests,
+            requests_per_s: n.requests_per_s,
+            p50_ms: n.p50_ms,
+            p99_ms: n.p99_ms,
+            availability_percent: n.availability_percent,
+            status_5xx: n.status_5xx,
+            replicas,
+            nginx_fds,
+            step: Some(step),
+        }
+    }
 }
 
 /// A series' trend over the analysed windows.
@@ -116,24 +171,35 @@ pub struct Trend {
     pub passed: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The soak's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SoakVerdict {
+    /// True when no series grew past what it may and no window had errors.
     pub passed: bool,
+    /// Every series' trend.
     pub trends: Vec<Trend>,
     /// Windows with 5xx or availability under the minimum, and series never read.
     pub problems: Vec<String>,
 }
 
 /// What `soak.json` holds.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SoakRun {
+    /// Version of this file's layout (see `SOAK_SCHEMA_VERSION`).
     pub schema_version: u32,
+    /// When the soak started (UTC).
     pub started_at: DateTime<Utc>,
+    /// When it ended; None while running or when interrupted.
     pub finished_at: Option<DateTime<Utc>>,
+    /// The exact command line, program name first.
     pub command_line: Vec<String>,
+    /// What was asked for.
     pub settings: SoakSettings,
+    /// The machine it ran on.
     pub machine: Machine,
+    /// Every window, in order.
     pub windows: Vec<Window>,
+    /// The trends and the verdict, once judged.
     pub verdict: Option<SoakVerdict>,
 }
 
@@ -275,6 +341,7 @@ mod tests {
                 p99_ms: Some(p99),
             }],
             nginx_fds: Some(40),
+            step: None,
         }
     }
 

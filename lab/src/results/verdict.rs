@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{HostUsage, NginxStats, ServiceUsage};
+use super::figures::{HostUsage, NginxStats, ServiceUsage};
 
 /// A capped service counts as saturated above this share of throttled CFS periods ...
 pub const THROTTLED_PERCENT: f64 = 20.0;
@@ -412,57 +412,5 @@ mod tests {
             host: Some(&busy),
         });
         assert_eq!(v.bottleneck, Bottleneck::None);
-    }
-
-    /// Re-decides every step of a committed run from its recorded figures.
-    fn redecide(path: &str) -> Vec<(String, u32, Bottleneck)> {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let text = std::fs::read_to_string(root.join(path)).unwrap();
-        let run: crate::results::Run = serde_json::from_str(&text).unwrap();
-        run.steps
-            .iter()
-            .map(|step| {
-                let verdict = decide(&VerdictInput {
-                    nginx: &step.nginx,
-                    services: &step.services,
-                    ceiling_percent: step.ceiling_percent,
-                    siege_cpu_cores: step.siege_cpu_cores,
-                    machine_cores: run.machine.cores,
-                    host: step.host.as_ref(),
-                });
-                (step.profile.clone(), step.users, verdict.bottleneck)
-            })
-            .collect()
-    }
-
-    #[test]
-    fn the_committed_roomy_main_job_was_limited_by_the_machine_not_by_nothing() {
-        // 2 cores; roomy's caps add up to 3.5 CPUs; services and siege used 1.76-1.92 cores.
-        let verdicts = redecide("results/20261123T051411Z-main-job/run.json");
-        let roomy: Vec<_> = verdicts.iter().filter(|v| v.0 == "roomy").collect();
-        assert_eq!(roomy.len(), 6);
-        for (_, users, bottleneck) in roomy {
-            assert_eq!(*bottleneck, Bottleneck::Host, "roomy at {users} users");
-        }
-        // tight's replicas hit their caps first, as recorded.
-        for (_, users, bottleneck) in verdicts.iter().filter(|v| v.0 == "tight") {
-            assert_eq!(*bottleneck, Bottleneck::App, "tight at {users} users");
-        }
-    }
-
-    #[test]
-    fn recorded_runs_whose_database_was_capped_still_name_the_database() {
-        for path in [
-            "results/20261123T050358Z-tight-vs-roomy-postgres/run.json",
-            "results/20261129T132440Z-compose-roomy-postgres/run.json",
-        ] {
-            for (profile, users, bottleneck) in redecide(path) {
-                assert_eq!(
-                    bottleneck,
-                    Bottleneck::Database,
-                    "{path}: {profile} at {users} users"
-                );
-            }
-        }
     }
 }

@@ -8,15 +8,16 @@
 //! Docker Desktop's VM, the engine is the one reader that works everywhere.
 
 use std::fs;
-use std::path::Path;
 use std::time::SystemTime;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use crate::docker::Engine;
 use crate::results::{HostUsage, ServiceUsage};
 use crate::stack::{CgroupPaths, ServiceInfo};
 
+mod counters;
+pub mod machine;
 mod readers;
 
 pub use readers::process_cpu_seconds;
@@ -34,30 +35,8 @@ pub fn tree_open_fds(pid: u32) -> Option<u64> {
         .collect();
     (!counts.is_empty()).then(|| counts.iter().sum())
 }
+pub use counters::{Counters, Delta};
 use readers::*;
-
-/// One reading of a service's counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Counters {
-    /// Cumulative CPU time, ns.
-    pub cpu_usage_ns: u64,
-    /// Cumulative CFS periods (cgroups only).
-    pub periods: u64,
-    /// Cumulative throttled periods.
-    pub throttled_periods: u64,
-    /// Cumulative throttled time, ns.
-    pub throttled_ns: u64,
-    /// Memory in use now, bytes.
-    pub memory_current_bytes: u64,
-    /// Peak memory the kernel tracks (v1 max_usage_in_bytes, v2 memory.peak), bytes.
-    pub memory_peak_bytes: Option<u64>,
-    /// Cumulative OOM kills.
-    pub oom_kills: u64,
-    /// When the counters were read: the engine's own timestamp for a container (a `stats`
-    /// call can take most of a second, so the time lab asked is not when they were read),
-    /// lab's clock for the kernel's files.
-    pub read_at: Option<DateTime<Utc>>,
-}
 
 /// Where a service's counters come from.
 #[derive(Debug, Clone)]
@@ -173,49 +152,6 @@ impl Source {
     /// True when the kernel's peak is per step (reset at the step's start).
     pub fn peak_is_per_step(&self) -> bool {
         matches!(self, Source::Cgroup(CgroupPaths::V1 { .. }))
-    }
-}
-
-/// What happened between two readings.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Delta {
-    pub cpu_seconds: f64,
-    pub periods: u64,
-    pub throttled_periods: u64,
-    pub throttled_secs: f64,
-    pub oom_kills: u64,
-}
-
-impl Delta {
-    /// Throttled periods over periods, percent.
-    pub fn throttled_percent(&self) -> f64 {
-        if self.periods == 0 {
-            0.0
-        } else {
-            100.0 * self.throttled_periods as f64 / self.periods as f64
-        }
-    }
-}
-
-impl Counters {
-    /// Seconds between this reading and a later one; None when either has no time.
-    pub fn secs_until(&self, later: &Counters) -> Option<f64> {
-        let (a, b) = (self.read_at?, later.read_at?);
-        let secs = (b - a).num_microseconds()? as f64 / 1e6;
-        (secs > 0.0).then_some(secs)
-    }
-
-    /// `later - self`; a counter that went backwards (the service restarted into a new
-    /// process or cgroup) counts from zero.
-    pub fn delta(&self, later: &Counters) -> Delta {
-        let diff = |a: u64, b: u64| if b >= a { b - a } else { b };
-        Delta {
-            cpu_seconds: diff(self.cpu_usage_ns, later.cpu_usage_ns) as f64 / 1e9,
-            periods: diff(self.periods, later.periods),
-            throttled_periods: diff(self.throttled_periods, later.throttled_periods),
-            throttled_secs: diff(self.throttled_ns, later.throttled_ns) as f64 / 1e9,
-            oom_kills: diff(self.oom_kills, later.oom_kills),
-        }
     }
 }
 
@@ -419,6 +355,9 @@ impl HostCpu {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
+    use super::readers::{process_cpu_seconds, process_tree};
     use super::*;
 
     fn write(dir: &Path, name: &str, text: &str) {

@@ -1,6 +1,10 @@
 //! The readers behind a `Source`: cgroup v1/v2 files, the Docker Engine API, /proc.
 
-use super::*;
+use std::fs;
+use std::path::Path;
+
+use super::counters::Counters;
+use crate::docker::Engine;
 
 /// A container's counters from one `stats` call. `usage` is the same figure as cgroup v1's
 /// `memory.usage_in_bytes` (v2: `memory.current`) that native runs read; the engine's

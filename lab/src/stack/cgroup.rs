@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 
-use super::CgroupPaths;
+use super::info::CgroupPaths;
 
 /// The default mount point of the cgroup file systems; `LAB_CGROUP_ROOT` overrides it.
-pub const DEFAULT_ROOT: &str = "/sys/fs/cgroup";
+pub use crate::config::DEFAULT_CGROUP_ROOT as DEFAULT_ROOT;
 /// CFS period: quotas are expressed per 100 ms, like docker's `--cpus`.
 const CPU_PERIOD_US: u64 = 100_000;
 const V1_CONTROLLERS: [&str; 3] = ["cpu", "cpuacct", "memory"];

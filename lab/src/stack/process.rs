@@ -16,7 +16,7 @@ use anyhow::{anyhow, bail, Context};
 use serde::{Deserialize, Serialize};
 
 use super::cgroup;
-use super::CgroupPaths;
+use super::info::CgroupPaths;
 
 /// A command line with its environment and the user to run it as.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -247,6 +247,34 @@ pub fn http_get(addr: &str, path: &str, timeout: Duration) -> anyhow::Result<u16
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| anyhow!("{addr}{path}: not an HTTP answer"))
+}
+
+/// How long a just-started nginx (a compose stack's, or its ceiling's) may take to answer.
+const READY_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Waits until nginx at `base_url` answers its own health route, at most `READY_TIMEOUT`.
+pub fn wait_for_nginx(base_url: &str) -> anyhow::Result<()> {
+    let addr = base_url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        match http_get(
+            &addr,
+            contract::routes::NGINX_HEALTH,
+            Duration::from_secs(2),
+        ) {
+            Ok(200) => return Ok(()),
+            _ if Instant::now() >= deadline => {
+                bail!(
+                    "nginx at {base_url} did not answer within {} s",
+                    READY_TIMEOUT.as_secs()
+                )
+            }
+            _ => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
 }
 
 #[cfg(test)]

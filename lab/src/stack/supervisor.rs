@@ -16,8 +16,8 @@ use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
 use super::cgroup::{self, Hierarchy, Limits};
+use super::info::{save_info, CgroupPaths, ServiceInfo, StackInfo};
 use super::process::{self, CommandSpec};
-use super::{save_info, CgroupPaths, ServiceInfo, StackInfo};
 use contract::{DbKind, RuntimeKind, StackState};
 
 /// File name of the plan `lab up` writes for the supervisor.

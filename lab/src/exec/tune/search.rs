@@ -11,322 +11,21 @@
 //! saw an OOM kill (or a restart) is discarded and that service's floor raised.
 
 use std::collections::VecDeque;
-use std::fmt;
 
 use anyhow::{anyhow, bail, Context};
 use serde::{Deserialize, Serialize};
 
+use crate::results::tune::{cpus_text, Allocation, Budget, Candidate, Observation, RoleUsage};
 use crate::results::verdict::{self, Bottleneck};
-use crate::results::Step;
-use contract::profile::{parse_cpus, parse_memory};
+use contract::profile::Role;
 
-/// The services a budget is split across.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Nginx,
-    App,
-    Db,
-}
-
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Nginx, Role::App, Role::Db];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Role::Nginx => "nginx",
-            Role::App => "app",
-            Role::Db => "db",
-        }
-    }
-
-    fn of(bottleneck: Bottleneck) -> Option<Role> {
-        match bottleneck {
-            Bottleneck::Nginx => Some(Role::Nginx),
-            Bottleneck::App => Some(Role::App),
-            Bottleneck::Database => Some(Role::Db),
-            _ => None,
-        }
-    }
-
-    /// The role of a measured service (`app1`, `app2`, `nginx`, `db`), as the verdict names it.
-    fn of_service(name: &str) -> Role {
-        Role::of(verdict::role(name)).unwrap_or(Role::App)
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-/// What may be split: CPUs (in thousandths) and memory (MiB) for nginx, the replicas and the
-/// database together.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Budget {
-    pub millicpus: u32,
-    pub memory_mib: u64,
-}
-
-impl Budget {
-    /// `cpus=1,memory=2G` (memory in docker's units: `2G` is 2 GiB).
-    pub fn parse(text: &str) -> anyhow::Result<Self> {
-        let (mut cpus, mut memory) = (None, None);
-        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (key, value) = part
-                .split_once('=')
-                .ok_or_else(|| anyhow!("budget part {part:?}: expected key=value"))?;
-            match key.trim() {
-                "cpus" | "cpu" => cpus = Some(parse_cpus(value).map_err(anyhow::Error::msg)?),
-                "memory" | "mem" => memory = Some(parse_memory(value).map_err(anyhow::Error::msg)?),
-                other => bail!("budget: unknown key {other:?} (use cpus= and memory=)"),
-            }
-        }
-        let (Some(cpus), Some(memory)) = (cpus, memory) else {
-            bail!("a budget names both, e.g. --budget cpus=1,memory=2G");
-        };
-        Ok(Self {
-            millicpus: (cpus * 1000.0).round() as u32,
-            memory_mib: memory >> 20,
-        })
-    }
-}
-
-impl fmt::Display for Budget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "cpus={},memory={}M",
-            cpus_text(self.millicpus),
-            self.memory_mib
-        )
-    }
-}
-
-/// `300` -> `0.3` (as a profile writes CPUs).
-pub fn cpus_text(millicpus: u32) -> String {
-    let text = format!("{:.3}", f64::from(millicpus) / 1000.0);
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    text.to_owned()
-}
-
-/// One split of the budget. CPU and memory are per service; the app's are per replica.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Allocation {
-    pub replicas: u32,
-    pub nginx_millicpus: u32,
-    pub app_millicpus: u32,
-    pub db_millicpus: u32,
-    pub nginx_memory_mib: u64,
-    pub app_memory_mib: u64,
-    pub db_memory_mib: u64,
-}
-
-impl Allocation {
-    /// How many services of the role run.
-    pub fn count(&self, role: Role) -> u32 {
-        match role {
-            Role::App => self.replicas,
-            _ => 1,
-        }
-    }
-
-    /// One service's CPU cap.
-    pub fn millicpus(&self, role: Role) -> u32 {
-        match role {
-            Role::Nginx => self.nginx_millicpus,
-            Role::App => self.app_millicpus,
-            Role::Db => self.db_millicpus,
-        }
-    }
-
-    /// One service's memory cap.
-    pub fn memory_mib(&self, role: Role) -> u64 {
-        match role {
-            Role::Nginx => self.nginx_memory_mib,
-            Role::App => self.app_memory_mib,
-            Role::Db => self.db_memory_mib,
-        }
-    }
-
-    fn set_millicpus(&mut self, role: Role, value: u32) {
-        match role {
-            Role::Nginx => self.nginx_millicpus = value,
-            Role::App => self.app_millicpus = value,
-            Role::Db => self.db_millicpus = value,
-        }
-    }
-
-    fn set_memory_mib(&mut self, role: Role, value: u64) {
-        match role {
-            Role::Nginx => self.nginx_memory_mib = value,
-            Role::App => self.app_memory_mib = value,
-            Role::Db => self.db_memory_mib = value,
-        }
-    }
-
-    #[cfg(test)]
-    pub fn total_millicpus(&self) -> u32 {
-        self.budget_of(&Role::ALL).millicpus
-    }
-
-    /// The budget this split spends on the given roles.
-    pub fn budget_of(&self, roles: &[Role]) -> Budget {
-        Budget {
-            millicpus: roles
-                .iter()
-                .map(|&r| self.millicpus(r) * self.count(r))
-                .sum(),
-            memory_mib: roles
-                .iter()
-                .map(|&r| self.memory_mib(r) * u64::from(self.count(r)))
-                .sum(),
-        }
-    }
-
-    #[cfg(test)]
-    pub fn total_memory_mib(&self) -> u64 {
-        self.budget_of(&Role::ALL).memory_mib
-    }
-
-    /// `nginx 0.1 · app 2×0.3 · db 0.3 CPU`, for tables and logs.
-    pub fn describe_cpus(&self) -> String {
-        let app = if self.replicas == 1 {
-            cpus_text(self.app_millicpus)
-        } else {
-            format!("{}×{}", self.replicas, cpus_text(self.app_millicpus))
-        };
-        let mut text = format!("nginx {} · app {app}", cpus_text(self.nginx_millicpus));
-        if self.db_millicpus > 0 {
-            text.push_str(&format!(" · db {}", cpus_text(self.db_millicpus)));
-        }
-        text
-    }
-}
-
-/// What one role did during a measured step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RoleUsage {
-    pub role: Role,
-    /// CPU used as a share of the cap, percent (the app: its busiest replica).
-    pub cpu_used_percent: f64,
-    /// Throttled CFS periods, percent (the app: its most throttled replica).
-    pub cpu_throttled_percent: f64,
-    /// Highest memory of one service of the role, MiB.
-    pub memory_peak_mib: f64,
-    /// OOM kills plus restarts during the step.
-    pub kills: u64,
-}
-
-/// What a candidate's step measured, as the search needs it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Observation {
-    pub requests_per_s: f64,
-    pub p99_ms: f64,
-    pub availability_percent: f64,
-    pub slo_passed: bool,
-    pub bottleneck: Bottleneck,
-    pub evidence: Vec<String>,
-    pub usage: Vec<RoleUsage>,
-}
-
-impl Observation {
-    /// From a measured step (the bench's `run.json`).
-    pub fn from_step(step: &Step) -> Self {
-        let mut usage: Vec<RoleUsage> = Vec::new();
-        for service in &step.services {
-            let role = Role::of_service(&service.name);
-            let used = match service.cpu_limit_cores {
-                Some(limit) if limit > 0.0 => 100.0 * service.cpu_cores / limit,
-                _ => 0.0,
-            };
-            let peak = service.memory_peak_bytes as f64 / 1048576.0;
-            let kills = service.oom_kills + service.restarts;
-            match usage.iter_mut().find(|u| u.role == role) {
-                Some(u) => {
-                    u.cpu_used_percent = u.cpu_used_percent.max(used);
-                    u.cpu_throttled_percent =
-                        u.cpu_throttled_percent.max(service.cpu_throttled_percent);
-                    u.memory_peak_mib = u.memory_peak_mib.max(peak);
-                    u.kills += kills;
-                }
-                None => usage.push(RoleUsage {
-                    role,
-                    cpu_used_percent: used,
-                    cpu_throttled_percent: service.cpu_throttled_percent,
-                    memory_peak_mib: peak,
-                    kills,
-                }),
-            }
-        }
-        usage.sort_by_key(|u| u.role);
-        Self {
-            requests_per_s: step.nginx.requests_per_s,
-            p99_ms: step.nginx.p99_ms,
-            availability_percent: step.nginx.availability_percent,
-            slo_passed: step.slo.as_ref().is_none_or(|o| o.passed),
-            bottleneck: step.verdict.bottleneck,
-            evidence: step.verdict.evidence.clone(),
-            usage,
-        }
-    }
-
-    fn usage(&self, role: Role) -> Option<&RoleUsage> {
-        self.usage.iter().find(|u| u.role == role)
-    }
-
-    /// The services whose step saw an OOM kill or a restart.
-    pub fn killed(&self) -> Vec<Role> {
-        self.usage
-            .iter()
-            .filter(|u| u.kills > 0)
-            .map(|u| u.role)
-            .collect()
-    }
-}
-
-/// One measured (or discarded) candidate.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Candidate {
-    /// From 1, in the order measured.
-    pub id: usize,
-    pub allocation: Allocation,
-    /// Why the search chose it.
-    pub reason: String,
-    /// Each measurement (a second one when it was within noise of another candidate).
-    pub observations: Vec<Observation>,
-    /// Set when the candidate does not count (an OOM kill), with why.
-    pub discarded: Option<String>,
-}
-
-impl Candidate {
-    pub fn mean_requests_per_s(&self) -> f64 {
-        mean(self.observations.iter().map(|o| o.requests_per_s))
-    }
-
-    pub fn mean_p99_ms(&self) -> f64 {
-        mean(self.observations.iter().map(|o| o.p99_ms))
-    }
-
-    /// Every measurement met the SLO.
-    pub fn slo_passed(&self) -> bool {
-        !self.observations.is_empty() && self.observations.iter().all(|o| o.slo_passed)
-    }
-
-    pub fn last(&self) -> Option<&Observation> {
-        self.observations.last()
-    }
-
-    fn counts(&self) -> bool {
-        self.discarded.is_none() && !self.observations.is_empty()
-    }
-}
-
-fn mean(values: impl Iterator<Item = f64>) -> f64 {
-    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
-    if n == 0 {
-        0.0
-    } else {
-        sum / n as f64
+/// The role a verdict's bottleneck names; None when it names no capped service.
+fn role_of(bottleneck: Bottleneck) -> Option<Role> {
+    match bottleneck {
+        Bottleneck::Nginx => Some(Role::Nginx),
+        Bottleneck::App => Some(Role::App),
+        Bottleneck::Database => Some(Role::Db),
+        _ => None,
     }
 }
 
@@ -624,7 +323,7 @@ impl Search {
         let Some(seen) = best.last() else {
             return Next::Done("the best candidate has no measurement".into());
         };
-        let receiver = match Role::of(seen.bottleneck) {
+        let receiver = match role_of(seen.bottleneck) {
             Some(role) if self.settings.roles.contains(&role) => role,
             _ => {
                 let hottest = self
@@ -659,7 +358,7 @@ impl Search {
         Next::Done(format!(
             "converged: every move of {} CPU or more toward the {} (the bottleneck of candidate {}) was measured or would starve another service",
             cpus_text(self.settings.min_step_millicpus),
-            receiver.label(),
+            receiver.name(),
             best.id
         ))
     }
@@ -708,9 +407,9 @@ impl Search {
             let reason = format!(
                 "+{} CPU to the {} (candidate {}'s bottleneck) from the {} (used {:.0}% of its cap)",
                 cpus_text(step),
-                receiver.label(),
+                receiver.name(),
                 self.best().map_or(0, |b| b.id),
-                donor.label(),
+                donor.name(),
                 usage.cpu_used_percent
             );
             return Some((alloc, reason));
@@ -741,7 +440,7 @@ impl Search {
         let candidate = &mut self.candidates[id - 1];
         candidate.observations.push(seen);
         if !killed.is_empty() {
-            let names: Vec<&str> = killed.iter().map(|r| r.label()).collect();
+            let names: Vec<&str> = killed.iter().map(|r| r.name()).collect();
             candidate.discarded = Some(format!(
                 "OOM kill or restart of {} during its step",
                 names.join(", ")

@@ -2,11 +2,14 @@
 
 use std::path::Path;
 
-use super::output::{self, TuneFile, TuneSettings};
-use super::search::{Allocation, Budget, Next, Observation, Role, RoleUsage, Search, Settings};
+use super::profiles::profile_text;
+use super::search::{Next, Search, Settings};
 use super::*;
+use crate::profile::Profile;
+use crate::results::tune::{Budget, RoleUsage, TuneSettings};
 use crate::results::verdict::Bottleneck;
 use crate::results::Run;
+use contract::DbKind;
 
 fn tight() -> Allocation {
     Allocation {
@@ -442,7 +445,7 @@ fn a_candidate_profile_keeps_the_bases_settings_and_reads_back_as_its_split() {
         ("NGINX_MEMORY", "200M"),
         ("RATE_LIMIT_RPS", "50000"),
     ]);
-    assert_eq!(allocation_of(&base).unwrap(), tight());
+    assert_eq!(Allocation::of(&base.caps().unwrap()), tight());
     let one = Allocation {
         replicas: 1,
         nginx_millicpus: 250,
@@ -474,7 +477,7 @@ fn a_candidate_profile_keeps_the_bases_settings_and_reads_back_as_its_split() {
         vars,
         ..base.clone()
     };
-    assert_eq!(allocation_of(&back).unwrap(), one);
+    assert_eq!(Allocation::of(&back.caps().unwrap()), one);
     // Two replicas: no APP2_ADDR, even when the base had one (single.env does).
     let mut single = base.clone();
     single.vars.insert("APP2_ADDR".into(), "app1:8080".into());
@@ -511,13 +514,12 @@ fn the_files_say_who_won_and_every_candidate_is_in_the_data_the_table_and_the_pl
         best: None,
         winner: None,
         winner_profile: Some("tuned.env".into()),
+        winner_profile_text: Some("APP_CPUS=0.25\n".into()),
     };
     refresh(&mut file, &search, &BTreeMap::new());
     let winner = file.winner.expect("a winner");
-    let env = dir.path().join("tuned.env");
-    std::fs::write(&env, "APP_CPUS=0.25\n").unwrap();
-    output::write_all(&file, dir.path(), Some(&env)).unwrap();
-    output::draw(&file, dir.path());
+    export::write_all(&file, dir.path()).unwrap();
+    export::tune::draw(&file, dir.path());
     let back: TuneFile =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("tune.json")).unwrap())
             .unwrap();

@@ -1,24 +1,28 @@
 //! The compose runtime: the same stack through `docker compose` and the profile's env file.
 //!
 //! Two situations: on a host with docker, `up` runs `docker compose --env-file profiles/<p>.env
-//! up -d --build --wait` (and `down` stops it); inside compose's own `bench` container
-//! (LAB_BASE_URL set), `up` attaches to the stack that is already running.
-//!
-//! Either way each service is then found as a container through the Docker Engine API (by its
-//! compose project and service labels), with the caps the engine really applied, so the
-//! sampler can read its CPU, throttling and memory like a native cgroup. Without the engine's
-//! socket the run still works, with every service unmeasured and a loud warning.
+//! up -d --build --wait` and the handle's `down` stops it; inside compose's own `bench`
+//! container (LAB_BASE_URL set), `up` attaches to the stack that is already running and the
+//! handle never stops it. Either way each service is found as a container through the Docker
+//! Engine API (`services`), so faults go through the engine too.
 
-use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+mod ceiling;
+mod cli;
+mod services;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{anyhow, bail, Context};
 
+use self::ceiling::{ComposeCeiling, CEILING_PROFILE};
+use self::cli::ComposeCli;
+use self::services::{project_of, running_db, services, unmeasured_warning, PROJECT_LABEL};
+use super::ceiling::CappedNginx;
+use super::handle::{Attached, Handle, Runtime, Stack, StackEvent};
+use super::info::{save_info, ServiceInfo, StackInfo, UpOptions, STACK_FILE};
 use super::process;
-use super::{load_info, save_info, Runtime, ServiceInfo, StackInfo, UpOptions, STACK_FILE};
 use crate::config::LabConfig;
-use crate::docker::{ContainerSummary, Engine};
 use crate::profile::{repo_root, Profile};
 use contract::{DbKind, RuntimeKind, StackState};
 
@@ -27,10 +31,8 @@ pub struct ComposeRuntime {
     pub config: LabConfig,
 }
 
-const READY_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// Compose's labels on every container it creates.
-const PROJECT_LABEL: &str = "com.docker.compose.project";
+/// The app's DATABASE_URL for compose's MySQL service.
+pub const MYSQL_URL: &str = "mysql://lab:lab@mysql:3306/lab";
 
 impl ComposeRuntime {
     /// Inside the bench container: the stack's nginx URL (compose.yaml sets it).
@@ -40,72 +42,158 @@ impl ComposeRuntime {
 }
 
 impl Runtime for ComposeRuntime {
-    fn up(&self, opts: &UpOptions) -> anyhow::Result<StackInfo> {
+    fn up(&self, opts: &UpOptions) -> anyhow::Result<Stack> {
         std::fs::create_dir_all(&opts.state_dir)?;
         let config = &self.config;
-        let attached = self.attached_url();
-        let mut db = opts.db;
-        let (base_url, access_log) = match &attached {
-            Some(url) => (url.clone(), config.container_access_log()),
-            None => {
-                let compose = compose_command()?;
-                start(&compose, opts, &compose_env(config, opts))?;
-                let port = opts.ports.http;
-                let log_dir = config
-                    .log_dir
-                    .clone()
-                    .unwrap_or_else(|| repo_root().join(".lab/compose-logs"));
-                (
-                    format!("http://127.0.0.1:{port}"),
-                    log_dir.join("access.json"),
-                )
-            }
-        };
-        wait_for_nginx(&base_url)?;
-        let mut warnings = Vec::new();
-        let project = match project_name(config, attached.is_some(), &opts.profile, opts.db) {
-            Ok(project) => Some(project),
-            Err(err) => {
-                warnings.push(unmeasured_warning(&err));
-                None
-            }
-        };
-        if attached.is_some() {
-            if let Some(found) = project
-                .as_deref()
-                .and_then(|p| running_db(config, p).ok().flatten())
-            {
-                db = found;
-            }
+        if let Some(url) = self.attached_url() {
+            let info = self.attach_running(opts, &url)?;
+            let inner = self.open(info, &opts.state_dir);
+            return Ok(Stack::owned(Box::new(Attached { inner })));
         }
-        let services = services(config, &opts.profile, db, project.as_deref(), &mut warnings)?;
-        for warning in &warnings {
-            eprintln!("lab: WARNING: {warning}");
+        if opts.db == DbKind::Sqlite {
+            bail!("the compose stack runs Postgres (default) or MySQL: use --db postgres or --db mysql");
         }
-        let info = StackInfo {
-            profile: opts.profile.name.clone(),
-            profile_path: Some(opts.profile.path.clone()),
+        let cli = ComposeCli::new(config, &opts.profile, opts.db)?;
+        let mut stack = ComposeStack {
+            config: config.clone(),
+            state_dir: opts.state_dir.clone(),
+            info: StackInfo::starting(opts, RuntimeKind::Compose),
+            started: SystemTime::now(),
+            discard_data: opts.discard_data,
+        };
+        save_info(&opts.state_dir, &stack.info)?;
+        // --wait: back once every service is healthy (the seed job has completed); --build:
+        // the images follow the sources (a no-op when nothing changed). With --profile mysql
+        // MySQL starts and the app and the seed job wait for it (Postgres still starts,
+        // idle); up_env points DATABASE_URL at it. From here on a failure stops the stack.
+        up_env(opts)
+            .into_iter()
+            .fold(cli, |cli, (key, value)| cli.with_env(&key, value))
+            .run(&["up", "-d", "--build", "--wait"])?;
+        let base_url = format!("http://127.0.0.1:{}", opts.ports.http);
+        process::wait_for_nginx(&base_url)?;
+        let log_dir = config
+            .log_dir
+            .clone()
+            .unwrap_or_else(|| repo_root().join(".lab/compose-logs"));
+        stack.info = self.found(opts, opts.db, base_url, log_dir.join("access.json"), false)?;
+        save_info(&opts.state_dir, &stack.info)?;
+        Ok(Stack::owned(Box::new(stack)))
+    }
+
+    fn open(&self, info: StackInfo, state_dir: &Path) -> Box<dyn Handle> {
+        Box::new(ComposeStack {
+            config: self.config.clone(),
+            state_dir: state_dir.to_path_buf(),
+            info,
+            started: SystemTime::now(),
+            discard_data: false,
+        })
+    }
+}
+
+impl ComposeRuntime {
+    /// The stack the bench container belongs to, as it runs (the database is read from the
+    /// running app: the container cannot know which compose profile started it).
+    fn attach_running(&self, opts: &UpOptions, url: &str) -> anyhow::Result<StackInfo> {
+        process::wait_for_nginx(url)?;
+        let config = &self.config;
+        let project = project_name(config, true, &opts.profile, opts.db).ok();
+        let db = project
+            .as_deref()
+            .and_then(|p| running_db(config, p).ok().flatten())
+            .unwrap_or(opts.db);
+        let info = self.found(
+            opts,
             db,
-            base_url,
-            access_log,
-            capped: true,
-            services,
-            runtime: RuntimeKind::Compose,
-            supervisor_pid: None,
-            state: StackState::Ready,
-            error: None,
-            events_log: None,
-            warnings,
-        };
+            url.to_owned(),
+            config.container_access_log(),
+            true,
+        )?;
         save_info(&opts.state_dir, &info)?;
         Ok(info)
     }
 
-    /// The stack as recorded, with its containers looked up again: a container that compose
-    /// recreated has a new ID, a restarted one a new restart count.
-    fn status(&self, state_dir: &Path) -> anyhow::Result<StackInfo> {
-        let mut info = load_info(state_dir)?
-            .ok_or_else(|| anyhow!("no compose stack recorded in {}", state_dir.display()))?;
+    /// The stack's record once nginx answers: every service found through the engine.
+    fn found(
+        &self,
+        opts: &UpOptions,
+        db: DbKind,
+        base_url: String,
+        access_log: PathBuf,
+        attached: bool,
+    ) -> anyhow::Result<StackInfo> {
+        let mut warnings = Vec::new();
+        let project = project_name(&self.config, attached, &opts.profile, opts.db)
+            .map_err(|err| warnings.push(unmeasured_warning(&err)))
+            .ok();
+        let services = services(
+            &self.config,
+            &opts.profile,
+            db,
+            project.as_deref(),
+            &mut warnings,
+        )?;
+        for warning in &warnings {
+            eprintln!("lab: WARNING: {warning}");
+        }
+        Ok(StackInfo {
+            db,
+            base_url,
+            access_log,
+            services,
+            state: StackState::Ready,
+            warnings,
+            ..StackInfo::starting(opts, RuntimeKind::Compose)
+        })
+    }
+}
+
+/// A compose stack: its record, and the engine's answers about its containers.
+pub struct ComposeStack {
+    config: LabConfig,
+    state_dir: PathBuf,
+    info: StackInfo,
+    /// When lab took hold of it: the window of the engine's OOM events in `status`.
+    started: SystemTime,
+    /// `down -v`: the volumes go too.
+    discard_data: bool,
+}
+
+impl ComposeStack {
+    fn engine(&self) -> anyhow::Result<crate::docker::Engine> {
+        self.config.engine()
+    }
+
+    fn service(&self, name: &str) -> anyhow::Result<ServiceInfo> {
+        self.status()?
+            .services
+            .into_iter()
+            .find(|s| s.name == name)
+            .with_context(|| format!("the stack has no service {name}"))
+    }
+
+    fn container(&self, name: &str) -> anyhow::Result<String> {
+        self.service(name)?
+            .container
+            .with_context(|| format!("{name} has no container (is the engine reachable?)"))
+    }
+
+    fn cli(&self) -> anyhow::Result<ComposeCli> {
+        ComposeCli::new(&self.config, &recorded_profile(&self.info)?, self.info.db)
+    }
+}
+
+impl Handle for ComposeStack {
+    fn info(&self) -> &StackInfo {
+        &self.info
+    }
+
+    /// The stack as recorded, with its containers looked up again (a container that compose
+    /// recreated has a new ID, a restarted one a new restart count) and the engine's `oom`
+    /// events since lab took hold of it.
+    fn status(&self) -> anyhow::Result<StackInfo> {
+        let mut info = self.info.clone();
         let Some(project) = project_of(&self.config, &info) else {
             return Ok(info);
         };
@@ -118,129 +206,131 @@ impl Runtime for ComposeRuntime {
             Some(&project),
             &mut warnings,
         )?;
+        if let Ok(ooms) = self
+            .engine()
+            .and_then(|e| e.events(self.started, SystemTime::now(), &["oom"]))
+        {
+            for service in &mut info.services {
+                if let Some(id) = &service.container {
+                    service.oom_kills = ooms.iter().filter(|e| &e.id == id).count() as u32;
+                }
+            }
+        }
         Ok(info)
     }
 
-    fn down(&self, state_dir: &Path) -> anyhow::Result<()> {
-        let Some(info) = load_info(state_dir)? else {
+    /// The engine's container events of the stack's containers since `since`.
+    fn events(&self, since: SystemTime) -> Vec<StackEvent> {
+        let ids: Option<Vec<String>> = self.status().ok().map(|info| {
+            info.services
+                .iter()
+                .filter_map(|s| s.container.clone())
+                .collect()
+        });
+        let actions = ["die", "oom", "restart", "start", "stop", "kill"];
+        match self
+            .engine()
+            .and_then(|e| e.events(since, SystemTime::now(), &actions))
+        {
+            Ok(events) => events
+                .into_iter()
+                .filter(|e| ids.as_ref().is_none_or(|ids| ids.contains(&e.id)))
+                .map(|e| StackEvent {
+                    t: chrono::DateTime::from_timestamp_nanos(e.time_nano).to_rfc3339(),
+                    service: e.service().unwrap_or_default().to_owned(),
+                    event: e.action.clone(),
+                    detail: match e.exit_code() {
+                        Some(code) => format!("exit code {code}, container {}", e.id),
+                        None => format!("container {}", e.id),
+                    },
+                })
+                .collect(),
+            Err(err) => vec![StackEvent {
+                t: chrono::Utc::now().to_rfc3339(),
+                service: String::new(),
+                event: "unavailable".into(),
+                detail: format!("engine events unavailable: {err:#}"),
+            }],
+        }
+    }
+
+    /// The container's main process killed from the host, as a crash would: `docker kill`
+    /// counts as a manual stop, after which the engine restarts nothing.
+    fn kill(&self, name: &str) -> anyhow::Result<u32> {
+        let pid = self
+            .service(name)?
+            .pid
+            .with_context(|| format!("{name} is not running"))?;
+        // SAFETY: a plain kill(2) of the PID the engine reports for the container.
+        if unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) } != 0 {
+            bail!(
+                "cannot SIGKILL {name}'s process {pid} ({}): lab fault --runtime compose runs on the engine's host, as root",
+                std::io::Error::last_os_error()
+            );
+        }
+        Ok(pid)
+    }
+
+    /// The main process's death ends every process of the container.
+    fn crash(&self, name: &str) -> anyhow::Result<u32> {
+        self.kill(name)
+    }
+
+    fn stop_service(&self, name: &str, timeout: Duration) -> anyhow::Result<()> {
+        let id = self.container(name)?;
+        self.engine()?.stop(&id, timeout.as_secs() as u32)
+    }
+
+    fn start_service(&self, name: &str, timeout: Duration) -> anyhow::Result<u32> {
+        let id = self.container(name)?;
+        let engine = self.engine()?;
+        engine.start(&id)?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let state = engine.inspect(&id)?;
+            if let Some(pid) = state.pid.filter(|_| state.running) {
+                return Ok(pid);
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "{name} was not running again within {} s",
+                    timeout.as_secs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// compose.yaml's `ceiling` services beside the stack; the stub upstream is their own.
+    fn nginx_ceiling(
+        &self,
+        profile: &Profile,
+        _upstream: &str,
+        _dir: &Path,
+    ) -> anyhow::Result<Box<dyn CappedNginx>> {
+        let cli = ComposeCli::new(&self.config, profile, self.info.db)?;
+        let project = project_name(&self.config, false, profile, self.info.db)?;
+        Ok(Box::new(ComposeCeiling::start(
+            &cli,
+            self.engine()?,
+            &project,
+        )?))
+    }
+
+    fn down(&mut self) -> anyhow::Result<()> {
+        let path = self.state_dir.join(STACK_FILE);
+        if !path.exists() {
             return Ok(());
-        };
-        if self.attached_url().is_none() {
-            let compose = compose_command()?;
-            let profile = recorded_profile(&info)?;
-            let env = project_env(&self.config);
-            // With the ceiling's profile, so a ceiling left by a killed run goes too (its
-            // containers would keep the project's network).
-            let down = ["--profile", CEILING_PROFILE, "down"];
-            run(&compose, &compose_args(&profile, info.db, &down), &env)?;
         }
-        std::fs::remove_file(state_dir.join(STACK_FILE))?;
+        // With the ceiling's profile, so a ceiling left by a killed run goes too (its
+        // containers would keep the project's network).
+        let mut args = vec!["--profile", CEILING_PROFILE, "down"];
+        if self.discard_data {
+            args.push("-v");
+        }
+        self.cli()?.run(&args)?;
+        std::fs::remove_file(path)?;
         Ok(())
-    }
-}
-
-impl ComposeRuntime {
-    /// `down -v`: the stack and its volumes (a fault stack's database leaves nothing).
-    pub fn down_with_volumes(&self, state_dir: &Path) -> anyhow::Result<()> {
-        let Some(info) = load_info(state_dir)? else {
-            return Ok(());
-        };
-        let compose = compose_command()?;
-        let profile = recorded_profile(&info)?;
-        let env = project_env(&self.config);
-        run(
-            &compose,
-            &compose_args(
-                &profile,
-                info.db,
-                &["--profile", CEILING_PROFILE, "down", "-v"],
-            ),
-            &env,
-        )?;
-        std::fs::remove_file(state_dir.join(STACK_FILE))?;
-        Ok(())
-    }
-}
-
-/// The compose profile and services of nginx's capped ceiling (compose.yaml).
-const CEILING_PROFILE: &str = "ceiling";
-const CEILING_NGINX: &str = "nginx-ceiling";
-const CEILING_UPSTREAM: &str = "ceiling-upstream";
-
-/// nginx's capped ceiling under compose: compose.yaml's `ceiling` services, started beside the
-/// running stack (the same project, network, image, nginx.conf and profile caps) on a port of
-/// their own. Dropping it stops and removes both containers.
-pub struct ComposeCeiling {
-    compose: Vec<String>,
-    args: Vec<String>,
-    env: Vec<(String, String)>,
-    engine: Engine,
-    container: String,
-    /// `http://127.0.0.1:<port>`: the capped nginx, published like the stack's.
-    pub base_url: String,
-    /// The CPU cap the engine applied to it, in cores.
-    pub cpu_limit_cores: Option<f64>,
-}
-
-impl ComposeRuntime {
-    /// Starts nginx's capped ceiling beside the stack `profile` and `db` describe. Only where
-    /// lab runs compose itself: inside the bench container there is no compose to ask.
-    pub fn start_ceiling(&self, profile: &Profile, db: DbKind) -> anyhow::Result<ComposeCeiling> {
-        if self.attached_url().is_some() {
-            bail!("inside the bench container lab starts no containers: run `lab bench --runtime compose` on the host to measure it");
-        }
-        let compose = compose_command()?;
-        let engine = self.config.engine()?;
-        let project = project_name(&self.config, false, profile, db)?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let mut env = project_env(&self.config);
-        env.push(("LAB_CEILING_PORT".to_owned(), port.to_string()));
-        let services = [CEILING_NGINX, CEILING_UPSTREAM];
-        let mut ceiling = ComposeCeiling {
-            args: compose_args(profile, db, &["--profile", CEILING_PROFILE]),
-            compose,
-            env,
-            engine,
-            container: String::new(),
-            base_url: format!("http://127.0.0.1:{port}"),
-            cpu_limit_cores: None,
-        };
-        // From here on, dropping `ceiling` removes whatever was started.
-        let mut up = ceiling.args.clone();
-        up.extend(["up", "-d", "--wait"].map(str::to_owned));
-        up.extend(services.map(str::to_owned));
-        run_quietly(&ceiling.compose, &up, &ceiling.env)?;
-        let containers = ceiling.engine.compose_containers(&project)?;
-        let container = pick(&containers, CEILING_NGINX)
-            .ok_or_else(|| anyhow!("no {CEILING_NGINX} container in project {project}"))?;
-        let state = ceiling.engine.inspect(&container.id)?;
-        ceiling.container = state.id;
-        ceiling.cpu_limit_cores = state.cpu_limit_cores;
-        wait_for_nginx(&ceiling.base_url)?;
-        Ok(ceiling)
-    }
-}
-
-impl ComposeCeiling {
-    /// CPU the capped nginx's container used so far.
-    pub fn cpu_ns(&self) -> Option<u64> {
-        self.engine
-            .stats(&self.container)
-            .map_err(|err| log::warn!("{CEILING_NGINX}: {err:#}"))
-            .ok()
-            .map(|stats| stats.cpu_usage_ns)
-    }
-}
-
-impl Drop for ComposeCeiling {
-    fn drop(&mut self) {
-        let mut rm = self.args.clone();
-        rm.extend(["rm", "--stop", "--force", CEILING_NGINX, CEILING_UPSTREAM].map(str::to_owned));
-        if let Err(err) = run_quietly(&self.compose, &rm, &self.env) {
-            eprintln!("lab: WARNING: nginx's capped ceiling not removed: {err:#}; `docker compose --profile ceiling down` removes it");
-        }
     }
 }
 
@@ -252,24 +342,11 @@ fn recorded_profile(info: &StackInfo) -> anyhow::Result<Profile> {
     }
 }
 
-/// The project (and the log folder) lab's settings name, for every compose call.
-fn project_env(config: &LabConfig) -> Vec<(String, String)> {
-    let mut env = Vec::new();
-    if let Some(project) = config.compose_project.as_ref().filter(|p| !p.is_empty()) {
-        env.push(("COMPOSE_PROJECT_NAME".to_owned(), project.clone()));
-    }
-    if let Some(dir) = &config.log_dir {
-        env.push(("LAB_LOG_DIR".to_owned(), dir.display().to_string()));
-    }
-    env
-}
-
-/// What `up` gives compose on top of the env files: the project, the published port and the
-/// seed sizes lab generates its URL files for (so the two cannot disagree), and the
-/// variables asked for the replicas.
-fn compose_env(config: &LabConfig, opts: &UpOptions) -> Vec<(String, String)> {
-    let mut env = project_env(config);
-    env.push(("LAB_HTTP_PORT".to_owned(), opts.ports.http.to_string()));
+/// What `up` gives compose on top of the env files: the published port and the seed sizes
+/// lab generates its URL files for (so the two cannot disagree), and the variables asked for
+/// the replicas.
+fn up_env(opts: &UpOptions) -> Vec<(String, String)> {
+    let mut env = vec![("LAB_HTTP_PORT".to_owned(), opts.ports.http.to_string())];
     for (key, value) in [
         (contract::env::SEED_CUSTOMERS, opts.seed.customers),
         (contract::env::SEED_DISKS, opts.seed.disks),
@@ -282,15 +359,6 @@ fn compose_env(config: &LabConfig, opts: &UpOptions) -> Vec<(String, String)> {
         env.push((contract::env::DATABASE_URL.to_owned(), MYSQL_URL.to_owned()));
     }
     env
-}
-
-fn unmeasured_warning(err: &anyhow::Error) -> String {
-    format!(
-        "containers are NOT measured (CPU, throttling, memory read as 0): {err:#}. \
-         lab reads them from the Docker Engine API: run lab where the engine's socket is \
-         (the bench container mounts it as /var/run/docker.sock; DOCKER_HOST=unix://... \
-         names another)"
-    )
 }
 
 /// The compose project of the running stack: COMPOSE_PROJECT_NAME when set; inside the bench
@@ -320,9 +388,8 @@ fn project_name(
             .cloned()
             .ok_or_else(|| anyhow!("this container ({hostname}) was not started by compose"));
     }
-    let compose = compose_command()?;
-    let args = compose_args(profile, db, &["config", "--format", "json"]);
-    let stdout = run_quietly(&compose, &args, &[])?;
+    let stdout = ComposeCli::new(&LabConfig::default(), profile, db)?
+        .run_quietly(&["config", "--format", "json"])?;
     let config: serde_json::Value =
         serde_json::from_slice(&stdout).context("reading `docker compose config --format json`")?;
     config
@@ -330,282 +397,6 @@ fn project_name(
         .and_then(|n| n.as_str())
         .map(str::to_owned)
         .ok_or_else(|| anyhow!("`docker compose config` names no project"))
-}
-
-/// The project a recorded stack's containers belong to, read back from one of them.
-fn project_of(config: &LabConfig, info: &StackInfo) -> Option<String> {
-    let engine = config.engine().ok()?;
-    let id = info.services.iter().find_map(|s| s.container.clone())?;
-    engine.inspect(&id).ok()?.labels.get(PROJECT_LABEL).cloned()
-}
-
-/// Which database the replicas use, from app1's DATABASE_URL (the bench container cannot
-/// know which compose profile started the stack).
-fn running_db(config: &LabConfig, project: &str) -> anyhow::Result<Option<DbKind>> {
-    let engine = config.engine()?;
-    let containers = engine.compose_containers(project)?;
-    let Some(app) = pick(&containers, "app1") else {
-        return Ok(None);
-    };
-    let state = engine.inspect(&app.id)?;
-    Ok(state
-        .env
-        .iter()
-        .find_map(|e| e.strip_prefix("DATABASE_URL="))
-        .and_then(DbKind::of_url))
-}
-
-/// The running container of a compose service (a stopped one when none runs).
-fn pick<'a>(containers: &'a [ContainerSummary], service: &str) -> Option<&'a ContainerSummary> {
-    let matching: Vec<_> = containers
-        .iter()
-        .filter(|c| c.service.as_deref() == Some(service))
-        .collect();
-    matching
-        .iter()
-        .find(|c| c.state == "running")
-        .or_else(|| matching.first())
-        .copied()
-}
-
-/// `docker compose` (v2 plugin) when it works, else Debian's `docker-compose`.
-fn compose_command() -> anyhow::Result<Vec<String>> {
-    let plugin = Command::new("docker")
-        .args(["compose", "version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if plugin {
-        return Ok(vec!["docker".into(), "compose".into()]);
-    }
-    let standalone = Command::new("docker-compose")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if standalone {
-        return Ok(vec!["docker-compose".into()]);
-    }
-    bail!("docker compose not found: install Docker with its compose plugin, or the Debian package docker-compose")
-}
-
-/// Arguments common to every compose call: the user's `.env` (secrets such as STRESS_TOKEN)
-/// when the repository has one, then the profile's env file (later files win), then the
-/// database profile. A lone `--env-file` would replace `.env` and drop the secrets.
-fn compose_args(profile: &Profile, db: DbKind, rest: &[&str]) -> Vec<String> {
-    let user_env = crate::profile::repo_root().join(".env");
-    compose_args_with(profile, db, user_env.is_file().then_some(&*user_env), rest)
-}
-
-fn compose_args_with(
-    profile: &Profile,
-    db: DbKind,
-    user_env: Option<&std::path::Path>,
-    rest: &[&str],
-) -> Vec<String> {
-    let mut args = Vec::new();
-    if let Some(path) = user_env {
-        args.extend(["--env-file".to_owned(), path.display().to_string()]);
-    }
-    args.extend(["--env-file".to_owned(), profile.path.display().to_string()]);
-    if db == DbKind::Mysql {
-        args.extend(["--profile".to_owned(), "mysql".to_owned()]);
-    }
-    args.extend(rest.iter().map(|s| (*s).to_owned()));
-    args
-}
-
-fn start(compose: &[String], opts: &UpOptions, env: &[(String, String)]) -> anyhow::Result<()> {
-    // --wait: back once every service is healthy (the seed job has completed); --build: the
-    // images follow the sources (a no-op when nothing changed).
-    let up = ["up", "-d", "--build", "--wait"];
-    match opts.db {
-        DbKind::Sqlite => bail!(
-            "the compose stack runs Postgres (default) or MySQL: use --db postgres or --db mysql"
-        ),
-        // With --profile mysql (compose_args), MySQL starts and the app and the seed job
-        // wait for it (Postgres still starts, idle: compose cannot drop a service by
-        // variable); compose_env points DATABASE_URL at it.
-        DbKind::Postgres | DbKind::Mysql => {
-            run(compose, &compose_args(&opts.profile, opts.db, &up), env)
-        }
-    }
-}
-
-/// The app's DATABASE_URL for compose's MySQL service.
-pub const MYSQL_URL: &str = "mysql://lab:lab@mysql:3306/lab";
-
-fn run(compose: &[String], args: &[String], env: &[(String, String)]) -> anyhow::Result<()> {
-    let mut command = Command::new(&compose[0]);
-    command.envs(env.iter().map(|(k, v)| (k, v)));
-    let status = command
-        .args(&compose[1..])
-        .args(args)
-        .current_dir(repo_root())
-        .status()
-        .with_context(|| format!("cannot run {}", compose.join(" ")))?;
-    if !status.success() {
-        bail!(
-            "`{} {}` failed ({status})",
-            compose.join(" "),
-            args.join(" ")
-        );
-    }
-    Ok(())
-}
-
-/// `run` with compose's output kept: its stdout is returned, its stderr shown only when the
-/// command fails.
-fn run_quietly(
-    compose: &[String],
-    args: &[String],
-    env: &[(String, String)],
-) -> anyhow::Result<Vec<u8>> {
-    let output = Command::new(&compose[0])
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .args(&compose[1..])
-        .args(args)
-        .current_dir(repo_root())
-        .output()
-        .with_context(|| format!("cannot run {}", compose.join(" ")))?;
-    if !output.status.success() {
-        bail!(
-            "`{} {}` failed ({}): {}",
-            compose.join(" "),
-            args.join(" "),
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    Ok(output.stdout)
-}
-
-fn wait_for_nginx(base_url: &str) -> anyhow::Result<()> {
-    let addr = base_url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
-    let deadline = Instant::now() + READY_TIMEOUT;
-    loop {
-        match process::http_get(
-            &addr,
-            contract::routes::NGINX_HEALTH,
-            Duration::from_secs(2),
-        ) {
-            Ok(200) => return Ok(()),
-            _ if Instant::now() >= deadline => {
-                bail!(
-                    "nginx at {base_url} did not answer within {} s",
-                    READY_TIMEOUT.as_secs()
-                )
-            }
-            _ => std::thread::sleep(Duration::from_millis(500)),
-        }
-    }
-}
-
-/// The compose service that is the stack's database.
-fn db_service(db: DbKind) -> &'static str {
-    match db {
-        DbKind::Mysql => "mysql",
-        DbKind::Postgres | DbKind::Sqlite => "postgres",
-    }
-}
-
-/// The services compose runs: caps from the profile (compose.yaml's defaults where it is
-/// silent), then, where the engine can be asked, each service's container and the caps the
-/// engine really applied.
-fn services(
-    config: &LabConfig,
-    profile: &Profile,
-    db: DbKind,
-    project: Option<&str>,
-    warnings: &mut Vec<String>,
-) -> anyhow::Result<Vec<ServiceInfo>> {
-    let mut services = profile_caps(profile)?;
-    let Some(project) = project else {
-        return Ok(services);
-    };
-    let found = config.engine().and_then(|engine| {
-        let containers = engine.compose_containers(project)?;
-        Ok((engine, containers))
-    });
-    let (engine, containers) = match found {
-        Ok(found) => found,
-        Err(err) => {
-            warnings.push(unmeasured_warning(&err));
-            return Ok(services);
-        }
-    };
-    for service in &mut services {
-        let compose_name = if service.name == "db" {
-            db_service(db)
-        } else {
-            service.name.as_str()
-        };
-        let Some(container) = pick(&containers, compose_name) else {
-            warnings.push(format!(
-                "{}: no container of compose service {compose_name} in project {project}: not measured",
-                service.name
-            ));
-            continue;
-        };
-        match engine.inspect(&container.id) {
-            Ok(state) => {
-                apply_container(
-                    service,
-                    &state.id,
-                    state.cpu_limit_cores,
-                    state.memory_limit_bytes,
-                    warnings,
-                );
-                service.restarts = state.restart_count;
-                service.pid = state.pid.filter(|_| state.running);
-                service.engine_socket = Some(engine.socket().to_path_buf());
-            }
-            Err(err) => warnings.push(format!("{}: {err:#}: not measured", service.name)),
-        }
-    }
-    Ok(services)
-}
-
-/// Records a service's container, with the caps the engine applied; a cap that differs from
-/// the profile's (a stack started under another profile) is reported and the engine's wins.
-fn apply_container(
-    service: &mut ServiceInfo,
-    id: &str,
-    cpus: Option<f64>,
-    memory: Option<u64>,
-    warnings: &mut Vec<String>,
-) {
-    let differs = (service.cpu_limit.unwrap_or(0.0) - cpus.unwrap_or(0.0)).abs() > 1e-6
-        || service.memory_limit_bytes != memory;
-    if differs {
-        warnings.push(format!(
-            "{}: the container runs with {} CPU / {} bytes, the profile says {} / {}: the stack was started under another profile; figures use the container's caps",
-            service.name,
-            cpus.map_or("no".into(), |c| c.to_string()),
-            memory.map_or("no".into(), |m| m.to_string()),
-            service.cpu_limit.map_or("no".into(), |c| c.to_string()),
-            service.memory_limit_bytes.map_or("no".into(), |m| m.to_string()),
-        ));
-    }
-    service.container = Some(id.to_owned());
-    service.cpu_limit = cpus;
-    service.memory_limit_bytes = memory;
-}
-
-/// The caps compose.yaml gives each service from the profile (compose starts app2 whatever
-/// the replica count; with one replica nginx sends it nothing).
-fn profile_caps(profile: &Profile) -> anyhow::Result<Vec<ServiceInfo>> {
-    let caps = profile.caps()?;
-    Ok([
-        ("app1", caps.app),
-        ("app2", caps.app),
-        ("nginx", caps.nginx),
-        ("db", caps.db),
-    ]
-    .into_iter()
-    .map(|(name, cap)| ServiceInfo::capped(name, cap))
-    .collect())
 }
 
 #[cfg(test)]
@@ -644,67 +435,5 @@ mod tests {
             recorded_profile(&info).is_err(),
             "there is no profiles/c01.env"
         );
-    }
-
-    #[test]
-    fn compose_calls_carry_the_profile_env_file_and_the_mysql_profile() {
-        let profile = Profile {
-            name: "tight".into(),
-            path: "profiles/tight.env".into(),
-            vars: Default::default(),
-        };
-        assert_eq!(
-            compose_args_with(&profile, DbKind::Postgres, None, &["up", "-d"]),
-            ["--env-file", "profiles/tight.env", "up", "-d"]
-        );
-        assert_eq!(
-            compose_args_with(&profile, DbKind::Mysql, Some(".env".as_ref()), &["down"]),
-            [
-                "--env-file",
-                ".env",
-                "--env-file",
-                "profiles/tight.env",
-                "--profile",
-                "mysql",
-                "down"
-            ]
-        );
-    }
-
-    #[test]
-    fn service_caps_come_from_the_profile_with_the_seed_defaults() {
-        let profile = Profile {
-            name: "p".into(),
-            path: "p.env".into(),
-            vars: [("APP_CPUS".to_owned(), "0.5".to_owned())].into(),
-        };
-        let services = profile_caps(&profile).unwrap();
-        assert_eq!(services[0].cpu_limit, Some(0.5));
-        assert_eq!(services[2].memory_limit_bytes, Some(200 << 20));
-    }
-
-    #[test]
-    fn the_engine_caps_win_over_the_profile_and_a_difference_is_reported() {
-        let mut service = profile_caps(&Profile {
-            name: "p".into(),
-            path: "p.env".into(),
-            vars: Default::default(),
-        })
-        .unwrap()
-        .remove(0);
-        let mut warnings = Vec::new();
-        apply_container(
-            &mut service,
-            "abc",
-            Some(0.3),
-            Some(400 << 20),
-            &mut warnings,
-        );
-        assert!(warnings.is_empty(), "{warnings:?}");
-        assert_eq!(service.container.as_deref(), Some("abc"));
-        apply_container(&mut service, "abc", Some(1.0), Some(1 << 30), &mut warnings);
-        assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("app1: the container runs with 1 CPU"));
-        assert_eq!(service.cpu_limit, Some(1.0));
     }
 }

@@ -1,7 +1,18 @@
 //! The database of a native stack: SQLite (a file), or a private Postgres or MariaDB server
 //! started from the installed binaries in its own data folder, port and cgroup.
 
-use super::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{anyhow, bail, Context};
+
+use super::tools::find_tool;
+use crate::config::{LabConfig, Ports};
+use crate::stack::cgroup::Limits;
+use crate::stack::process::{self, CommandSpec};
+use crate::stack::supervisor::{Probe, ServicePlan};
+use contract::DbKind;
 
 /// The database URL the app gets and, for Postgres/MySQL, the private server to run.
 pub(super) fn database(

@@ -1,0 +1,491 @@
+//! A bench, run from its plan: for each profile hold a stack (started, or attached to), for
+//! each scenario warm up and measure step after step, writing every result file after every
+//! step so an interrupted run keeps what it measured. The figures of a step come from the
+//! shared step runner; the ceilings it is compared with from [`Ceilings`].
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use chrono::Utc;
+
+use super::ceiling::Ceilings;
+use super::siege::{self, SiegeDriver};
+use super::step::{self, StepContext, StepRunner};
+use super::{stress, Driver, Load};
+use crate::config::{LabConfig, Ports};
+use crate::console::{spinner, step_bar, step_line};
+use crate::export;
+use crate::interrupt;
+use crate::load::urls::{self, Scenario, SeedSizes};
+use crate::plan::levels::UsersPlan;
+use crate::plan::{BenchPlan, ScenarioSource};
+use crate::plot;
+use crate::profile::{self, Profile};
+use crate::results::{ProfileRecord, Run, ServiceCaps, Settings, Step, Versions, SCHEMA_VERSION};
+use crate::sample::machine;
+use crate::stack::{self, Stack, StackInfo, UpOptions};
+
+/// A bench that ran (to its end, or until interrupted): its folder and what it measured.
+pub struct Finished {
+    pub run_dir: PathBuf,
+    pub run: Run,
+}
+
+/// Runs the plan and writes its files; the run's own outcome comes back beside what it
+/// measured, so the files are written whatever happened.
+pub fn run(config: &LabConfig, plan: &BenchPlan) -> anyhow::Result<(Finished, anyhow::Result<()>)> {
+    siege::require(config)?;
+    let run_dir = export::create_run_dir(&plan.results, &plan.label)?;
+    let rc = siege::write_rc(&profile::repo_root(), &run_dir)?;
+    interrupt::catch();
+    eprintln!("lab bench: results in {}", run_dir.display());
+    let mut bench = Bench {
+        run: new_run(config, plan),
+        config: config.clone(),
+        ceilings: Ceilings::new(config, &run_dir, plan.ceiling_secs),
+        driver: Box::new(SiegeDriver {
+            bin: config.siege_bin(),
+            rc,
+        }),
+        run_dir,
+        clock: Instant::now(),
+        plan: plan.clone(),
+    };
+    bench.save()?;
+    let outcome = bench.run_profiles();
+    if outcome.is_ok() && !interrupt::interrupted() {
+        bench.run.finished_at = Some(Utc::now());
+    }
+    bench.save()?;
+    bench.draw_plots();
+    Ok((
+        Finished {
+            run_dir: bench.run_dir,
+            run: bench.run,
+        },
+        outcome,
+    ))
+}
+
+/// The run's header: settings, machine, versions.
+fn new_run(config: &LabConfig, plan: &BenchPlan) -> Run {
+    Run {
+        schema_version: SCHEMA_VERSION,
+        label: plan.label.clone(),
+        started_at: Utc::now(),
+        finished_at: None,
+        command_line: std::env::args().collect(),
+        settings: Settings {
+            runtime: if plan.attach {
+                "attached".to_owned()
+            } else {
+                plan.runtime.to_string()
+            },
+            db: plan.db.to_string(),
+            scenarios: plan
+                .scenarios
+                .iter()
+                .map(ScenarioSource::as_given)
+                .collect(),
+            users: plan.users.clone(),
+            step_secs: plan.step_secs,
+            warmup_secs: plan.warmup_secs,
+            ceiling_secs: plan.ceiling_secs,
+            ramp: plan.ramp,
+            slo_text: plan.slo_text.clone(),
+            slo: plan.slo.clone(),
+        },
+        machine: machine::machine(),
+        versions: Versions {
+            lab: env!("CARGO_PKG_VERSION").to_owned(),
+            git_commit: machine::git_commit(),
+            app: None,
+            nginx: machine::nginx_version(config),
+            siege: siege::version(config),
+        },
+        profiles: Vec::new(),
+        siege_ceiling: Vec::new(),
+        nginx_ceiling: Vec::new(),
+        steps: Vec::new(),
+        samples: Vec::new(),
+        sustainable: Vec::new(),
+    }
+}
+
+struct Bench {
+    run: Run,
+    config: LabConfig,
+    run_dir: PathBuf,
+    driver: Box<dyn Driver>,
+    ceilings: Ceilings,
+    /// Zero of every `t_secs`.
+    clock: Instant,
+    plan: BenchPlan,
+}
+
+/// One step to measure.
+struct StepPlan<'a> {
+    profile: &'a Profile,
+    scenario: &'a str,
+    /// Grow a memory tree in one replica during the step.
+    stress: bool,
+    users: u32,
+    urls_file: &'a Path,
+    ceiling: Option<f64>,
+}
+
+impl Bench {
+    fn save(&mut self) -> anyhow::Result<()> {
+        self.run.update_sustainable();
+        export::write_all(&self.run, &self.run_dir)?;
+        export::adopt_parent_owner(&self.run_dir);
+        Ok(())
+    }
+
+    /// Draws the plots, then report.html from report.md with them inlined.
+    fn draw_plots(&self) {
+        if let Err(err) = plot::draw_run(&self.run, &self.run_dir) {
+            eprintln!("lab bench: warning: plots not drawn: {err:#}");
+        }
+        let title = export::run_title(&self.run);
+        if let Err(err) = export::html::write_from_markdown(&self.run_dir, "report", &title) {
+            eprintln!("lab bench: warning: report.html not written: {err:#}");
+        }
+        export::adopt_parent_owner(&self.run_dir);
+    }
+
+    fn run_profiles(&mut self) -> anyhow::Result<()> {
+        for profile in self.plan.profiles.clone() {
+            if interrupt::interrupted() {
+                break;
+            }
+            eprintln!("lab bench: profile {}", profile.name);
+            let stack = self.hold_stack(&profile)?;
+            self.record_profile(&profile, stack.info())?;
+            for scenario in self.plan.scenarios.clone() {
+                if interrupt::interrupted() {
+                    break;
+                }
+                self.run_scenario(&stack, &profile, &scenario)?;
+            }
+            stack.down()?;
+        }
+        Ok(())
+    }
+
+    /// The stack of a profile: started (stopped again when dropped), or the running one.
+    fn hold_stack(&self, profile: &Profile) -> anyhow::Result<Stack> {
+        if self.plan.attach {
+            return stack::attach(&self.config, &self.plan.state_dir);
+        }
+        stack::runtime(self.plan.runtime, &self.config)
+            .up(&UpOptions {
+                discard_data: false,
+                seed: self.config.seed(profile)?,
+                profile: profile.clone(),
+                db: self.plan.db,
+                state_dir: self.plan.state_dir.clone(),
+                ports: self.config.ports(Ports::STACK),
+                app_env: Vec::new(),
+            })
+            .with_context(|| format!("starting the stack for profile {}", profile.name))
+    }
+
+    fn record_profile(&mut self, profile: &Profile, stack: &StackInfo) -> anyhow::Result<()> {
+        let sizes = SeedSizes::of(self.config.seed(profile)?);
+        if self.run.versions.app.is_none() {
+            self.run.versions.app = machine::app_version(&stack.base_url);
+        }
+        // Under compose the bench container learns the database from the running app.
+        self.run.settings.db = stack.db.to_string();
+        if stack.runtime == contract::RuntimeKind::Compose && self.run.machine.engine.is_none() {
+            match self.config.engine().and_then(|e| e.info()) {
+                Ok(info) => self.run.machine.engine = Some(info),
+                Err(err) => eprintln!("lab bench: warning: no Docker engine information: {err:#}"),
+            }
+        }
+        if !stack.capped {
+            eprintln!(
+                "lab bench: WARNING: profile {} runs UNCAPPED (cgroups not writable): its figures do not show the caps",
+                profile.name
+            );
+        }
+        self.run.profiles.push(ProfileRecord {
+            name: profile.name.clone(),
+            vars: profile.vars.clone(),
+            base_url: stack.base_url.clone(),
+            capped: stack.capped,
+            services: stack
+                .services
+                .iter()
+                .map(|s| ServiceCaps {
+                    name: s.name.clone(),
+                    cpu_limit_cores: s.cpu_limit,
+                    memory_limit_bytes: s.memory_limit_bytes,
+                })
+                .collect(),
+            seed_customers: sizes.customers,
+            seed_disks: sizes.disks,
+        });
+        self.save()
+    }
+
+    fn run_scenario(
+        &mut self,
+        stack: &Stack,
+        profile: &Profile,
+        scenario: &ScenarioSource,
+    ) -> anyhow::Result<()> {
+        let urls_file = self.urls_file(profile, stack.info(), scenario)?;
+        let label = scenario.label();
+        let stress = scenario.builtin() == Some(Scenario::Stress);
+        if self.plan.warmup_secs > 0 {
+            self.warm_up(&urls_file, self.plan.users[0], self.plan.warmup_secs)?;
+        }
+        let mut levels = UsersPlan::new(&self.plan.users, self.plan.ramp);
+        while let Some(users) = levels.next() {
+            if interrupt::interrupted() {
+                break;
+            }
+            let ceiling = self.measure_ceilings(stack, profile, users)?;
+            let step = self.measure_step(
+                &StepPlan {
+                    profile,
+                    scenario: &label,
+                    stress,
+                    users,
+                    urls_file: &urls_file,
+                    ceiling,
+                },
+                stack,
+            )?;
+            let passed = step.slo.as_ref().is_none_or(|o| o.passed);
+            eprintln!("  {}", step_line(&step));
+            self.run.steps.push(step);
+            self.save()?;
+            levels.record(passed);
+        }
+        Ok(())
+    }
+
+    /// The driver's ceiling at `users` (returned), and nginx's capped ceiling beside it. lab
+    /// places the capped nginx itself, so not on an attached stack nor from inside the bench
+    /// container.
+    fn measure_ceilings(
+        &mut self,
+        stack: &Stack,
+        profile: &Profile,
+        users: u32,
+    ) -> anyhow::Result<Option<f64>> {
+        let ceiling =
+            self.ceilings
+                .driver_at(self.driver.as_ref(), users, &mut self.run.siege_ceiling)?;
+        let in_bench_container = self.config.base_url.as_ref().is_some_and(|u| !u.is_empty());
+        if !self.plan.attach && !in_bench_container {
+            let sizes = SeedSizes::of(self.config.seed(profile)?);
+            if let Err(err) = self.ceilings.nginx_at(
+                self.driver.as_ref(),
+                &**stack,
+                profile,
+                sizes,
+                users,
+                &mut self.run.nginx_ceiling,
+            ) {
+                eprintln!("lab bench: warning: nginx's capped ceiling not measured: {err:#}");
+            }
+        }
+        Ok(ceiling)
+    }
+
+    /// The URL file for a scenario: the committed `siege/urls/<name>.txt` when it matches
+    /// what the profile's seed sizes and nginx address generate, else a fresh one in the run
+    /// folder; a path is used as given. Either way it is validated first.
+    fn urls_file(
+        &self,
+        profile: &Profile,
+        stack: &StackInfo,
+        scenario: &ScenarioSource,
+    ) -> anyhow::Result<PathBuf> {
+        let path = match scenario {
+            ScenarioSource::File(path) => self.pointed_at_stack(profile, stack, path)?,
+            ScenarioSource::Builtin(builtin) => {
+                let sizes = SeedSizes::of(self.config.seed(profile)?);
+                let text = urls::generate(*builtin, sizes, &stack.base_url)?;
+                let name = builtin.name();
+                let committed = profile::repo_root()
+                    .join("siege/urls")
+                    .join(format!("{name}.txt"));
+                if fs::read_to_string(&committed).is_ok_and(|t| t == text) {
+                    committed
+                } else {
+                    let dir = self.run_dir.join("urls");
+                    fs::create_dir_all(&dir)?;
+                    let path = dir.join(format!("{}-{name}.txt", profile.name));
+                    fs::write(&path, text)?;
+                    path
+                }
+            }
+        };
+        let summary = urls::validate(&path)?;
+        log::debug!("{}: {} requests", path.display(), summary.requests);
+        Ok(path)
+    }
+
+    /// A URL file given by path, as it is when its `BASE=` line names the stack's address (or
+    /// it has none); else a copy in the run folder whose `BASE=` is the stack's, so a file
+    /// written for the default port drives a stack published on another.
+    fn pointed_at_stack(
+        &self,
+        profile: &Profile,
+        stack: &StackInfo,
+        path: &Path,
+    ) -> anyhow::Result<PathBuf> {
+        let text = fs::read_to_string(path)
+            .with_context(|| format!("cannot read the URL file {}", path.display()))?;
+        let base = stack.base_url.trim_end_matches('/');
+        let Some(text) = urls::with_base(&text, base) else {
+            return Ok(path.to_path_buf());
+        };
+        let dir = self.run_dir.join("urls");
+        fs::create_dir_all(&dir)?;
+        let stem = path
+            .file_stem()
+            .map_or_else(|| "urls".into(), |s| s.to_string_lossy().into_owned());
+        let copy = dir.join(format!("{}-{stem}.txt", profile.name));
+        fs::write(&copy, text)?;
+        eprintln!(
+            "  {}: BASE pointed at the stack ({base}) in {}",
+            path.display(),
+            copy.display()
+        );
+        Ok(copy)
+    }
+
+    fn warm_up(&self, urls_file: &Path, users: u32, secs: u64) -> anyhow::Result<()> {
+        let bar = spinner(format!("warm-up {users} users {secs}s (not counted)"));
+        let outcome = super::run(
+            self.driver.as_ref(),
+            &Load {
+                urls: urls_file.to_path_buf(),
+                users,
+                secs,
+            },
+        )?;
+        bar.finish_and_clear();
+        if outcome.hung {
+            eprintln!("lab bench: warning: the load driver hung on exit after the warm-up and was stopped");
+        } else if outcome.siege.is_none() {
+            bail!(
+                "the load driver printed no summary during warm-up against {}: {}",
+                urls_file.display(),
+                outcome.stderr_tail
+            );
+        }
+        Ok(())
+    }
+
+    /// One measured step: the shared runner, the stress side job when asked, one sample row
+    /// per service and second, then the step's record.
+    fn measure_step(&mut self, plan: &StepPlan<'_>, stack: &Stack) -> anyhow::Result<Step> {
+        let index = self.run.steps.len();
+        let current = stack.status().unwrap_or_else(|err| {
+            eprintln!(
+                "lab bench: warning: stack status failed ({err:#}); using the services as started"
+            );
+            stack.info().clone()
+        });
+        let token = self.config.stress_token(plan.profile);
+        let base_url = &current.base_url;
+        let stress_start_status = plan
+            .stress
+            .then(|| stress::start(base_url, self.plan.step_secs, token.as_deref()));
+        let started_at = Utc::now();
+        let start_offset_secs = self.clock.elapsed().as_secs_f64();
+        let load = Load {
+            urls: plan.urls_file.to_path_buf(),
+            users: plan.users,
+            secs: self.plan.step_secs,
+        };
+        let mut runner = StepRunner::start(&current, self.driver.as_ref(), &load)?;
+        let bar = step_bar(&plan.profile.name, plan.scenario, plan.users, load.secs);
+        let outcome = loop {
+            if let Some(outcome) = runner.try_finish()? {
+                break outcome;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            bar.set_position((runner.elapsed_secs() as u64).min(load.secs));
+            let Some(reading) = runner.tick() else {
+                continue;
+            };
+            bar.set_message(format!("{:.0} req/s", reading.live_requests_per_s));
+            let t_secs = self.clock.elapsed().as_secs_f64();
+            self.run.samples.extend(step::samples(
+                &reading,
+                t_secs,
+                index,
+                &plan.profile.name,
+                plan.scenario,
+            ));
+        };
+        bar.finish_and_clear();
+        let measured = runner.measure(outcome, || stack.status().ok())?;
+        if stress_start_status.is_some() {
+            stress::stop(base_url, token.as_deref());
+        }
+        let urls_file = plan.urls_file.display().to_string();
+        Ok(step::record(
+            measured,
+            &StepContext {
+                index,
+                profile: &plan.profile.name,
+                scenario: plan.scenario,
+                users: plan.users,
+                started_at,
+                start_offset_secs,
+                urls_file: &urls_file,
+                ceiling: plan.ceiling,
+                machine_cores: self.run.machine.cores,
+                slo: &self.plan.slo,
+                stress_start_status,
+            },
+        ))
+    }
+}
+
+/// The failures that make a bench exit 2: in a fixed matrix, any step that broke an SLO; in
+/// ramp mode (which runs until an SLO breaks), a series where no step met them.
+pub fn slo_failures(run: &Run) -> Vec<String> {
+    if run.settings.slo.is_empty() {
+        return Vec::new();
+    }
+    if run.settings.ramp {
+        return run
+            .sustainable
+            .iter()
+            .filter(|s| s.max_users.is_none())
+            .map(|s| {
+                format!(
+                    "{} / {}: no concurrency met the SLOs",
+                    s.profile, s.scenario
+                )
+            })
+            .collect();
+    }
+    run.steps
+        .iter()
+        .filter_map(|s| {
+            let o = s.slo.as_ref()?;
+            (!o.passed).then(|| {
+                format!(
+                    "{} / {} / {} users: {}",
+                    s.profile,
+                    s.scenario,
+                    s.users,
+                    o.failures.join("; ")
+                )
+            })
+        })
+        .collect()
+}

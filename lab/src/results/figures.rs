@@ -1,0 +1,154 @@
+//! What a step measured of the stack: nginx's figures (overall and per endpoint), each
+//! service's resources, the machine's CPU, and siege's own summary. The verdict reads them,
+//! a step keeps them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// siege's end-of-run JSON summary, every field kept. siege counts 429 as a transaction that
+/// does not lower availability and 5xx as failed; its timings have ~10 ms resolution and its
+/// `elapsed_time` can be shorter than `-t`: the lab's own figures come from nginx's log.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SiegeSummary {
+    /// Transactions (2xx/3xx and most 4xx, 429 included).
+    pub transactions: Option<f64>,
+    /// siege's availability in percent: transactions / (transactions + failed).
+    pub availability: Option<f64>,
+    /// Seconds siege says it ran.
+    pub elapsed_time: Option<f64>,
+    /// Megabytes received.
+    pub data_transferred: Option<f64>,
+    /// Mean response time in seconds.
+    pub response_time: Option<f64>,
+    /// Transactions per second by siege's clock.
+    pub transaction_rate: Option<f64>,
+    /// Megabytes per second.
+    pub throughput: Option<f64>,
+    /// Mean simultaneous connections.
+    pub concurrency: Option<f64>,
+    /// 2xx/3xx transactions.
+    pub successful_transactions: Option<f64>,
+    /// 5xx, 408 and socket errors (including connections cut when the time is up).
+    pub failed_transactions: Option<f64>,
+    /// Slowest transaction in seconds.
+    pub longest_transaction: Option<f64>,
+    /// Fastest transaction in seconds.
+    pub shortest_transaction: Option<f64>,
+    /// Any field a later siege adds.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// Request statistics from nginx's JSON access log for one step.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NginxStats {
+    /// Requests logged (lab's own control requests to `/replicas/` and `/nginx-health`
+    /// excluded).
+    pub requests: u64,
+    /// Requests per wall-clock second of the step.
+    pub requests_per_s: f64,
+    /// Median `request_time`, ms (nginx's resolution is 1 ms).
+    pub p50_ms: f64,
+    /// 90th percentile, ms.
+    pub p90_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Slowest request, ms.
+    pub max_ms: f64,
+    /// Mean, ms.
+    pub mean_ms: f64,
+    /// 2xx answers.
+    pub status_2xx: u64,
+    /// 3xx answers.
+    pub status_3xx: u64,
+    /// 4xx answers other than 429 and 499.
+    pub status_4xx: u64,
+    /// 429 (rate limited).
+    pub status_429: u64,
+    /// 499 (siege closed the connection, mostly in-flight requests cut at the step's end).
+    pub status_499: u64,
+    /// 5xx answers.
+    pub status_5xx: u64,
+    /// (2xx + 3xx) / (all requests except 499), percent. Unlike siege's, 429 lowers it.
+    pub availability_percent: f64,
+    /// 429 share of requests (499 excluded), percent.
+    pub rate_limited_percent: f64,
+    /// 5xx share of requests (499 excluded), percent.
+    pub errors_5xx_percent: f64,
+    /// Requests answered per replica (`instance`); nginx's own answers (e.g. 429) under
+    /// `nginx`; 499s are left out.
+    pub replicas: BTreeMap<String, u64>,
+    /// Log lines that could not be parsed (should be 0).
+    pub unparsable_lines: u64,
+    /// The same figures per method and route pattern (`GET /disks/{id}`, `GET /disks` and
+    /// `GET /disks?filter`, `POST /orders`...), busiest first.
+    #[serde(default)]
+    pub endpoints: Vec<EndpointStats>,
+}
+
+/// One endpoint's figures over a step, from nginx's log.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct EndpointStats {
+    /// Method and route pattern: numeric path segments become `{id}`; a query with any
+    /// parameter besides `limit` and `offset` adds `?filter`.
+    pub endpoint: String,
+    pub requests: u64,
+    pub requests_per_s: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// 4xx answers other than 429 and 499.
+    pub status_4xx: u64,
+    pub status_429: u64,
+    pub status_5xx: u64,
+}
+
+/// One service's resource use over a step.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ServiceUsage {
+    /// `app1`, `app2`, `nginx`, `db`.
+    pub name: String,
+    /// Where the figures come from: `cgroup v1`, `cgroup v2`, `proc`, `docker api` or `none`.
+    pub source: String,
+    /// CPU seconds used during the step.
+    pub cpu_seconds: f64,
+    /// Average CPU in cores (CPU seconds / wall seconds).
+    pub cpu_cores: f64,
+    /// CPU cap in cores, None when uncapped.
+    pub cpu_limit_cores: Option<f64>,
+    /// CFS periods elapsed during the step.
+    pub cpu_periods: u64,
+    /// Periods in which the cgroup was throttled.
+    pub cpu_throttled_periods: u64,
+    /// Time spent throttled, seconds.
+    pub cpu_throttled_secs: f64,
+    /// Throttled periods / periods, percent.
+    pub cpu_throttled_percent: f64,
+    /// Memory in use at the step's end, bytes.
+    pub memory_current_bytes: u64,
+    /// Highest memory use during the step, bytes (v1: max_usage reset at the step's start;
+    /// v2 and proc: highest per-second sample).
+    pub memory_peak_bytes: u64,
+    /// Memory cap, bytes; None when uncapped.
+    pub memory_limit_bytes: Option<u64>,
+    /// OOM kills during the step.
+    pub oom_kills: u64,
+    /// Times the service was restarted during the step (native: by lab's supervisor; compose:
+    /// by the engine's restart policy).
+    #[serde(default)]
+    pub restarts: u64,
+}
+
+/// The machine's CPU over one step, from `/proc/stat` where lab runs (inside the bench
+/// container that is still the host's, or the Docker VM's, `/proc/stat`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct HostUsage {
+    /// CPUs the kernel counts in `/proc/stat`.
+    pub cores: usize,
+    /// Busy CPU (everything but idle and iowait), in cores.
+    pub cpu_busy_cores: f64,
+    /// `cpu_busy_cores / cores`, percent.
+    pub cpu_busy_percent: f64,
+}

@@ -1,0 +1,186 @@
+//! The native stack's plan: every directory, binary, port, command and cap decided before
+//! anything starts, written as `plan.json` for the supervisor to run.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context};
+
+use super::database::database;
+use super::tools::{app_binary, find_tool};
+use crate::config::LabConfig;
+use crate::profile::{repo_root, Profile};
+use crate::stack::info::{UpOptions, STACK_FILE};
+use crate::stack::nginx::{self, Placement};
+use crate::stack::process::CommandSpec;
+use crate::stack::supervisor::{Plan, Probe, ServicePlan, HOLD_DIR};
+use contract::env;
+
+/// Decides the whole stack: directories, binaries, ports, commands and caps.
+pub fn plan(config: &LabConfig, opts: &UpOptions, state_dir: &Path) -> anyhow::Result<Plan> {
+    let profile = &opts.profile;
+    let ports = opts.ports;
+    let caps = profile.caps()?;
+    let replicas = caps.replicas as u16;
+    let (app_limits, db_limits, nginx_limits) = (caps.app, caps.db, caps.nginx);
+
+    let logs_dir = state_dir.join("logs");
+    let nginx_dir = state_dir.join("nginx");
+    let run_dir = nginx_dir.join("run");
+    for dir in [state_dir, &logs_dir, &nginx_dir, &run_dir] {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    // Unprivileged children (nginx workers, the database user) must reach their files.
+    fs::set_permissions(state_dir, fs::Permissions::from_mode(0o755))?;
+    for stale in ["events.jsonl", STACK_FILE] {
+        let _ = fs::remove_file(state_dir.join(stale));
+    }
+    let _ = fs::remove_dir_all(state_dir.join(HOLD_DIR));
+
+    let app_bin = app_binary(config)?;
+    let nginx_bin = find_tool(
+        config.nginx_bin.as_deref(),
+        "LAB_NGINX_BIN",
+        "nginx",
+        "nginx-light",
+    )?;
+    let (database_url, db_service) = database(config, opts.db, state_dir, ports, db_limits)?;
+
+    let mut services: Vec<ServicePlan> = db_service.into_iter().collect();
+    let mut replica_addrs = Vec::new();
+    for n in 1..=replicas {
+        let name = format!("app{n}");
+        let addr = format!("127.0.0.1:{}", ports.replica_base + n);
+        let mut command = CommandSpec::new(&app_bin, &[]);
+        command.env = BTreeMap::from([
+            (env::DATABASE_URL.into(), database_url.clone()),
+            (env::APP_LISTEN.into(), addr.clone()),
+            (env::INSTANCE_NAME.into(), name.clone()),
+            (
+                env::APP_WORKERS.into(),
+                profile.value(env::APP_WORKERS).into(),
+            ),
+            (
+                env::DB_POOL_MAX.into(),
+                profile.value(env::DB_POOL_MAX).into(),
+            ),
+        ]);
+        command.env.extend(opts.app_env.iter().cloned());
+        services.push(ServicePlan {
+            name,
+            command,
+            limits: app_limits,
+            addr: Some(addr.clone()),
+            init: Vec::new(),
+            ready: vec![Probe::Http {
+                addr: addr.clone(),
+                path: contract::routes::HEALTH.into(),
+            }],
+            after_ready: Vec::new(),
+            stop_signal: libc::SIGTERM,
+            is_db: false,
+        });
+        replica_addrs.push(addr);
+    }
+
+    let http_addr = format!("127.0.0.1:{}", ports.http);
+    let access_log = logs_dir.join("access.json");
+    let placement = Placement {
+        listen: http_addr.clone(),
+        app1_addr: replica_addrs[0].clone(),
+        app2_addr: replica_addrs.last().cloned().unwrap_or_default(),
+        run_dir: run_dir.display().to_string(),
+        log_dir: logs_dir.display().to_string(),
+        error_log: logs_dir.join("nginx-error.log").display().to_string(),
+    };
+    let conf_path = render_nginx_conf(profile, &placement, &nginx_dir, &nginx_bin)?;
+    let mut ready = vec![Probe::Http {
+        addr: http_addr.clone(),
+        path: contract::routes::NGINX_HEALTH.into(),
+    }];
+    for n in 1..=replicas {
+        ready.push(Probe::Http {
+            addr: http_addr.clone(),
+            path: contract::routes::on_replica(&format!("app{n}"), contract::routes::HEALTH),
+        });
+    }
+    let conf = conf_path.display().to_string();
+    let error_log = placement.error_log.clone();
+    services.push(ServicePlan {
+        name: "nginx".into(),
+        command: CommandSpec::new(
+            &nginx_bin,
+            &["-c", &conf, "-e", &error_log, "-g", "daemon off;"],
+        ),
+        limits: nginx_limits,
+        addr: Some(http_addr.clone()),
+        init: Vec::new(),
+        ready,
+        after_ready: Vec::new(),
+        stop_signal: libc::SIGTERM,
+        is_db: false,
+    });
+
+    let seed = if config.skip_seed {
+        None
+    } else {
+        let args = opts.seed.args(true);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut command = CommandSpec::new(&app_bin, &args);
+        command.env.insert(env::DATABASE_URL.into(), database_url);
+        Some(command)
+    };
+
+    Ok(Plan {
+        stack_id: format!(
+            "{}-{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%S%3f"),
+            std::process::id()
+        ),
+        profile: profile.name.clone(),
+        db: opts.db,
+        base_url: format!("http://{http_addr}"),
+        access_log,
+        logs_dir,
+        services,
+        seed,
+        seed_limits: app_limits,
+        ready_timeout_secs: config.ready_timeout_secs(),
+        seed_timeout_secs: config.seed_timeout_secs(),
+        cgroup_root: config.cgroup_root(),
+    })
+}
+
+/// Renders nginx.conf into the state dir and has nginx check it, so a bad profile fails here
+/// with nginx's own message instead of in the supervisor's log.
+fn render_nginx_conf(
+    profile: &Profile,
+    placement: &Placement,
+    nginx_dir: &Path,
+    nginx_bin: &Path,
+) -> anyhow::Result<PathBuf> {
+    let template_path = repo_root().join("nginx.conf");
+    let template = fs::read_to_string(&template_path)
+        .with_context(|| format!("cannot read {}", template_path.display()))?;
+    let vars = nginx::variables(profile, placement)?;
+    let conf_path = nginx_dir.join("nginx.conf");
+    fs::write(&conf_path, nginx::render(&template, &vars)?)?;
+    let output = Command::new(nginx_bin)
+        .args(["-t", "-q", "-c"])
+        .arg(&conf_path)
+        .arg("-e")
+        .arg(&placement.error_log)
+        .output()
+        .context("cannot run nginx -t")?;
+    if !output.status.success() {
+        bail!(
+            "nginx rejects the rendered {}:\n{}",
+            conf_path.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(conf_path)
+}
