@@ -11,7 +11,9 @@
 #      nginx pods render it;
 #   5. hadolint on the Dockerfile;
 #   6. the release app binary needs no shared library that distroless/cc-debian12 lacks, nor a
-#      newer glibc than Debian 12's.
+#      newer glibc than Debian 12's;
+#   7. the code's shape (scripts/code-shape.py): no source file over 600 lines, no function over
+#      80 without its reason, no import circle between files.
 # Installs what it needs when missing (apt-get, pip); exits non-zero on any failure.
 set -euo pipefail
 
@@ -229,6 +231,13 @@ if [ "$(printf '%s\n2.36\n' "$newest" | sort -V | tail -1)" = "2.36" ]; then
     ok "newest glibc symbol version: $newest (image: 2.36)"
 else
     fail "the binary needs glibc $newest, newer than the image's 2.36"
+fi
+
+say "code shape: file and function sizes, import circles"
+if $PY scripts/code-shape.py; then
+    ok "code shape"
+else
+    fail "code shape (scripts/code-shape.py)"
 fi
 
 if [ "$FAILED" -ne 0 ]; then

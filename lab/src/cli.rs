@@ -7,6 +7,8 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::LabConfig;
 use crate::plan::fault::FaultKind;
+use crate::plan::DriverKind;
+use crate::results::Arrivals;
 use contract::{DbKind, RuntimeKind};
 
 const EXIT_CODES: &str = "\
@@ -170,6 +172,9 @@ pub enum Command {
     /// Internal: the supervisor `lab up` leaves running (restarts dead services).
     #[command(name = "__supervise", hide = true)]
     Supervise(StateArgs),
+    /// Internal: lab's load driver, run by bench, soak, tune and fault in its own process.
+    #[command(name = "__drive", hide = true)]
+    Drive(DriveArgs),
 }
 
 #[derive(Debug, Args)]
@@ -197,6 +202,9 @@ pub struct SoakArgs {
     /// Seconds per window: one siege run, then one reading of every replica and nginx.
     #[arg(long, default_value_t = 30)]
     pub window_secs: u64,
+    /// The load driver: lab's own client or siege.
+    #[arg(long, value_enum, default_value_t = DriverKind::Lab)]
+    pub driver: DriverKind,
     /// Label appended to the results folder name.
     #[arg(long, default_value = "soak")]
     pub label: String,
@@ -253,6 +261,9 @@ pub struct TuneArgs {
     /// again and judged by their means.
     #[arg(long, default_value_t = 5.0)]
     pub noise_percent: f64,
+    /// The load driver: lab's own client or siege.
+    #[arg(long, value_enum, default_value_t = DriverKind::Lab)]
+    pub driver: DriverKind,
     /// The winner profile's name: `<name>.env` in the results folder.
     #[arg(long, default_value = "tuned")]
     pub name: String,
@@ -275,6 +286,56 @@ pub struct CompletionsArgs {
     /// The shell to write completions for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// How an open load spaces its arrivals (the command line's spelling).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ArrivalsArg {
+    /// One request every 1/rate seconds (reproducible; wrk2's way).
+    Constant,
+    /// Exponential gaps with mean 1/rate, as independent users arrive.
+    Poisson,
+}
+
+impl From<ArrivalsArg> for Arrivals {
+    fn from(arg: ArrivalsArg) -> Self {
+        match arg {
+            ArrivalsArg::Constant => Arrivals::Constant,
+            ArrivalsArg::Poisson => Arrivals::Poisson,
+        }
+    }
+}
+
+/// `lab __drive`: lab's load driver in its own process (lab bench runs it).
+#[derive(Debug, Args)]
+pub struct DriveArgs {
+    /// The scenario's URL file (siege's format).
+    #[arg(long)]
+    pub urls: PathBuf,
+    /// Closed model: concurrent users.
+    #[arg(long, conflicts_with = "rate", required_unless_present = "rate")]
+    pub users: Option<u32>,
+    /// Open model: requests per second.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Open model: how arrivals are spaced.
+    #[arg(long, value_enum, default_value_t = ArrivalsArg::Constant)]
+    pub arrivals: ArrivalsArg,
+    /// Open model: most connections at once.
+    #[arg(long, default_value_t = 1000)]
+    pub max_connections: usize,
+    /// Seconds of load.
+    #[arg(long)]
+    pub secs: f64,
+    /// Per-request timeout, ms.
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u64,
+    /// Threads of its runtime [default: the cores lab may use].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Seed of its random choices (which URL line, Poisson gaps).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -314,9 +375,23 @@ pub struct BenchArgs {
     /// Local processes under cgroups, or docker compose.
     #[arg(long, value_enum, default_value_t = RuntimeKind::Native)]
     pub runtime: RuntimeKind,
-    /// Concurrent siege users per step.
-    #[arg(long, value_delimiter = ',', default_values_t = vec![10u32, 50, 100, 250, 450])]
-    pub users: Vec<u32>,
+    /// Closed model: concurrent users per step, each sending its next request when the last
+    /// is answered [default: 10,50,100,250,450 unless --rate is given alone].
+    #[arg(long, value_delimiter = ',')]
+    pub users: Option<Vec<u32>>,
+    /// Open model: requests per second per step, arriving whatever the stack does (latency
+    /// counts from each request's intended start), e.g. `500,1000,2000`; or `auto`: the
+    /// highest rate that meets --slo (from 100/s, doubling, then closing in on the knee).
+    /// Runs after the --users steps.
+    #[arg(long, value_name = "RATES")]
+    pub rate: Option<String>,
+    /// Open model: how arrivals are spaced (evenly, or as Poisson arrivals).
+    #[arg(long, value_enum, default_value_t = ArrivalsArg::Constant)]
+    pub arrivals: ArrivalsArg,
+    /// The load driver: lab's own client (latency per request at the client, both models) or
+    /// siege (closed model, its own summary; your siegerc and URL files as they are).
+    #[arg(long, value_enum, default_value_t = DriverKind::Lab)]
+    pub driver: DriverKind,
     /// Seconds per measured step.
     #[arg(long, default_value_t = 20)]
     pub step_secs: u64,
@@ -335,8 +410,8 @@ pub struct BenchArgs {
     /// Where results go: `<results>/<timestamp>-<label>/`.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
-    /// Seconds per ceiling measurement, once per concurrency: siege's (against a trivial
-    /// uncapped nginx) and nginx's capped ceiling (the stack's nginx.conf under the profile's
+    /// Seconds per ceiling measurement, once per concurrency: the load driver's (against a
+    /// trivial uncapped nginx) and nginx's capped ceiling (the stack's nginx.conf under the profile's
     /// caps, proxying to a trivial upstream: natively in a cgroup, under compose as the
     /// `ceiling` services; not with --attach nor from the bench container); 0 skips both.
     #[arg(long, default_value_t = 5)]
@@ -400,6 +475,9 @@ pub struct FaultArgs {
     /// overload: the p99 (ms) a probe round must be back under after the load.
     #[arg(long, default_value_t = 250.0)]
     pub recovery_p99_ms: f64,
+    /// The load driver: lab's own client or siege.
+    #[arg(long, value_enum, default_value_t = DriverKind::Lab)]
+    pub driver: DriverKind,
     /// Where results go: `<results>/<timestamp>-fault-<scenario>/`.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,

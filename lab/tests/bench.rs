@@ -314,6 +314,16 @@ impl TestStack {
         serde_json::from_str(&std::fs::read_to_string(self.run_dir().join("run.json")).unwrap())
             .unwrap()
     }
+
+    /// The run.json of the run whose folder ends with `-<label>`.
+    fn run_json_labelled(&self, label: &str) -> Value {
+        let dir = std::fs::read_dir(self.path("results"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with(&format!("-{label}")))
+            .unwrap_or_else(|| panic!("no run labelled {label}"));
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap()
+    }
 }
 
 impl Drop for TestStack {
@@ -425,12 +435,12 @@ fn percentiles_match_a_known_latency_distribution() {
     );
     assert!(f(&nginx_usage["cpu_seconds"]) > 0.0, "{nginx_usage}");
     assert!(f(&nginx_usage["memory_peak_bytes"]) > 0.0, "{nginx_usage}");
-    assert!(f(&step["siege_cpu_seconds"]) > 0.0);
+    assert!(f(&step["driver_cpu_seconds"]) > 0.0);
 }
 
 #[test]
 fn rate_limited_and_server_errors_are_split_and_gate_the_exit_code() {
-    // 20% 429, 10% 503, 70% 200: siege calls 429 available, nginx's figures do not.
+    // 20% 429, 10% 503, 70% 200: the client and nginx count 429 as unavailable, siege does not.
     let stack = TestStack::start(Arc::new(|n, _| {
         let status = match n % 10 {
             0 | 1 => 429,
@@ -440,42 +450,68 @@ fn rate_limited_and_server_errors_are_split_and_gate_the_exit_code() {
         (status, Duration::from_millis(2))
     }));
     let urls = stack.urls_file();
-    let output = stack.bench(&[
-        "--scenario",
-        urls.to_str().unwrap(),
-        "--users",
-        "10",
-        "--step-secs",
-        "3",
-        "--warmup-secs",
-        "0",
-        "--ceiling-secs",
-        "0",
-        "--slo",
-        "availability>=99",
-    ]);
-    assert_eq!(output.status.code(), Some(2), "an SLO failure exits with 2");
-    assert!(String::from_utf8_lossy(&output.stderr).contains("SLO not met"));
-    let run = stack.run_json();
-    let step = &run["steps"][0];
-    let nginx = &step["nginx"];
-    let answered = f(&nginx["requests"]) - f(&nginx["status_499"]);
-    assert!(answered > 200.0, "{nginx}");
-    let share = |key: &str| 100.0 * f(&nginx[key]) / answered;
-    assert!((share("status_429") - 20.0).abs() < 2.0, "{nginx}");
-    assert!((share("status_5xx") - 10.0).abs() < 2.0, "{nginx}");
-    assert!(
-        (f(&nginx["availability_percent"]) - 70.0).abs() < 2.0,
-        "{nginx}"
-    );
-    let siege_availability = f(&step["siege"]["availability"]);
-    assert!(
-        siege_availability > 85.0,
-        "siege counts 429 as available: {siege_availability}"
-    );
-    assert_eq!(step["verdict"]["bottleneck"], "rate_limiter");
-    assert_eq!(step["slo"]["passed"], false);
-    assert_eq!(run["sustainable"][0]["max_users"], Value::Null);
+    for driver in ["lab", "siege"] {
+        let output = stack.bench(&[
+            "--driver",
+            driver,
+            "--scenario",
+            urls.to_str().unwrap(),
+            "--users",
+            "10",
+            "--step-secs",
+            "3",
+            "--warmup-secs",
+            "0",
+            "--ceiling-secs",
+            "0",
+            "--slo",
+            "availability>=99",
+            "--label",
+            driver,
+        ]);
+        assert_eq!(output.status.code(), Some(2), "an SLO failure exits with 2");
+        assert!(String::from_utf8_lossy(&output.stderr).contains("SLO not met"));
+        let run = stack.run_json_labelled(driver);
+        let step = &run["steps"][0];
+        assert_eq!(step["driver"], driver);
+        let nginx = &step["nginx"];
+        let answered = f(&nginx["requests"]) - f(&nginx["status_499"]);
+        assert!(answered > 200.0, "{nginx}");
+        let share = |key: &str| 100.0 * f(&nginx[key]) / answered;
+        assert!((share("status_429") - 20.0).abs() < 2.0, "{nginx}");
+        assert!((share("status_5xx") - 10.0).abs() < 2.0, "{nginx}");
+        assert!(
+            (f(&nginx["availability_percent"]) - 70.0).abs() < 2.0,
+            "{nginx}"
+        );
+        if driver == "lab" {
+            let client = &step["client"];
+            let answers = f(&client["responses"]);
+            assert!(
+                (100.0 * f(&client["status_429"]) / answers - 20.0).abs() < 2.0,
+                "{client}"
+            );
+            assert!(
+                (100.0 * f(&client["status_5xx"]) / answers - 10.0).abs() < 2.0,
+                "{client}"
+            );
+            assert!(
+                (f(&client["availability_percent"]) - 70.0).abs() < 2.0,
+                "the client counts 429 as unavailable: {client}"
+            );
+            assert!(step["siege"].is_null());
+        } else {
+            let siege_availability = f(&step["siege"]["availability"]);
+            assert!(
+                siege_availability > 85.0,
+                "siege counts 429 as available: {siege_availability}"
+            );
+            assert!(step["client"].is_null());
+        }
+        assert_eq!(step["verdict"]["bottleneck"], "rate_limiter");
+        assert_eq!(step["slo"]["passed"], false);
+        assert_eq!(run["sustainable"][0]["max_users"], Value::Null);
+    }
 }
 
 #[test]
@@ -486,6 +522,8 @@ fn a_small_matrix_writes_results_plots_and_redraws_and_compares() {
         "read,stress",
         "--users",
         "4,8",
+        "--rate",
+        "300",
         "--step-secs",
         "2",
         "--warmup-secs",
@@ -535,28 +573,55 @@ fn a_small_matrix_writes_results_plots_and_redraws_and_compares() {
     let run = stack.run_json();
     assert!(run["finished_at"].is_string());
     let steps = run["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 4);
-    let users: Vec<u64> = steps.iter().map(|s| s["users"].as_u64().unwrap()).collect();
-    assert_eq!(users, vec![4, 8, 4, 8]);
-    assert_eq!(run["siege_ceiling"].as_array().unwrap().len(), 2);
-    assert!(f(&run["siege_ceiling"][0]["transactions_per_s"]) > 100.0);
+    assert_eq!(steps.len(), 6);
+    let levels: Vec<String> = steps
+        .iter()
+        .map(|s| format!("{} {} {}", s["model"], s["users"], s["rate_per_s"]))
+        .collect();
+    let expected = ["\"closed\" 4 null", "\"closed\" 8 null", "\"open\" 0 300.0"];
+    assert_eq!(levels, [expected, expected].concat());
+    // The closed steps' users and the open steps' 50 connections.
+    assert_eq!(run["driver_ceiling"].as_array().unwrap().len(), 3);
+    assert!(f(&run["driver_ceiling"][0]["transactions_per_s"]) > 100.0);
     for step in steps {
         assert!(f(&step["nginx"]["requests"]) > 10.0, "{step}");
         assert!(step["ceiling_percent"].is_number());
-        assert!(step["siege"]["transactions"].is_number());
+        assert_eq!(step["driver"], "lab");
+        let client = &step["client"];
+        assert!(f(&client["responses"]) > 10.0, "{step}");
+        assert!(f(&client["latency"]["p99_ms"]) >= f(&client["latency"]["p50_ms"]));
+        assert!(!client["histogram"].as_str().unwrap().is_empty());
+        assert!(
+            !step["consistency"].as_array().unwrap().is_empty(),
+            "{step}"
+        );
         assert!(step["verdict"]["bottleneck"].is_string());
         assert_eq!(step["slo"]["passed"], true, "{step}");
+    }
+    // The open steps kept to their rate: 300/s for 2 s.
+    for step in [&steps[2], &steps[5]] {
+        let client = &step["client"];
+        assert!((f(&client["offered_rate_per_s"]) - 300.0).abs() < 1e-9);
+        assert!(f(&client["requests_due"]) >= 590.0, "{client}");
+        assert!(f(&client["achieved_rate_per_s"]) > 270.0, "{client}");
     }
     // Built-in scenarios were generated for this stack's address and seed sizes.
     let read_urls = std::fs::read_to_string(steps[0]["urls_file"].as_str().unwrap()).unwrap();
     assert!(read_urls.contains(&format!("BASE={}", stack.base_url())));
     assert!(read_urls.contains("SEED_DISKS=100"));
     // The stress steps made app1 grow its tree.
-    assert_eq!(steps[2]["stress_start_status"], 202);
+    assert_eq!(steps[3]["stress_start_status"], 202);
     assert!(!run["samples"].as_array().unwrap().is_empty());
-    assert_eq!(run["sustainable"][0]["max_users"], 8);
+    let read = run["sustainable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["scenario"] == "read")
+        .unwrap();
+    assert_eq!(read["max_users"], 8);
+    assert_eq!(read["max_rate_per_s"], 300.0);
     let steps_csv = std::fs::read_to_string(run_dir.join("steps.csv")).unwrap();
-    assert_eq!(steps_csv.lines().count(), 5);
+    assert_eq!(steps_csv.lines().count(), 7);
     // Every step split by endpoint, in run.json, endpoints.csv and a plot per series.
     for step in steps {
         let endpoints = step["nginx"]["endpoints"].as_array().unwrap();
@@ -585,7 +650,8 @@ fn a_small_matrix_writes_results_plots_and_redraws_and_compares() {
         assert!(run_dir.join(file).is_file(), "{file}");
     }
     let report = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
-    assert!(report.contains("| test | read | 8 |"), "{report}");
+    assert!(report.contains("| test | read | 8 users |"), "{report}");
+    assert!(report.contains("| test | read | 300/s |"), "{report}");
 
     // `lab compare` of the run with itself: table and overlays.
     let out = stack.path("compare");
@@ -600,7 +666,9 @@ fn a_small_matrix_writes_results_plots_and_redraws_and_compares() {
         .success();
     let compare = std::fs::read_to_string(out.join("compare.md")).unwrap();
     assert!(
-        compare.contains("| users | e2e / test / read | e2e / test / stress | e2e / test / read |"),
+        compare.contains(
+            "| load | e2e / test / read | e2e / test / read (open) | e2e / test / stress |"
+        ),
         "{compare}"
     );
     for stem in [

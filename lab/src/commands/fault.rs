@@ -5,7 +5,7 @@ use std::fmt;
 
 use crate::cli::FaultArgs;
 use crate::config::LabConfig;
-use crate::exec::siege::{self, SiegeDriver};
+use crate::exec::siege;
 use crate::export::{self, create_run_dir};
 use crate::fault;
 use crate::plan::fault::{FaultPlan, FaultRequest};
@@ -34,12 +34,12 @@ pub fn fault(config: &LabConfig, args: FaultArgs) -> anyhow::Result<()> {
         outage_secs: args.outage_secs,
         slow_clients: args.slow_clients,
         recovery_p99_ms: args.recovery_p99_ms,
+        driver: args.driver,
         results: args.results,
         state_dir: args.state_dir,
     })?;
-    siege::require(config)?;
     if plan.kind.needs_many_descriptors() {
-        fault::overload::raise_fd_limit()?;
+        crate::exec::raise_fd_limit()?;
     }
     let run_dir = create_run_dir(&plan.results, &format!("fault-{}", plan.kind.name()))?;
     let rc = siege::write_rc(&profile::repo_root(), &run_dir)?;
@@ -48,10 +48,7 @@ pub fn fault(config: &LabConfig, args: FaultArgs) -> anyhow::Result<()> {
     let mut rc_text = std::fs::read_to_string(&rc)?;
     rc_text.push_str("\n# lab fault: failures are the point; do not stop after 1024 of them.\nfailures = 1000000\n");
     std::fs::write(&rc, rc_text)?;
-    let driver = SiegeDriver {
-        bin: config.siege_bin(),
-        rc,
-    };
+    let driver = crate::exec::driver(plan.driver, config, &rc)?;
     let report = fault::run(config, &plan, run_dir.clone(), driver)?;
     export::write_all(&report, &run_dir)?;
     print!("{}", export::fault::summary(&report));

@@ -1,6 +1,7 @@
 //! Dispatch from the parsed command line to the job that implements it.
 
 mod bench;
+mod drive;
 mod fault;
 mod report;
 mod soak;
@@ -22,6 +23,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Soak(args) => soak::soak(config, args),
         Command::Tune(args) => tune::tune(config, args),
         Command::Supervise(args) => stack::supervise(args),
+        Command::Drive(args) => drive::drive(args),
         Command::Completions(args) => {
             crate::cli::print_completions(args.shell);
             Ok(())

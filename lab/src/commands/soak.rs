@@ -35,6 +35,7 @@ pub fn soak(config: &LabConfig, args: SoakArgs) -> anyhow::Result<()> {
         users: args.users,
         duration_secs: args.duration_secs,
         window_secs: args.window_secs,
+        driver: args.driver,
         label: args.label,
         results: args.results,
         state_dir: args.state.state_dir,

@@ -11,15 +11,16 @@ use anyhow::{bail, Context};
 use chrono::Utc;
 
 use super::ceiling::Ceilings;
-use super::siege::{self, SiegeDriver};
+use super::load::{Driver, Load};
+use super::siege;
 use super::step::{self, StepContext, StepRunner};
-use super::{stress, Driver, Load};
+use super::stress;
 use crate::config::{LabConfig, Ports};
 use crate::console::{spinner, step_bar, step_line};
 use crate::export;
 use crate::interrupt;
 use crate::load::urls::{self, Scenario, SeedSizes};
-use crate::plan::levels::UsersPlan;
+use crate::plan::levels::{Levels, Offered, Rates};
 use crate::plan::{BenchPlan, ScenarioSource};
 use crate::plot;
 use crate::profile::{self, Profile};
@@ -36,7 +37,6 @@ pub struct Finished {
 /// Runs the plan and writes its files; the run's own outcome comes back beside what it
 /// measured, so the files are written whatever happened.
 pub fn run(config: &LabConfig, plan: &BenchPlan) -> anyhow::Result<(Finished, anyhow::Result<()>)> {
-    siege::require(config)?;
     let run_dir = export::create_run_dir(&plan.results, &plan.label)?;
     let rc = siege::write_rc(&profile::repo_root(), &run_dir)?;
     interrupt::catch();
@@ -45,10 +45,7 @@ pub fn run(config: &LabConfig, plan: &BenchPlan) -> anyhow::Result<(Finished, an
         run: new_run(config, plan),
         config: config.clone(),
         ceilings: Ceilings::new(config, &run_dir, plan.ceiling_secs),
-        driver: Box::new(SiegeDriver {
-            bin: config.siege_bin(),
-            rc,
-        }),
+        driver: super::driver(plan.driver, config, &rc)?,
         run_dir,
         clock: Instant::now(),
         plan: plan.clone(),
@@ -89,7 +86,14 @@ fn new_run(config: &LabConfig, plan: &BenchPlan) -> Run {
                 .iter()
                 .map(ScenarioSource::as_given)
                 .collect(),
+            driver: plan.driver.name().to_owned(),
             users: plan.users.clone(),
+            rates: match &plan.rates {
+                Rates::List(rates) => rates.clone(),
+                Rates::None | Rates::Auto => Vec::new(),
+            },
+            rates_auto: plan.rates == Rates::Auto,
+            arrivals: (plan.rates != Rates::None).then_some(plan.arrivals),
             step_secs: plan.step_secs,
             warmup_secs: plan.warmup_secs,
             ceiling_secs: plan.ceiling_secs,
@@ -106,7 +110,7 @@ fn new_run(config: &LabConfig, plan: &BenchPlan) -> Run {
             siege: siege::version(config),
         },
         profiles: Vec::new(),
-        siege_ceiling: Vec::new(),
+        driver_ceiling: Vec::new(),
         nginx_ceiling: Vec::new(),
         steps: Vec::new(),
         samples: Vec::new(),
@@ -131,10 +135,15 @@ struct StepPlan<'a> {
     scenario: &'a str,
     /// Grow a memory tree in one replica during the step.
     stress: bool,
-    users: u32,
+    offered: Offered,
     urls_file: &'a Path,
     ceiling: Option<f64>,
 }
+
+/// The concurrency an open-model step's ceilings are measured at: the driver's own ceiling
+/// and nginx's capped ceiling have no rate of their own, only as many connections as they
+/// are given.
+pub const OPEN_CEILING_USERS: u32 = 50;
 
 impl Bench {
     fn save(&mut self) -> anyhow::Result<()> {
@@ -241,21 +250,29 @@ impl Bench {
         let urls_file = self.urls_file(profile, stack.info(), scenario)?;
         let label = scenario.label();
         let stress = scenario.builtin() == Some(Scenario::Stress);
-        if self.plan.warmup_secs > 0 {
-            self.warm_up(&urls_file, self.plan.users[0], self.plan.warmup_secs)?;
-        }
-        let mut levels = UsersPlan::new(&self.plan.users, self.plan.ramp);
-        while let Some(users) = levels.next() {
+        let mut levels = Levels::new(
+            &self.plan.users,
+            self.plan.ramp,
+            &self.plan.rates,
+            self.plan.arrivals,
+        );
+        let mut warmed_up = self.plan.warmup_secs == 0;
+        while let Some(offered) = levels.next() {
             if interrupt::interrupted() {
                 break;
             }
+            if !warmed_up {
+                self.warm_up(&urls_file, offered, self.plan.warmup_secs)?;
+                warmed_up = true;
+            }
+            let users = offered.users().unwrap_or(OPEN_CEILING_USERS);
             let ceiling = self.measure_ceilings(stack, profile, users)?;
             let step = self.measure_step(
                 &StepPlan {
                     profile,
                     scenario: &label,
                     stress,
-                    users,
+                    offered,
                     urls_file: &urls_file,
                     ceiling,
                 },
@@ -281,7 +298,7 @@ impl Bench {
     ) -> anyhow::Result<Option<f64>> {
         let ceiling =
             self.ceilings
-                .driver_at(self.driver.as_ref(), users, &mut self.run.siege_ceiling)?;
+                .driver_at(self.driver.as_ref(), users, &mut self.run.driver_ceiling)?;
         let in_bench_container = self.config.base_url.as_ref().is_some_and(|u| !u.is_empty());
         if !self.plan.attach && !in_bench_container {
             let sizes = SeedSizes::of(self.config.seed(profile)?);
@@ -363,20 +380,23 @@ impl Bench {
         Ok(copy)
     }
 
-    fn warm_up(&self, urls_file: &Path, users: u32, secs: u64) -> anyhow::Result<()> {
-        let bar = spinner(format!("warm-up {users} users {secs}s (not counted)"));
+    fn warm_up(&self, urls_file: &Path, offered: Offered, secs: u64) -> anyhow::Result<()> {
+        let bar = spinner(format!(
+            "warm-up {} {secs}s (not counted)",
+            offered.describe()
+        ));
         let outcome = super::run(
             self.driver.as_ref(),
             &Load {
                 urls: urls_file.to_path_buf(),
-                users,
+                offered,
                 secs,
             },
         )?;
         bar.finish_and_clear();
         if outcome.hung {
             eprintln!("lab bench: warning: the load driver hung on exit after the warm-up and was stopped");
-        } else if outcome.siege.is_none() {
+        } else if !outcome.reported() {
             bail!(
                 "the load driver printed no summary during warm-up against {}: {}",
                 urls_file.display(),
@@ -405,11 +425,16 @@ impl Bench {
         let start_offset_secs = self.clock.elapsed().as_secs_f64();
         let load = Load {
             urls: plan.urls_file.to_path_buf(),
-            users: plan.users,
+            offered: plan.offered,
             secs: self.plan.step_secs,
         };
         let mut runner = StepRunner::start(&current, self.driver.as_ref(), &load)?;
-        let bar = step_bar(&plan.profile.name, plan.scenario, plan.users, load.secs);
+        let bar = step_bar(
+            &plan.profile.name,
+            plan.scenario,
+            &plan.offered.describe(),
+            load.secs,
+        );
         let outcome = loop {
             if let Some(outcome) = runner.try_finish()? {
                 break outcome;
@@ -441,7 +466,7 @@ impl Bench {
                 index,
                 profile: &plan.profile.name,
                 scenario: plan.scenario,
-                users: plan.users,
+                offered: plan.offered,
                 started_at,
                 start_offset_secs,
                 urls_file: &urls_file,

@@ -11,7 +11,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::{run, Driver, Load};
+use super::{run, Driver, Load, Offered};
 use crate::config::LabConfig;
 use crate::console::spinner;
 use crate::load::urls::{self, Scenario, SeedSizes};
@@ -74,11 +74,11 @@ impl Ceilings {
         ));
         let load = Load {
             urls: urls_file,
-            users,
+            offered: Offered::Users(users),
             secs,
         };
         let mut outcome = run(driver, &load)?;
-        if outcome.siege.is_none() {
+        if !outcome.reported() {
             // siege 4.0.7 sometimes hangs on exit at high concurrency: one more try.
             eprintln!(
                 "  {} gave no summary for its ceiling at {users} users (hung: {}); retrying once",
@@ -92,14 +92,14 @@ impl Ceilings {
             users,
             transactions_per_s: outcome.transactions_per_s(secs),
             wall_secs: outcome.wall_secs,
-            siege_cpu_cores: outcome.cpu_cores(),
+            driver_cpu_cores: outcome.cpu_cores(),
             siege: outcome.siege,
         };
         eprintln!(
             "  {} ceiling at {users} users: {:.0} transactions/s ({:.2} cores)",
             driver.name(),
             point.transactions_per_s,
-            point.siege_cpu_cores
+            point.driver_cpu_cores
         );
         let tps = point.transactions_per_s;
         points.push(point);
@@ -142,7 +142,7 @@ impl Ceilings {
             driver,
             &Load {
                 urls: urls_file,
-                users,
+                offered: Offered::Users(users),
                 secs,
             },
         )?;
@@ -162,7 +162,7 @@ impl Ceilings {
                 .filter(|_| requests_per_s > 0.0)
                 .map(|cores| cores * 1e6 / requests_per_s),
             wall_secs: outcome.wall_secs,
-            siege_cpu_cores: outcome.cpu_cores(),
+            driver_cpu_cores: outcome.cpu_cores(),
         };
         eprintln!(
             "  nginx's capped ceiling ({}{}) at {users} users: {:.0} req/s{}",

@@ -126,3 +126,23 @@ impl MeasuredChild {
 fn timeval_secs(tv: libc::timeval) -> f64 {
     tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6
 }
+
+/// Raises the soft descriptor limit to the hard one (a load opens a socket per user or
+/// connection); returns the limit now.
+pub fn raise_fd_limit() -> anyhow::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            anyhow::bail!("getrlimit: {}", std::io::Error::last_os_error());
+        }
+        limit.rlim_cur = limit.rlim_max;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+            anyhow::bail!("setrlimit: {}", std::io::Error::last_os_error());
+        }
+    }
+    Ok(limit.rlim_cur)
+}

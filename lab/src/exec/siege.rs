@@ -10,7 +10,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use super::child::MeasuredChild;
-use super::{Driver, Load, LoadOutcome, RunningLoad};
+#[cfg(test)]
+use super::load::Offered;
+use super::load::{Driver, Load, LoadOutcome, RunningLoad};
 use crate::config::LabConfig;
 use crate::results::SiegeSummary;
 
@@ -50,7 +52,7 @@ pub struct SiegeDriver {
 impl SiegeDriver {
     /// Arguments: random URL order (`-i`), no delay (`-b`), JSON summary (`-j`), JSON request
     /// bodies (`-T`: siege 4.0.7 reads no content type from a siegerc).
-    pub fn args(&self, load: &Load) -> Vec<String> {
+    pub fn args(&self, load: &Load, users: u32) -> Vec<String> {
         vec![
             "-R".into(),
             self.rc.display().to_string(),
@@ -59,7 +61,7 @@ impl SiegeDriver {
             "-f".into(),
             load.urls.display().to_string(),
             "-c".into(),
-            load.users.to_string(),
+            users.to_string(),
             "-t".into(),
             format!("{}S", load.secs),
             "-i".into(),
@@ -75,7 +77,10 @@ impl Driver for SiegeDriver {
     }
 
     fn start(&self, load: &Load) -> anyhow::Result<Box<dyn RunningLoad>> {
-        Ok(Box::new(RunningSiege::spawn(self, load)?))
+        let Some(users) = load.offered.users() else {
+            bail!("siege drives a closed model only (users); an open-model load (--rate) needs lab's driver (--driver lab)");
+        };
+        Ok(Box::new(RunningSiege::spawn(self, load, users)?))
     }
 }
 
@@ -88,9 +93,9 @@ impl RunningSiege {
     /// Starts siege; it is stopped if it overruns its time by more than 10 s (siege 4.0.7
     /// sometimes hangs on exit at a few hundred users). SIGINT makes it print its summary
     /// before leaving.
-    pub fn spawn(driver: &SiegeDriver, load: &Load) -> anyhow::Result<Self> {
+    pub fn spawn(driver: &SiegeDriver, load: &Load, users: u32) -> anyhow::Result<Self> {
         let mut command = Command::new(&driver.bin);
-        command.args(driver.args(load));
+        command.args(driver.args(load, users));
         let child = MeasuredChild::spawn(command, Duration::from_secs(load.secs + 10), libc::SIGINT)
             .map_err(|e| {
                 if e.kind() == std::io::ErrorKind::NotFound {
@@ -119,6 +124,7 @@ impl RunningLoad for RunningSiege {
         Ok(self.child.try_finish()?.map(|exit| LoadOutcome {
             exit_code: exit.exit_code,
             siege: parse_summary(&exit.stdout),
+            client: None,
             wall_secs: exit.wall_secs,
             cpu_seconds: exit.cpu_seconds,
             stderr_tail: exit.stderr_tail,
@@ -189,11 +195,11 @@ mod tests {
         };
         let load = Load {
             urls: "u.txt".into(),
-            users: 450,
+            offered: Offered::Users(450),
             secs: 60,
         };
         assert_eq!(
-            driver.args(&load).join(" "),
+            driver.args(&load, 450).join(" "),
             "-R rc -T application/json -f u.txt -c 450 -t 60S -i -b -j"
         );
     }

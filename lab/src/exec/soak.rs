@@ -5,14 +5,14 @@
 //! `soak.json` at once. At the end each series' trend is judged (`results::soak`).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
-use super::siege::{self, SiegeDriver};
+use super::siege;
 use super::step::{self, StepContext, StepRunner};
-use super::Load;
+use super::{Load, Offered};
 use crate::config::{LabConfig, Ports};
 use crate::export;
 use crate::interrupt;
@@ -25,39 +25,21 @@ use crate::profile;
 use crate::results::soak::{self, ReplicaReading, SoakRun, SoakSettings, Window};
 use crate::results::Step;
 use crate::sample::{self, machine};
-use crate::stack::{self, StackInfo, UpOptions};
+use crate::stack::{self, Stack, StackInfo, UpOptions};
 
 /// Runs the soak, writing its files after every window; returns the folder and the run.
 pub fn run(config: &LabConfig, plan: &SoakPlan) -> anyhow::Result<(PathBuf, SoakRun)> {
-    siege::require(config)?;
     let run_dir = export::create_run_dir(&plan.results, &plan.label)?;
-    let driver = SiegeDriver {
-        bin: config.siege_bin(),
-        rc: siege::write_rc(&profile::repo_root(), &run_dir)?,
-    };
+    let rc = siege::write_rc(&profile::repo_root(), &run_dir)?;
+    let driver = super::driver(plan.driver, config, &rc)?;
     interrupt::catch();
     eprintln!("lab soak: results in {}", run_dir.display());
-    let seed = config.seed(&plan.profile)?;
-    let stack = stack::runtime(plan.runtime, config).up(&UpOptions {
-        discard_data: false,
-        profile: plan.profile.clone(),
-        db: plan.db,
-        state_dir: plan.state_dir.clone(),
-        ports: config.ports(Ports::STACK),
-        seed,
-        app_env: Vec::new(),
-    })?;
+    let (stack, urls_file) = start_stack(config, plan, &run_dir)?;
     let info = stack.info().clone();
-    let urls_file = run_dir.join(format!("urls-{}.txt", plan.scenario.name()));
-    std::fs::write(
-        &urls_file,
-        urls::generate(plan.scenario, SeedSizes::of(seed), &info.base_url)?,
-    )?;
-    urls::validate(&urls_file)?;
     let mut run = new_run(plan, &info);
     let load = Load {
         urls: urls_file.clone(),
-        users: plan.users,
+        offered: Offered::Users(plan.users),
         secs: plan.window_secs,
     };
     // duration / window windows of load, each followed by its readings (about 2 s: nginx's
@@ -69,7 +51,7 @@ pub fn run(config: &LabConfig, plan: &SoakPlan) -> anyhow::Result<(PathBuf, Soak
         }
         let start_secs = clock.elapsed().as_secs_f64();
         let started_at = Utc::now();
-        let measured = StepRunner::start(&info, &driver, &load)?.finish(|| None)?;
+        let measured = StepRunner::start(&info, driver.as_ref(), &load)?.finish(|| None)?;
         let replica_p99 = replica_p99_ms(&measured.lines);
         let urls_text = urls_file.display().to_string();
         let step = step::record(
@@ -78,7 +60,7 @@ pub fn run(config: &LabConfig, plan: &SoakPlan) -> anyhow::Result<(PathBuf, Soak
                 index: run.windows.len(),
                 profile: &plan.profile.name,
                 scenario: plan.scenario.name(),
-                users: plan.users,
+                offered: Offered::Users(plan.users),
                 started_at,
                 start_offset_secs: start_secs,
                 urls_file: &urls_text,
@@ -111,6 +93,31 @@ pub fn run(config: &LabConfig, plan: &SoakPlan) -> anyhow::Result<(PathBuf, Soak
     }
     export::adopt_parent_owner(&run_dir);
     Ok((run_dir, run))
+}
+
+/// Starts the profile's stack, then writes and checks the scenario's URL file against it.
+fn start_stack(
+    config: &LabConfig,
+    plan: &SoakPlan,
+    run_dir: &Path,
+) -> anyhow::Result<(Stack, PathBuf)> {
+    let seed = config.seed(&plan.profile)?;
+    let stack = stack::runtime(plan.runtime, config).up(&UpOptions {
+        discard_data: false,
+        profile: plan.profile.clone(),
+        db: plan.db,
+        state_dir: plan.state_dir.clone(),
+        ports: config.ports(Ports::STACK),
+        seed,
+        app_env: Vec::new(),
+    })?;
+    let urls_file = run_dir.join(format!("urls-{}.txt", plan.scenario.name()));
+    std::fs::write(
+        &urls_file,
+        urls::generate(plan.scenario, SeedSizes::of(seed), &stack.info().base_url)?,
+    )?;
+    urls::validate(&urls_file)?;
+    Ok((stack, urls_file))
 }
 
 fn new_run(plan: &SoakPlan, info: &StackInfo) -> SoakRun {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
-use super::{Driver, Load, LoadOutcome, RunningLoad};
+use super::load::{Driver, Load, LoadOutcome, Offered, RunningLoad};
 use crate::load::access_log::{self, LogLine};
 use crate::results::{verdict, HostUsage, NginxStats, Sample, ServiceUsage, SloRule, Step};
 use crate::sample::{self, HostCpu, Tracked};
@@ -20,16 +20,19 @@ use crate::stack::StackInfo;
 /// How often the services are sampled during a step.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
-/// A step under way: siege running, the services followed.
+/// A step under way: the load running, the services followed.
 pub struct StepRunner {
     load: Box<dyn RunningLoad>,
+    driver: &'static str,
     tracked: Vec<Tracked>,
     access_log: PathBuf,
     log_start: u64,
     last_log: u64,
-    host_start: Option<HostCpu>,
-    host_last: Option<HostCpu>,
-    siege_cpu_last: f64,
+    /// The machine's CPU counters at the start and at each reading, by seconds since the
+    /// load started: the busy share is taken over the load's own seconds, not over a driver
+    /// that hung on exit.
+    host: Vec<(f64, HostCpu)>,
+    driver_cpu_last: f64,
     last_sample: Instant,
     secs: u64,
 }
@@ -44,45 +47,48 @@ pub struct Reading {
     /// The whole machine's busy cores (None where /proc/stat is unreadable).
     pub host_cpu_cores: Option<f64>,
     /// The load driver's own cores (None when its /proc entry is gone).
-    pub siege_cpu_cores: Option<f64>,
+    pub driver_cpu_cores: Option<f64>,
 }
 
 /// What a finished step measured.
 #[derive(Debug)]
 pub struct Measured {
-    pub siege: LoadOutcome,
+    /// The driver's name (`lab`, `siege`).
+    pub driver: &'static str,
+    /// What the driver reported.
+    pub outcome: LoadOutcome,
     /// nginx's figures for the step (lab's control requests left out).
     pub nginx: NginxStats,
     /// The step's log lines, for per-request checks.
     pub lines: Vec<LogLine>,
     pub services: Vec<ServiceUsage>,
-    /// The whole machine's CPU over the step.
+    /// The whole machine's CPU over the load's own seconds.
     pub host: Option<HostUsage>,
-    /// Seconds siege loaded the stack.
+    /// Seconds the driver loaded the stack.
     pub load_secs: f64,
-    /// siege's own CPU, cores, over its wall time.
-    pub siege_cpu_cores: f64,
-    /// siege's completed + failed transactions per second; nginx's rate when siege printed
-    /// no summary (it hung on exit): what nginx logged is what siege sent.
-    pub siege_transactions_per_s: f64,
+    /// The driver's own CPU, cores, over its wall time.
+    pub driver_cpu_cores: f64,
+    /// The driver's requests done per second; nginx's rate when the driver reported nothing
+    /// (it hung on exit): what nginx logged is what it sent.
+    pub driver_requests_per_s: f64,
 }
 
 impl StepRunner {
     /// Starts following every service of `stack`, then starts the load.
     pub fn start(stack: &StackInfo, driver: &dyn Driver, load: &Load) -> anyhow::Result<Self> {
         let tracked = sample::start_all(&stack.services);
-        let host_start = HostCpu::read();
+        let host = HostCpu::read().map(|h| vec![(0.0, h)]).unwrap_or_default();
         let log_start = access_log::offset(&stack.access_log);
         let running = driver.start(load)?;
         Ok(Self {
             load: running,
+            driver: driver.name(),
             tracked,
             access_log: stack.access_log.clone(),
             log_start,
             last_log: log_start,
-            host_start,
-            host_last: host_start,
-            siege_cpu_last: 0.0,
+            host,
+            driver_cpu_last: 0.0,
             last_sample: Instant::now(),
             secs: load.secs,
         })
@@ -119,22 +125,40 @@ impl StepRunner {
                 )
             })
             .collect();
-        let mut host_cpu_cores = None;
-        if let (Some(last), Some(now)) = (self.host_last, HostCpu::read()) {
-            host_cpu_cores = Some(last.usage_until(&now).cpu_busy_cores);
-            self.host_last = Some(now);
-        }
-        let siege_cpu_cores = sample::process_cpu_seconds(self.load.pid()).map(|cpu| {
-            let cores = (cpu - self.siege_cpu_last).max(0.0) / interval;
-            self.siege_cpu_last = cpu;
+        let host_cpu_cores = self
+            .read_host()
+            .map(|(last, now)| last.usage_until(&now).cpu_busy_cores);
+        let driver_cpu_cores = sample::process_cpu_seconds(self.load.pid()).map(|cpu| {
+            let cores = (cpu - self.driver_cpu_last).max(0.0) / interval;
+            self.driver_cpu_last = cpu;
             cores
         });
         Some(Reading {
             live_requests_per_s: new_lines as f64 / interval,
             services,
             host_cpu_cores,
-            siege_cpu_cores,
+            driver_cpu_cores,
         })
+    }
+
+    /// Reads the machine's counters now; the previous reading and this one.
+    fn read_host(&mut self) -> Option<(HostCpu, HostCpu)> {
+        let now = HostCpu::read()?;
+        let last = self.host.last().map(|(_, h)| *h);
+        self.host.push((self.elapsed_secs(), now));
+        last.map(|last| (last, now))
+    }
+
+    /// The machine's CPU from the load's start to the first reading at or after `load_secs`
+    /// (the last reading when none is that late).
+    fn host_over(&self, load_secs: f64) -> Option<HostUsage> {
+        let (_, start) = self.host.first()?;
+        let (_, end) = self
+            .host
+            .iter()
+            .find(|(t, _)| *t >= load_secs)
+            .or(self.host.last())?;
+        (self.host.len() > 1).then(|| start.usage_until(end))
     }
 
     /// Reaps the load if it has ended; None while it runs.
@@ -142,7 +166,7 @@ impl StepRunner {
         self.load.try_finish()
     }
 
-    /// Sleeps until `secs` after siege's start, sampling meanwhile.
+    /// Sleeps until `secs` after the load's start, sampling meanwhile.
     pub fn wait_until(&mut self, secs: f64) {
         while self.elapsed_secs() < secs {
             self.tick();
@@ -150,7 +174,7 @@ impl StepRunner {
         }
     }
 
-    /// Waits for siege to end (sampling meanwhile), then measures the step.
+    /// Waits for the load to end (sampling meanwhile), then measures the step.
     pub fn finish(
         mut self,
         refresh: impl FnOnce() -> Option<StackInfo>,
@@ -165,9 +189,9 @@ impl StepRunner {
         self.measure(outcome, refresh)
     }
 
-    /// The step's figures once siege has ended: the services' last reading right away, then
-    /// nginx's settled log slice, the machine's CPU, and the stack as the runtime sees it now
-    /// (`refresh`: restart counts).
+    /// The step's figures once the load has ended: the machine's and the services' last
+    /// readings right away, then nginx's settled log slice, and the stack as the runtime sees
+    /// it now (`refresh`: restart counts).
     pub fn measure(
         mut self,
         outcome: LoadOutcome,
@@ -175,34 +199,20 @@ impl StepRunner {
     ) -> anyhow::Result<Measured> {
         // The machine's CPU right as the load ended, before the services' last readings
         // (which can wait up to a second for the engine).
-        let host_end = HostCpu::read();
+        let _ = self.read_host();
         sample::finish_all(&mut self.tracked);
         let log_end = access_log::settled_offset(&self.access_log);
         let bytes = access_log::read_slice(&self.access_log, self.log_start, log_end)
             .with_context(|| format!("reading {}", self.access_log.display()))?;
         let load_secs = outcome.load_secs(self.secs);
-        if outcome.hung {
-            eprintln!(
-                "lab: warning: siege hung on exit and was stopped; rates use {load_secs:.1} s"
-            );
-        }
-        if outcome.siege.is_none() {
-            eprintln!(
-                "lab: warning: siege printed no summary (exit {:?}); nginx's log is used",
-                outcome.exit_code
-            );
-        }
+        self.warn_about(&outcome, load_secs);
         let nginx = access_log::stats(&bytes, load_secs);
         if nginx.requests == 0 {
             eprintln!(
-                "lab: warning: nginx logged no request during the step (siege said: {})",
+                "lab: warning: nginx logged no request during the step (the driver said: {})",
                 outcome.stderr_tail
             );
         }
-        let host = self
-            .host_start
-            .zip(host_end)
-            .map(|(start, end)| start.usage_until(&end));
         let latest = refresh();
         let services = self
             .tracked
@@ -214,22 +224,37 @@ impl StepRunner {
                 t.usage(load_secs, now)
             })
             .collect();
-        let siege_transactions_per_s = match &outcome.siege {
-            Some(s) => {
-                (s.transactions.unwrap_or(0.0) + s.failed_transactions.unwrap_or(0.0)) / load_secs
-            }
-            None => nginx.requests_per_s,
+        let driver_requests_per_s = if outcome.reported() {
+            outcome.transactions_per_s(self.secs)
+        } else {
+            nginx.requests_per_s
         };
         Ok(Measured {
+            driver: self.driver,
+            host: self.host_over(load_secs),
             nginx,
             lines: access_log::entries(&bytes),
             services,
-            host,
             load_secs,
-            siege_cpu_cores: outcome.cpu_seconds / outcome.wall_secs.max(1e-3),
-            siege_transactions_per_s,
-            siege: outcome,
+            driver_cpu_cores: outcome.cpu_cores(),
+            driver_requests_per_s,
+            outcome,
         })
+    }
+
+    fn warn_about(&self, outcome: &LoadOutcome, load_secs: f64) {
+        if outcome.hung {
+            eprintln!(
+                "lab: warning: {} hung on exit and was stopped; rates use {load_secs:.1} s",
+                self.driver
+            );
+        }
+        if !outcome.reported() {
+            eprintln!(
+                "lab: warning: {} reported nothing (exit {:?}); nginx's log is used",
+                self.driver, outcome.exit_code
+            );
+        }
     }
 }
 
@@ -239,13 +264,14 @@ pub struct StepContext<'a> {
     pub index: usize,
     pub profile: &'a str,
     pub scenario: &'a str,
-    pub users: u32,
+    /// The load's users or rate.
+    pub offered: Offered,
     /// When the load started.
     pub started_at: DateTime<Utc>,
     /// Seconds since the run started, at the load's start.
     pub start_offset_secs: f64,
     pub urls_file: &'a str,
-    /// The load driver's ceiling at this concurrency, transactions per second.
+    /// The load driver's ceiling at this level, requests per second.
     pub ceiling: Option<f64>,
     /// The machine's cores (the verdict weighs the driver's CPU against them).
     pub machine_cores: usize,
@@ -255,48 +281,54 @@ pub struct StepContext<'a> {
     pub stress_start_status: Option<u16>,
 }
 
-/// The one step result every command reports: the figures, the bottleneck verdict, the SLO
-/// outcome.
+/// The one step result every command reports: the figures, the bottleneck verdict, the
+/// consistency of its views, the SLO outcome.
 pub fn record(m: Measured, at: &StepContext<'_>) -> Step {
     let ceiling_percent = at
         .ceiling
         .filter(|c| *c > 0.0)
-        .map(|c| 100.0 * m.siege_transactions_per_s / c);
+        .map(|c| 100.0 * m.driver_requests_per_s / c);
     let verdict = verdict::decide(&verdict::VerdictInput {
         nginx: &m.nginx,
         services: &m.services,
         ceiling_percent,
-        siege_cpu_cores: m.siege_cpu_cores,
+        driver_cpu_cores: m.driver_cpu_cores,
         machine_cores: at.machine_cores,
         host: m.host.as_ref(),
     });
-    let siege_bound = verdict.bottleneck == verdict::Bottleneck::LoadGenerator
+    let driver_bound = verdict.bottleneck == verdict::Bottleneck::LoadGenerator
         || ceiling_percent.is_some_and(|p| p >= verdict::CEILING_PERCENT);
     let mut step = Step {
         index: at.index,
         profile: at.profile.to_owned(),
         scenario: at.scenario.to_owned(),
-        users: at.users,
+        driver: m.driver.to_owned(),
+        model: at.offered.model(),
+        users: at.offered.users().unwrap_or(0),
+        rate_per_s: at.offered.rate(),
         started_at: at.started_at,
         start_offset_secs: at.start_offset_secs,
-        wall_secs: m.siege.wall_secs,
+        wall_secs: m.outcome.wall_secs,
         urls_file: at.urls_file.to_owned(),
-        siege_exit_code: m.siege.exit_code,
-        siege_hung: m.siege.hung,
-        siege: m.siege.siege,
-        siege_transactions_per_s: m.siege_transactions_per_s,
-        siege_cpu_seconds: m.siege.cpu_seconds,
-        siege_cpu_cores: m.siege_cpu_cores,
+        driver_exit_code: m.outcome.exit_code,
+        driver_hung: m.outcome.hung,
+        siege: m.outcome.siege,
+        driver_requests_per_s: m.driver_requests_per_s,
+        driver_cpu_seconds: m.outcome.cpu_seconds,
+        driver_cpu_cores: m.driver_cpu_cores,
+        client: m.outcome.client,
         nginx: m.nginx,
         services: m.services,
         ceiling_transactions_per_s: at.ceiling,
         ceiling_percent,
-        siege_bound,
+        driver_bound,
         host: m.host,
+        consistency: Vec::new(),
         verdict,
         slo: None,
         stress_start_status: at.stress_start_status,
     };
+    step.consistency = step.check_consistency();
     if !at.slo.is_empty() {
         step.slo = Some(step.judge_slo(at.slo));
     }
@@ -329,8 +361,12 @@ pub fn samples(
     if let Some(cores) = reading.host_cpu_cores {
         rows.push(row("host", cores, 0.0, 0));
     }
-    if let Some(cores) = reading.siege_cpu_cores {
-        rows.push(row("siege", cores, 0.0, 0));
+    if let Some(cores) = reading.driver_cpu_cores {
+        rows.push(row(DRIVER_SAMPLE, cores, 0.0, 0));
     }
     rows
 }
+
+/// The sample rows' name for the load driver (`siege` in runs made before lab had a driver
+/// of its own).
+pub const DRIVER_SAMPLE: &str = "driver";

@@ -133,8 +133,8 @@ fn load_section(md: &mut String, step: &Step) {
         n.p50_ms,
         n.p99_ms,
         n.max_ms,
-        step.siege_cpu_cores,
-        if step.siege_hung {
+        step.driver_cpu_cores,
+        if step.driver_hung {
             " and hung on exit (stopped by lab)"
         } else {
             ""

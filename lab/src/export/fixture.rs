@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{TimeZone, Utc};
 
+use crate::plan::levels::Offered;
 use crate::results::*;
 
 fn usage(name: &str, cores: f64, limit: f64, throttled: f64, peak_mb: u64) -> ServiceUsage {
@@ -25,7 +26,77 @@ fn usage(name: &str, cores: f64, limit: f64, throttled: f64, peak_mb: u64) -> Se
     }
 }
 
-fn step(index: usize, users: u32, rps: f64, p99: f64, throttled: f64) -> Step {
+/// What lab's driver saw of a step whose nginx figures are `nginx`: the same requests, a
+/// little slower (the queue in front of nginx).
+fn client(offered: Offered, nginx: &NginxStats, queue_ms: f64) -> ClientStats {
+    let lat = |ms: f64| ms + queue_ms;
+    let (model, users, rate) = match offered {
+        Offered::Users(u) => (LoadModel::Closed, Some(u), None),
+        Offered::Rate { per_s, .. } => (LoadModel::Open, None, Some(per_s)),
+    };
+    let latency = LatencyMs {
+        count: nginx.requests,
+        p50_ms: lat(nginx.p50_ms),
+        p90_ms: lat(nginx.p90_ms),
+        p99_ms: lat(nginx.p99_ms),
+        p999_ms: lat(nginx.max_ms * 0.9),
+        max_ms: lat(nginx.max_ms),
+        mean_ms: lat(nginx.mean_ms),
+    };
+    ClientStats {
+        model,
+        users,
+        offered_rate_per_s: rate,
+        arrivals: rate.map(|_| Arrivals::Constant),
+        load_secs: 10.0,
+        requests_due: nginx.requests,
+        requests_sent: nginx.requests,
+        responses: nginx.requests,
+        achieved_rate_per_s: nginx.requests_per_s,
+        sent_late: if rate.is_some() { 12 } else { 0 },
+        unsent: 0,
+        send_delay_p99_ms: if rate.is_some() { 14.5 } else { 0.0 },
+        timeouts: 0,
+        errors: 0,
+        timeout_secs: 10.0,
+        connections: users.map_or(64, u64::from),
+        mean_in_flight: nginx.requests_per_s * latency.mean_ms / 1000.0,
+        latency,
+        status_2xx: nginx.status_2xx,
+        status_3xx: 0,
+        status_4xx: 0,
+        status_429: nginx.status_429,
+        status_5xx: nginx.status_5xx,
+        availability_percent: nginx.availability_percent,
+        endpoints: nginx
+            .endpoints
+            .iter()
+            .map(|e| ClientEndpoint {
+                endpoint: e.endpoint.clone(),
+                requests_per_s: e.requests_per_s,
+                latency: LatencyMs {
+                    count: e.requests,
+                    p50_ms: lat(e.p50_ms),
+                    p90_ms: lat(e.p90_ms),
+                    p99_ms: lat(e.p99_ms),
+                    p999_ms: lat(e.max_ms * 0.9),
+                    max_ms: lat(e.max_ms),
+                    mean_ms: lat(e.p50_ms),
+                },
+                status_4xx: 0,
+                status_429: e.status_429,
+                status_5xx: e.status_5xx,
+                timeouts: 0,
+                errors: 0,
+            })
+            .collect(),
+        histogram: String::new(),
+    }
+}
+
+/// One step of `tight / read` with fixed figures, driven by lab's client.
+/// Long: a test fixture, a literal value of every field of `Step`; split, it would read worse.
+fn step(index: usize, offered: Offered, rps: f64, p99: f64, throttled: f64) -> Step {
     let started_at = Utc.with_ymd_and_hms(2025, 1, 2, 3, 4, 5).unwrap();
     let requests = (rps * 10.0) as u64;
     let mut replicas = BTreeMap::new();
@@ -93,53 +164,61 @@ fn step(index: usize, users: u32, rps: f64, p99: f64, throttled: f64) -> Step {
         nginx: &nginx,
         services: &services,
         ceiling_percent: Some(ceiling_percent),
-        siege_cpu_cores: 0.5,
+        driver_cpu_cores: 0.5,
         machine_cores: 2,
         host: Some(&host),
     });
+    let queue = throttled / 10.0;
+    let client = client(offered, &nginx, queue);
+    let (model, users, rate_per_s) = match offered {
+        Offered::Users(u) => (LoadModel::Closed, u, None),
+        Offered::Rate { per_s, .. } => (LoadModel::Open, 0, Some(per_s)),
+    };
     let mut s = Step {
         index,
         profile: "tight".into(),
         scenario: "read".into(),
+        driver: "lab".into(),
+        model,
         users,
+        rate_per_s,
         started_at,
         start_offset_secs: index as f64 * 11.0,
         wall_secs: 10.0,
         urls_file: "siege/urls/read.txt".into(),
-        siege_exit_code: Some(0),
-        siege_hung: false,
-        siege: Some(SiegeSummary {
-            transactions: Some(requests as f64),
-            availability: Some(99.99),
-            failed_transactions: Some(1.0),
-            ..Default::default()
-        }),
-        siege_transactions_per_s: rps,
-        siege_cpu_seconds: 5.0,
-        siege_cpu_cores: 0.5,
+        driver_exit_code: Some(0),
+        driver_hung: false,
+        siege: None,
+        driver_requests_per_s: rps,
+        driver_cpu_seconds: 5.0,
+        driver_cpu_cores: 0.5,
+        client: Some(client),
         nginx,
         services,
         ceiling_transactions_per_s: Some(ceiling),
         ceiling_percent: Some(ceiling_percent),
-        siege_bound: ceiling_percent >= verdict::CEILING_PERCENT,
+        driver_bound: ceiling_percent >= verdict::CEILING_PERCENT,
         host: Some(host),
+        consistency: Vec::new(),
         verdict,
         slo: None,
         stress_start_status: None,
     };
+    s.consistency = s.check_consistency();
     let rules = slo::parse("p99_ms<250,availability>=99.9").unwrap();
     s.slo = Some(s.judge_slo(&rules));
     s
 }
 
 /// Two steps of `tight / read`, the second one throttled and over the p99 SLO.
+/// Long: a test fixture, a literal value of every field of `Run`; split, it would read worse.
 pub fn run() -> Run {
     let mut vars = BTreeMap::new();
     vars.insert("APP_CPUS".to_owned(), "0.3".to_owned());
     vars.insert("APP_MEMORY".to_owned(), "400m".to_owned());
     let samples = (0..4)
         .flat_map(|t| {
-            ["app1", "nginx", "siege"].map(|service| Sample {
+            ["app1", "nginx", "driver"].map(|service| Sample {
                 t_secs: t as f64,
                 step: usize::from(t >= 2),
                 profile: "tight".into(),
@@ -166,7 +245,11 @@ pub fn run() -> Run {
             runtime: "native".into(),
             db: "postgres".into(),
             scenarios: vec!["read".into()],
+            driver: "lab".into(),
             users: vec![10, 450],
+            rates: vec![1000.0],
+            rates_auto: false,
+            arrivals: Some(Arrivals::Constant),
             step_secs: 10,
             warmup_secs: 2,
             ceiling_secs: 3,
@@ -209,19 +292,19 @@ pub fn run() -> Run {
             seed_customers: 1000,
             seed_disks: 10000,
         }],
-        siege_ceiling: vec![
+        driver_ceiling: vec![
             CeilingPoint {
                 users: 10,
                 transactions_per_s: 4000.0,
                 wall_secs: 3.0,
-                siege_cpu_cores: 1.2,
+                driver_cpu_cores: 1.2,
                 siege: None,
             },
             CeilingPoint {
                 users: 450,
                 transactions_per_s: 4000.0,
                 wall_secs: 3.0,
-                siege_cpu_cores: 1.8,
+                driver_cpu_cores: 1.8,
                 siege: None,
             },
         ],
@@ -233,11 +316,21 @@ pub fn run() -> Run {
             nginx_cpu_cores: Some(0.1),
             nginx_cpu_us_per_request: Some(20.0),
             wall_secs: 3.0,
-            siege_cpu_cores: 1.1,
+            driver_cpu_cores: 1.1,
         }],
         steps: vec![
-            step(0, 10, 900.0, 12.0, 5.0),
-            step(1, 450, 3500.0, 310.0, 60.0),
+            step(0, Offered::Users(10), 900.0, 12.0, 5.0),
+            step(1, Offered::Users(450), 3500.0, 310.0, 60.0),
+            step(
+                2,
+                Offered::Rate {
+                    per_s: 1000.0,
+                    arrivals: Arrivals::Constant,
+                },
+                1000.0,
+                40.0,
+                98.0,
+            ),
         ],
         samples,
         sustainable: Vec::new(),

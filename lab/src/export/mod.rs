@@ -6,19 +6,20 @@
 //! the Markdown once the plots are drawn (`html`). Tables go through [`table::Table`], CSV
 //! through the `csv` crate.
 
+mod compare;
 mod csv_files;
 pub mod fault;
 mod files;
 pub mod html;
-mod markdown;
+mod run_report;
 pub mod soak;
 pub mod table;
 pub mod tune;
 
+pub use compare::compare_markdown;
 pub use files::{
     adopt_parent_owner, create_run_dir, load_run, redraw, run_title, write_all, write_atomic,
 };
-pub use markdown::compare_markdown;
 
 #[cfg(test)]
 pub(crate) mod fixture;
@@ -32,7 +33,7 @@ mod tests {
 
     use super::csv_files::{SamplesCsv, StepsCsv};
     use super::files::{Exporter, Json};
-    use super::markdown::MarkdownReport;
+    use super::run_report::MarkdownReport;
     use super::*;
     use crate::results::Run;
 

@@ -147,6 +147,42 @@ fn markdown(file: &TuneFile) -> String {
         file.started_at.format("%Y-%m-%d %H:%M UTC"),
         file.finished_at.map_or_else(|| ", not finished".to_owned(), |t| format!(", finished {}", t.format("%H:%M UTC"))),
     );
+    result_section(&mut md, file);
+    md.push_str("![Throughput and p99 per candidate](search.png)\n\n");
+    md.push_str("## Candidates\n\n");
+    md.push_str(&candidates_table(file).render());
+    md.push('\n');
+    let _ = writeln!(
+        md,
+        "Memory floors at the end (measured peak × 1.25 + 32 MiB, raised 1.5× after an OOM kill): {}.\n",
+        file.floors_mib
+            .iter()
+            .map(|(k, v)| format!("{k} {v} MiB"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if let (Some(text), Some(name)) = (profile, &file.winner_profile) {
+        let _ = writeln!(
+            md,
+            "## The winner as a profile\n\n`{name}` in this folder (`lab tune --write-profile` also puts it in `profiles/`):\n\n```sh\n{}```\n",
+            text
+        );
+    }
+    md.push_str(
+        "## How to read this\n\n\
+         Each row is one real bench step (its own folder under `candidates/`, with the usual report). \
+         The search starts from the base profile's split, tries the other replica count, then moves \
+         CPU toward the service the verdict named as the bottleneck, taken from the service that used \
+         the least of its cap; a move that did not help halves the next one. A winner within the noise \
+         of another candidate was measured again and the means decided. The frontier marks the \
+         candidates no other beat on both throughput and p99: the trade-offs on offer. Figures from \
+         one machine in one run: compare them with each other, not with another machine's.\n",
+    );
+    md
+}
+
+/// The winner and how it compares with the base split, or why there is none; why the search stopped.
+fn result_section(md: &mut String, file: &TuneFile) {
     md.push_str("## Result\n\n");
     let first = file.candidates.first();
     match file.winner.and_then(|id| file.candidate(id)) {
@@ -191,37 +227,6 @@ fn markdown(file: &TuneFile) -> String {
     if let Some(reason) = &file.stop_reason {
         let _ = writeln!(md, "The search stopped: {reason}.\n");
     }
-    md.push_str("![Throughput and p99 per candidate](search.png)\n\n");
-    md.push_str("## Candidates\n\n");
-    md.push_str(&candidates_table(file).render());
-    md.push('\n');
-    let _ = writeln!(
-        md,
-        "Memory floors at the end (measured peak × 1.25 + 32 MiB, raised 1.5× after an OOM kill): {}.\n",
-        file.floors_mib
-            .iter()
-            .map(|(k, v)| format!("{k} {v} MiB"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    if let (Some(text), Some(name)) = (profile, &file.winner_profile) {
-        let _ = writeln!(
-            md,
-            "## The winner as a profile\n\n`{name}` in this folder (`lab tune --write-profile` also puts it in `profiles/`):\n\n```sh\n{}```\n",
-            text
-        );
-    }
-    md.push_str(
-        "## How to read this\n\n\
-         Each row is one real bench step (its own folder under `candidates/`, with the usual report). \
-         The search starts from the base profile's split, tries the other replica count, then moves \
-         CPU toward the service the verdict named as the bottleneck, taken from the service that used \
-         the least of its cap; a move that did not help halves the next one. A winner within the noise \
-         of another candidate was measured again and the means decided. The frontier marks the \
-         candidates no other beat on both throughput and p99: the trade-offs on offer. Figures from \
-         one machine in one run: compare them with each other, not with another machine's.\n",
-    );
-    md
 }
 
 /// One row per candidate.

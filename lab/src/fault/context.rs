@@ -9,9 +9,8 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::config::SeedPlan;
-use crate::exec::siege::SiegeDriver;
 use crate::exec::step::{Measured, StepRunner};
-use crate::exec::Load;
+use crate::exec::{Driver, Load, Offered};
 use crate::load::http;
 use crate::load::urls::{self, Scenario, SeedSizes};
 use crate::plan::fault::FaultPlan;
@@ -64,7 +63,7 @@ pub struct Fault {
     pub stack: Stack,
     /// The stack as started.
     pub info: StackInfo,
-    pub driver: SiegeDriver,
+    pub driver: Box<dyn Driver>,
     pub run_dir: PathBuf,
     /// When the scenario started (the window of the stack's events).
     pub started: SystemTime,
@@ -113,10 +112,10 @@ impl Fault {
     pub fn start_step(&self, scenario: Scenario, secs: u64) -> anyhow::Result<StepRunner> {
         let load = Load {
             urls: self.urls_file(scenario)?,
-            users: self.plan.users,
+            offered: Offered::Users(self.plan.users),
             secs,
         };
-        StepRunner::start(&self.info, &self.driver, &load)
+        StepRunner::start(&self.info, self.driver.as_ref(), &load)
     }
 }
 

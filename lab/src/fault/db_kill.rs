@@ -86,28 +86,7 @@ impl FaultScenario for DbKill {
                 .map_or_else(|| "never".to_owned(), |s| format!("{s:.2} s")),
             self.recovered_after.is_some_and(|s| s <= MAX_RECOVERY_SECS),
         ));
-        let crashed: Vec<String> = after
-            .services
-            .iter()
-            .filter(|s| s.name.starts_with("app") && s.restarts > restarts(before, &s.name))
-            .map(|s| {
-                format!(
-                    "{} restarted {} time(s)",
-                    s.name,
-                    s.restarts - restarts(before, &s.name)
-                )
-            })
-            .collect();
-        report.checks.push(Check::new(
-            "no replica crashed",
-            "no app restart",
-            if crashed.is_empty() {
-                "none".to_owned()
-            } else {
-                crashed.join(", ")
-            },
-            crashed.is_empty(),
-        ));
+        report.checks.push(no_replica_crashed(before, &after));
         let orders_201 = |after_kill: bool| {
             result
                 .lines
@@ -116,7 +95,17 @@ impl FaultScenario for DbKill {
                 .filter(|l| !after_kill || l.msec - l.request_time > self.kill_epoch)
                 .count() as f64
         };
-        report.timeline = vec![
+        report.timeline = self.timeline(fault, result);
+        report.figure("recovered_after_secs", self.recovered_after);
+        report.figure("orders_201_in_log", orders_201(false));
+        report.figure("orders_201_begun_after_kill", orders_201(true));
+    }
+}
+
+impl DbKill {
+    /// What happened when, from the load's start, for the report.
+    fn timeline(&self, fault: &Fault, result: &Measured) -> Vec<String> {
+        vec![
             format!(
                 "0.0 s: the load starts, {} users, write scenario (orders only), {} s; lab's order writer alongside",
                 fault.plan.users, fault.plan.step_secs
@@ -133,9 +122,32 @@ impl FaultScenario for DbKill {
                 None => "the stack did not serve again".to_owned(),
             },
             format!("{:.1} s: the load ends", result.load_secs),
-        ];
-        report.figure("recovered_after_secs", self.recovered_after);
-        report.figure("orders_201_in_log", orders_201(false));
-        report.figure("orders_201_begun_after_kill", orders_201(true));
+        ]
     }
+}
+
+/// The check that no replica restarted: a database crash must not take a replica with it.
+fn no_replica_crashed(before: &StackInfo, after: &StackInfo) -> Check {
+    let crashed: Vec<String> = after
+        .services
+        .iter()
+        .filter(|s| s.name.starts_with("app") && s.restarts > restarts(before, &s.name))
+        .map(|s| {
+            format!(
+                "{} restarted {} time(s)",
+                s.name,
+                s.restarts - restarts(before, &s.name)
+            )
+        })
+        .collect();
+    Check::new(
+        "no replica crashed",
+        "no app restart",
+        if crashed.is_empty() {
+            "none".to_owned()
+        } else {
+            crashed.join(", ")
+        },
+        crashed.is_empty(),
+    )
 }

@@ -29,8 +29,8 @@ use anyhow::Context;
 use chrono::Utc;
 
 use crate::config::{LabConfig, Ports, DEFAULT_FAULT_ACQUIRE_TIMEOUT_MS};
-use crate::exec::siege::SiegeDriver;
 use crate::exec::step::{self, StepContext};
+use crate::exec::{Driver, Offered};
 use crate::plan::fault::{FaultKind, FaultPlan};
 use crate::results::fault::{Check, FaultReport, FAULT_SCHEMA_VERSION};
 use crate::stack::{self, Stack, UpOptions};
@@ -54,7 +54,7 @@ pub fn run(
     config: &LabConfig,
     plan: &FaultPlan,
     run_dir: PathBuf,
-    driver: SiegeDriver,
+    driver: Box<dyn Driver>,
 ) -> anyhow::Result<FaultReport> {
     let mut config = config.clone();
     if plan.runtime == RuntimeKind::Compose && config.stress_token(&plan.profile).is_none() {
@@ -121,7 +121,7 @@ fn judged(fault: &Fault, scenario: &mut dyn FaultScenario) -> anyhow::Result<Fau
             index: 0,
             profile: &fault.plan.profile.name,
             scenario: scenario.load().name(),
-            users: fault.plan.users,
+            offered: Offered::Users(fault.plan.users),
             started_at,
             start_offset_secs: clock.elapsed().as_secs_f64(),
             urls_file: &urls_file,

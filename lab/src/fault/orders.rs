@@ -213,6 +213,46 @@ pub fn check(
         seed_stock,
         ..Default::default()
     };
+    let (created_by_customer, unknown_by_customer) = tally_outcomes(attempts, &mut report);
+    check_created_orders(base_url, attempts, &mut report)?;
+
+    // Every customer's orders: the writer's range is compared with its answers; everyone's
+    // quantities add up per disk.
+    let mut ordered_per_disk: HashMap<i64, i64> = HashMap::new();
+    for customer in 1..=seed_customers {
+        let orders: Vec<OrderItem> = all_pages(base_url, &format!("/customers/{customer}/orders"))?;
+        report.customers_checked += 1;
+        for order in &orders {
+            *ordered_per_disk.entry(order.disk_id).or_insert(0) += order.quantity;
+            report.units_ordered += order.quantity.max(0) as u64;
+        }
+        if !(writer_customers.0..=writer_customers.1).contains(&customer) {
+            continue;
+        }
+        let created = created_by_customer
+            .get(&customer)
+            .map_or(&[][..], Vec::as_slice);
+        let unknown = unknown_by_customer.get(&customer).copied().unwrap_or(0);
+        check_writer_customer(customer, &orders, created, unknown, &mut report);
+    }
+
+    check_stock(
+        base_url,
+        &ordered_per_disk,
+        seed_disks,
+        seed_stock,
+        &mut report,
+    )?;
+    report.passed = report.order_problems.is_empty() && report.stock_mismatches.is_empty();
+    Ok(report)
+}
+
+/// Counts the writer's answers by outcome; returns the ids created and the unknowns, per
+/// customer, for comparing with each customer's list.
+fn tally_outcomes(
+    attempts: &[Attempt],
+    report: &mut InvariantReport,
+) -> (HashMap<u64, Vec<i64>>, HashMap<u64, u64>) {
     let mut created_by_customer: HashMap<u64, Vec<i64>> = HashMap::new();
     let mut unknown_by_customer: HashMap<u64, u64> = HashMap::new();
     for attempt in attempts {
@@ -234,8 +274,15 @@ pub fn check(
             }
         }
     }
+    (created_by_customer, unknown_by_customer)
+}
 
-    // Every 201 exists by id, with the customer, disk and quantity it was placed with.
+/// Every 201 exists by id, with the customer, disk and quantity it was placed with.
+fn check_created_orders(
+    base_url: &str,
+    attempts: &[Attempt],
+    report: &mut InvariantReport,
+) -> anyhow::Result<()> {
     for attempt in attempts {
         let Outcome::Created { id } = attempt.outcome else {
             continue;
@@ -264,50 +311,50 @@ pub fn check(
             Some(_) => {}
         }
     }
+    Ok(())
+}
 
-    // Every customer's orders: the writer's range is compared with its answers; everyone's
-    // quantities add up per disk.
-    let mut ordered_per_disk: HashMap<i64, i64> = HashMap::new();
-    for customer in 1..=seed_customers {
-        let orders: Vec<OrderItem> = all_pages(base_url, &format!("/customers/{customer}/orders"))?;
-        report.customers_checked += 1;
-        for order in &orders {
-            *ordered_per_disk.entry(order.disk_id).or_insert(0) += order.quantity;
-            report.units_ordered += order.quantity.max(0) as u64;
-        }
-        if !(writer_customers.0..=writer_customers.1).contains(&customer) {
-            continue;
-        }
-        let created = created_by_customer
-            .get(&customer)
-            .cloned()
-            .unwrap_or_default();
-        let unknown = unknown_by_customer.get(&customer).copied().unwrap_or(0);
-        let mut listed: HashMap<i64, u64> = HashMap::new();
-        for order in &orders {
-            *listed.entry(order.id).or_insert(0) += 1;
-        }
-        for id in &created {
-            let times = listed.get(id).copied().unwrap_or(0);
-            if times != 1 {
-                report.order_problems.push(format!(
-                    "order {id} (201) appears {times} times in customer {customer}'s orders"
-                ));
-            }
-        }
-        let extra = listed.keys().filter(|id| !created.contains(id)).count() as u64;
-        if extra > unknown {
+/// One writer customer's list against the writer's answers: each 201 listed exactly once, and
+/// no more other orders than unknown outcomes (any more got an error yet exist).
+fn check_writer_customer(
+    customer: u64,
+    orders: &[OrderItem],
+    created: &[i64],
+    unknown: u64,
+    report: &mut InvariantReport,
+) {
+    let mut listed: HashMap<i64, u64> = HashMap::new();
+    for order in orders {
+        *listed.entry(order.id).or_insert(0) += 1;
+    }
+    for id in created {
+        let times = listed.get(id).copied().unwrap_or(0);
+        if times != 1 {
             report.order_problems.push(format!(
-                "customer {customer} has {} orders for {} answered 201 and {unknown} unknown: {} order(s) exist that got an error",
-                orders.len(),
-                created.len(),
-                extra - unknown
+                "order {id} (201) appears {times} times in customer {customer}'s orders"
             ));
         }
-        report.unknown_materialized += extra.min(unknown);
     }
+    let extra = listed.keys().filter(|id| !created.contains(id)).count() as u64;
+    if extra > unknown {
+        report.order_problems.push(format!(
+            "customer {customer} has {} orders for {} answered 201 and {unknown} unknown: {} order(s) exist that got an error",
+            orders.len(),
+            created.len(),
+            extra - unknown
+        ));
+    }
+    report.unknown_materialized += extra.min(unknown);
+}
 
-    // Seed stock = stock now + units ordered, for every disk.
+/// Seed stock = stock now + units ordered, for every disk; and every seeded disk is listed.
+fn check_stock(
+    base_url: &str,
+    ordered_per_disk: &HashMap<i64, i64>,
+    seed_disks: u64,
+    seed_stock: u64,
+    report: &mut InvariantReport,
+) -> anyhow::Result<()> {
     let disks: Vec<DiskItem> = all_pages(base_url, "/disks")?;
     for disk in &disks {
         report.disks_checked += 1;
@@ -326,8 +373,7 @@ pub fn check(
             .stock_mismatches
             .push(format!("{} disks listed, {seed_disks} seeded", disks.len()));
     }
-    report.passed = report.order_problems.is_empty() && report.stock_mismatches.is_empty();
-    Ok(report)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -19,25 +19,6 @@ pub const MAX_RECOVERY_SECS: f64 = 10.0;
 /// Reads per probe round (plus one /health).
 const ROUND_READS: u64 = 20;
 
-/// Raises the soft descriptor limit to the hard one (siege opens a socket per user).
-pub fn raise_fd_limit() -> anyhow::Result<libc::rlim_t> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            anyhow::bail!("getrlimit: {}", std::io::Error::last_os_error());
-        }
-        limit.rlim_cur = limit.rlim_max;
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-            anyhow::bail!("setrlimit: {}", std::io::Error::last_os_error());
-        }
-    }
-    Ok(limit.rlim_cur)
-}
-
 /// One probe round: `/health` and reads, one after the other.
 fn round(fault: &Fault, first_disk: u64) -> Vec<Probe> {
     let mut probes = vec![fault.get(contract::routes::HEALTH, Duration::from_secs(5))];
@@ -75,7 +56,7 @@ impl FaultScenario for Overload {
     }
 
     fn before(&mut self, fault: &Fault) -> anyhow::Result<()> {
-        self.fd_limit = raise_fd_limit()?;
+        self.fd_limit = crate::exec::raise_fd_limit()?;
         self.baseline_p99_ms = round_p99(&round(fault, 1));
         self.before = Some(fault.status()?);
         Ok(())
@@ -121,7 +102,7 @@ impl FaultScenario for Overload {
         check_memory_under_caps(result, report);
         self.check_nothing_killed(fault, report);
         let n = &result.nginx;
-        let load = &result.siege;
+        let load = &result.outcome;
         let cores = load.cpu_cores();
         let concurrency = load.siege.as_ref().and_then(|s| s.concurrency);
         report.timeline = vec![
@@ -164,7 +145,7 @@ impl FaultScenario for Overload {
         // siege 4.0.7 on 2 shared cores does not hold thousands of users: it gives no summary
         // (or hangs) and sends a trickle. Then the stack was not overloaded, and the report
         // says so.
-        let capped = load.siege.is_none() || load.hung;
+        let capped = !load.reported() || load.hung;
         report.figure("driver_capped_out", if capped { 1.0 } else { 0.0 });
         if capped {
             report.notes.push(format!(

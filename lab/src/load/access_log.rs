@@ -94,14 +94,7 @@ pub fn stats(bytes: &[u8], wall_secs: f64) -> NginxStats {
         if is_available(entry.status) {
             available += 1;
         }
-        match entry.status {
-            200..=299 => stats.status_2xx += 1,
-            300..=399 => stats.status_3xx += 1,
-            429 => stats.status_429 += 1,
-            499 => stats.status_499 += 1,
-            400..=498 => stats.status_4xx += 1,
-            _ => stats.status_5xx += 1,
-        }
+        count_status(&mut stats, entry.status);
         // A 499 was answered by nobody: it says nothing about the balance.
         if entry.status != 499 {
             let replica = if entry.instance.is_empty() {
@@ -133,30 +126,7 @@ pub fn stats(bytes: &[u8], wall_secs: f64) -> NginxStats {
     } else {
         0.0
     };
-    let rate = |n: u64| {
-        if wall_secs > 0.0 {
-            n as f64 / wall_secs
-        } else {
-            0.0
-        }
-    };
-    stats.endpoints = endpoints
-        .into_iter()
-        .map(|(name, (l, mut e))| {
-            e.endpoint = name;
-            e.requests_per_s = rate(e.requests);
-            e.p50_ms = l.quantile(0.50);
-            e.p90_ms = l.quantile(0.90);
-            e.p99_ms = l.quantile(0.99);
-            e.max_ms = l.max();
-            e
-        })
-        .collect();
-    stats.endpoints.sort_by(|a, b| {
-        b.requests
-            .cmp(&a.requests)
-            .then(a.endpoint.cmp(&b.endpoint))
-    });
+    stats.endpoints = endpoint_rows(endpoints, wall_secs);
     stats.p50_ms = latencies.quantile(0.50);
     stats.p90_ms = latencies.quantile(0.90);
     stats.p99_ms = latencies.quantile(0.99);
@@ -171,6 +141,51 @@ pub fn stats(bytes: &[u8], wall_secs: f64) -> NginxStats {
         stats.errors_5xx_percent = percent(stats.status_5xx);
     }
     stats
+}
+
+/// Adds one request to its status class (429 and 499 apart from the other 4xx).
+fn count_status(stats: &mut NginxStats, status: u16) {
+    match status {
+        200..=299 => stats.status_2xx += 1,
+        300..=399 => stats.status_3xx += 1,
+        429 => stats.status_429 += 1,
+        499 => stats.status_499 += 1,
+        400..=498 => stats.status_4xx += 1,
+        _ => stats.status_5xx += 1,
+    }
+}
+
+/// Each endpoint's rate and percentiles, the busiest first (ties by name, so the order is
+/// stable).
+fn endpoint_rows(
+    endpoints: BTreeMap<String, (Latencies, EndpointStats)>,
+    wall_secs: f64,
+) -> Vec<EndpointStats> {
+    let rate = |n: u64| {
+        if wall_secs > 0.0 {
+            n as f64 / wall_secs
+        } else {
+            0.0
+        }
+    };
+    let mut rows: Vec<EndpointStats> = endpoints
+        .into_iter()
+        .map(|(name, (l, mut e))| {
+            e.endpoint = name;
+            e.requests_per_s = rate(e.requests);
+            e.p50_ms = l.quantile(0.50);
+            e.p90_ms = l.quantile(0.90);
+            e.p99_ms = l.quantile(0.99);
+            e.max_ms = l.max();
+            e
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.requests
+            .cmp(&a.requests)
+            .then(a.endpoint.cmp(&b.endpoint))
+    });
+    rows
 }
 
 /// Method and route pattern of a request: numeric path segments become `{id}`, and a query

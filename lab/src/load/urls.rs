@@ -248,24 +248,53 @@ pub struct UrlFileSummary {
     pub with_body: usize,
 }
 
+/// One request line, as siege reads it: `URL [METHOD [BODY]]` with `$(NAME)` expanded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlRequest {
+    /// The whole URL, `http://host:port/path?query`.
+    pub url: String,
+    /// `GET` unless the line names another.
+    pub method: String,
+    /// What follows the method, if anything (a JSON body for POST/PUT/PATCH).
+    pub body: Option<String>,
+}
+
 const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"];
 
 /// Checks every line the way siege will read it; errors name `file:line`.
 pub fn validate(path: &Path) -> anyhow::Result<UrlFileSummary> {
+    Ok(summarize(&read(path)?))
+}
+
+/// Every request of a URL file, checked line by line; errors name `file:line`.
+pub fn read(path: &Path) -> anyhow::Result<Vec<UrlRequest>> {
     let text = fs::read_to_string(path)
         .with_context(|| format!("cannot read URL file {}", path.display()))?;
-    validate_text(&text, &path.display().to_string())
+    parse(&text, &path.display().to_string())
 }
 
 /// As `validate`, on text already read; `name` is used in messages.
+#[cfg(test)]
 pub fn validate_text(text: &str, name: &str) -> anyhow::Result<UrlFileSummary> {
+    Ok(summarize(&parse(text, name)?))
+}
+
+fn summarize(requests: &[UrlRequest]) -> UrlFileSummary {
+    UrlFileSummary {
+        requests: requests.len(),
+        with_body: requests
+            .iter()
+            .filter(|r| matches!(r.method.as_str(), "POST" | "PUT" | "PATCH"))
+            .count(),
+    }
+}
+
+/// The requests of a URL file's text, by siege's rules: `#` comments, `NAME=value`
+/// variables used as `$(NAME)`, then `URL [METHOD [BODY]]`, a JSON body checked as JSON.
+pub fn parse(text: &str, name: &str) -> anyhow::Result<Vec<UrlRequest>> {
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
-    let mut summary = UrlFileSummary {
-        requests: 0,
-        with_body: 0,
-    };
+    let mut requests = Vec::new();
     for (index, raw) in text.lines().enumerate() {
-        let at = || format!("{name}:{}", index + 1);
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
@@ -274,43 +303,52 @@ pub fn validate_text(text: &str, name: &str) -> anyhow::Result<UrlFileSummary> {
             vars.insert(key.to_owned(), value.to_owned());
             continue;
         }
-        let expanded = expand(line, &vars).map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
-        let (url, rest) = match expanded.split_once(char::is_whitespace) {
-            Some((url, rest)) => (url, rest.trim_start()),
-            None => (expanded.as_str(), ""),
-        };
-        check_url(url).map_err(|e| anyhow::anyhow!("{}: {e} in {raw:?}", at()))?;
-        summary.requests += 1;
-        if rest.is_empty() {
-            continue;
-        }
-        let (method, body) = match rest.split_once(char::is_whitespace) {
-            Some((method, body)) => (method, body.trim()),
-            None => (rest, ""),
-        };
-        if !METHODS.contains(&method) {
-            bail!(
-                "{}: expected a method ({}) after the URL, got {method:?}",
-                at(),
-                METHODS.join(", ")
-            );
-        }
-        if matches!(method, "POST" | "PUT" | "PATCH") {
-            summary.with_body += 1;
-        }
-        if body.starts_with('{') || body.starts_with('[') {
-            serde_json::from_str::<serde_json::Value>(body).map_err(|e| {
-                anyhow::anyhow!("{}: the {method} body is not valid JSON ({e})", at())
-            })?;
-        }
+        let request = request_line(line, &vars)
+            .map_err(|e| anyhow::anyhow!("{name}:{}: {e} in {raw:?}", index + 1))?;
+        requests.push(request);
     }
-    if summary.requests == 0 {
+    if requests.is_empty() {
         bail!("{name}: no request line (expected `URL [METHOD [BODY]]` lines)");
     }
-    Ok(summary)
+    Ok(requests)
 }
 
-/// `NAME=value` (siege's variable lines), not a URL that happens to hold `=`.
+/// One `URL [METHOD [BODY]]` line, its variables expanded.
+fn request_line(line: &str, vars: &BTreeMap<String, String>) -> anyhow::Result<UrlRequest> {
+    let expanded = expand(line, vars)?;
+    let (url, rest) = match expanded.split_once(char::is_whitespace) {
+        Some((url, rest)) => (url, rest.trim_start()),
+        None => (expanded.as_str(), ""),
+    };
+    check_url(url)?;
+    if rest.is_empty() {
+        return Ok(UrlRequest {
+            url: url.to_owned(),
+            method: "GET".to_owned(),
+            body: None,
+        });
+    }
+    let (method, body) = match rest.split_once(char::is_whitespace) {
+        Some((method, body)) => (method, body.trim()),
+        None => (rest, ""),
+    };
+    if !METHODS.contains(&method) {
+        bail!(
+            "expected a method ({}) after the URL, got {method:?}",
+            METHODS.join(", ")
+        );
+    }
+    if body.starts_with('{') || body.starts_with('[') {
+        serde_json::from_str::<serde_json::Value>(body)
+            .map_err(|e| anyhow::anyhow!("the {method} body is not valid JSON ({e})"))?;
+    }
+    Ok(UrlRequest {
+        url: url.to_owned(),
+        method: method.to_owned(),
+        body: (!body.is_empty()).then(|| body.to_owned()),
+    })
+}
+
 /// The URL file `text` with every `BASE=` line set to `base`; None when it already names
 /// `base` everywhere or has no `BASE=` line (nothing to change).
 pub fn with_base(text: &str, base: &str) -> Option<String> {
@@ -330,6 +368,7 @@ pub fn with_base(text: &str, base: &str) -> Option<String> {
     changed.then_some(out)
 }
 
+/// `NAME=value` (siege's variable lines), not a URL that happens to hold `=`.
 fn variable(line: &str) -> Option<(&str, &str)> {
     let (key, value) = line.split_once('=')?;
     let is_name = !key.is_empty()

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 use clap::ValueEnum;
 
+use super::driver::DriverKind;
 use crate::profile::Profile;
 use contract::{DbKind, RuntimeKind};
 
@@ -77,6 +78,8 @@ pub struct FaultPlan {
     pub slow_clients: usize,
     /// overload: the p99 a probe round must be back under, ms.
     pub recovery_p99_ms: f64,
+    /// The load driver.
+    pub driver: DriverKind,
     pub results: PathBuf,
     pub state_dir: PathBuf,
 }
@@ -93,6 +96,7 @@ pub struct FaultRequest {
     pub outage_secs: u64,
     pub slow_clients: usize,
     pub recovery_p99_ms: f64,
+    pub driver: DriverKind,
     pub results: PathBuf,
     pub state_dir: PathBuf,
 }
@@ -125,6 +129,7 @@ impl FaultPlan {
             outage_secs: r.outage_secs,
             slow_clients: r.slow_clients,
             recovery_p99_ms: r.recovery_p99_ms,
+            driver: r.driver,
             results: r.results,
             state_dir: r.state_dir,
         })

@@ -4,6 +4,7 @@
 //! run directly, never through a command line's structs.
 
 pub mod bench;
+mod driver;
 pub mod fault;
 pub mod levels;
 pub mod scenario;
@@ -11,5 +12,6 @@ pub mod soak;
 pub mod tune;
 
 pub use bench::BenchPlan;
+pub use driver::DriverKind;
 pub use scenario::ScenarioSource;
 pub use soak::SoakPlan;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 
+use super::driver::DriverKind;
 use crate::load::urls::Scenario;
 use crate::profile::Profile;
 use contract::{DbKind, RuntimeKind};
@@ -21,6 +22,8 @@ pub struct SoakPlan {
     pub duration_secs: u64,
     /// Seconds per window: one load run, then one reading of every replica and nginx.
     pub window_secs: u64,
+    /// The load driver of every window.
+    pub driver: DriverKind,
     pub label: String,
     pub results: PathBuf,
     pub state_dir: PathBuf,
@@ -38,6 +41,7 @@ pub struct SoakRequest {
     pub users: u32,
     pub duration_secs: u64,
     pub window_secs: u64,
+    pub driver: DriverKind,
     pub label: String,
     pub results: PathBuf,
     pub state_dir: PathBuf,
@@ -69,6 +73,7 @@ impl SoakPlan {
             users: r.users,
             duration_secs: r.duration_secs,
             window_secs: r.window_secs,
+            driver: r.driver,
             label: r.label,
             results: r.results,
             state_dir: r.state_dir,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 
+use super::driver::DriverKind;
 use crate::profile::Profile;
 use crate::results::slo;
 use crate::results::tune::{Allocation, Budget};
@@ -32,6 +33,8 @@ pub struct TunePlan {
     pub warmup_secs: u64,
     pub ceiling_secs: u64,
     pub noise_percent: f64,
+    /// The load driver of every candidate's bench.
+    pub driver: DriverKind,
     /// The winner profile's name.
     pub name: String,
     /// Also install the winner as `profiles/<name>.env`.
@@ -58,6 +61,7 @@ pub struct TuneRequest {
     pub warmup_secs: u64,
     pub ceiling_secs: u64,
     pub noise_percent: f64,
+    pub driver: DriverKind,
     pub name: String,
     pub write_profile: bool,
     pub label: String,
@@ -110,6 +114,7 @@ impl TunePlan {
             warmup_secs: r.warmup_secs,
             ceiling_secs: r.ceiling_secs,
             noise_percent: r.noise_percent,
+            driver: r.driver,
             name: r.name,
             write_profile: r.write_profile,
             label: r.label,

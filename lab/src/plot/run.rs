@@ -5,10 +5,42 @@ use std::path::{Path, PathBuf};
 
 use super::canvas::{render, Level, Line, Panel};
 use crate::load::access_log::replica_shares;
-use crate::results::{verdict, Run, Step};
+use crate::results::{verdict, LoadModel, Run, Step};
 
-/// A series of steps: (name, steps sorted by users).
+/// A series of steps: (name, steps sorted by load level).
 type Series<'a> = (String, Vec<&'a Step>);
+
+/// The x axis of a series: closed steps vary users, open steps the offered rate. The two never
+/// share a panel.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Axis {
+    Users,
+    Rate,
+}
+
+impl Axis {
+    fn of(step: &Step) -> Axis {
+        match step.model {
+            LoadModel::Closed => Axis::Users,
+            LoadModel::Open => Axis::Rate,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Axis::Users => "concurrent users (closed model)",
+            Axis::Rate => "offered requests/s (open model)",
+        }
+    }
+
+    /// `vs users` or `vs offered rate`, for titles.
+    fn versus(self) -> &'static str {
+        match self {
+            Axis::Users => "vs users",
+            Axis::Rate => "vs offered rate",
+        }
+    }
+}
 
 fn run_series<'a>(run: &'a Run, prefix: Option<&str>) -> Vec<Series<'a>> {
     run.series()
@@ -23,31 +55,79 @@ fn run_series<'a>(run: &'a Run, prefix: Option<&str>) -> Vec<Series<'a>> {
         .collect()
 }
 
-fn by_users(steps: &[&Step], value: impl Fn(&Step) -> f64) -> Vec<(f64, f64)> {
-    steps.iter().map(|s| (s.users as f64, value(s))).collect()
+/// The series split by axis, closed model first; an axis without series is left out.
+fn by_axis<'a, 'b>(series: &'b [Series<'a>]) -> Vec<(Axis, Vec<&'b Series<'a>>)> {
+    [Axis::Users, Axis::Rate]
+        .into_iter()
+        .map(|axis| {
+            let mine: Vec<_> = series
+                .iter()
+                .filter(|(_, steps)| steps.first().is_some_and(|s| Axis::of(s) == axis))
+                .collect();
+            (axis, mine)
+        })
+        .filter(|(_, mine)| !mine.is_empty())
+        .collect()
 }
 
-fn throughput_panel(series: &[Series<'_>]) -> Panel {
-    Panel {
-        title: "Throughput vs users (requests/s at nginx)".into(),
-        x_label: "concurrent siege users".into(),
-        y_label: "requests/s".into(),
-        lines: series
+fn by_level(steps: &[&Step], value: impl Fn(&Step) -> f64) -> Vec<(f64, f64)> {
+    steps.iter().map(|s| (s.level(), value(s))).collect()
+}
+
+/// Whose latency the series show: the client's when lab's driver measured every step.
+fn latency_source(series: &[&Series<'_>]) -> &'static str {
+    let all_client = series
+        .iter()
+        .all(|(_, steps)| steps.iter().all(|s| s.client.is_some()));
+    if all_client {
+        "at the client"
+    } else {
+        "at the client, or nginx's where siege drove"
+    }
+}
+
+fn throughput_panel(axis: Axis, series: &[&Series<'_>]) -> Panel {
+    let mut lines: Vec<Line> = series
+        .iter()
+        .enumerate()
+        .map(|(i, (name, steps))| Line {
+            label: name.clone(),
+            points: by_level(steps, |s| s.headline().requests_per_s),
+            color: i,
+            dashed: false,
+        })
+        .collect();
+    if axis == Axis::Rate {
+        // What was offered: a series on this line kept up.
+        let mut rates: Vec<f64> = series
             .iter()
-            .enumerate()
-            .map(|(i, (name, steps))| Line {
-                label: name.clone(),
-                points: by_users(steps, |s| s.nginx.requests_per_s),
-                color: i,
-                dashed: false,
-            })
-            .collect(),
+            .flat_map(|(_, steps)| steps.iter().map(|s| s.level()))
+            .collect();
+        rates.sort_by(f64::total_cmp);
+        rates.dedup();
+        lines.push(Line {
+            label: "offered".into(),
+            points: rates.iter().map(|r| (*r, *r)).collect(),
+            color: series.len(),
+            dashed: true,
+        });
+    }
+    Panel {
+        title: format!(
+            "Throughput {} (requests/s answered, {})",
+            axis.versus(),
+            latency_source(series)
+        ),
+        x_label: axis.label().into(),
+        y_label: "requests/s".into(),
+        lines,
         levels: Vec::new(),
     }
 }
 
-/// siege's throughput as a share of its own ceiling: at the dashed line a step is siege-bound.
-fn ceiling_panel(series: &[Series<'_>], run: &Run) -> Panel {
+/// The driver's throughput as a share of its own ceiling: at the dashed line a step is
+/// driver-bound.
+fn ceiling_panel(axis: Axis, series: &[&Series<'_>], run: &Run) -> Option<Panel> {
     let mut lines: Vec<Line> = series
         .iter()
         .enumerate()
@@ -55,70 +135,81 @@ fn ceiling_panel(series: &[Series<'_>], run: &Run) -> Panel {
             label: name.clone(),
             points: steps
                 .iter()
-                .filter_map(|s| Some((s.users as f64, s.ceiling_percent?)))
+                .filter_map(|s| Some((s.level(), s.ceiling_percent?)))
                 .collect(),
             color: i,
             dashed: false,
         })
         .collect();
     lines.retain(|l| !l.points.is_empty());
+    if lines.is_empty() {
+        return None;
+    }
     let ceilings: Vec<String> = run
-        .siege_ceiling
+        .driver_ceiling
         .iter()
-        .map(|c| format!("{}: {:.0}/s", c.users, c.transactions_per_s))
+        .map(|c| format!("{} users: {:.0}/s", c.users, c.transactions_per_s))
         .collect();
-    Panel {
+    Some(Panel {
         title: format!(
-            "Share of siege's own ceiling (ceiling {})",
+            "Share of the load driver's own ceiling (ceiling {})",
             ceilings.join(", ")
         ),
-        x_label: "concurrent siege users".into(),
-        y_label: "% of siege's ceiling".into(),
+        x_label: axis.label().into(),
+        y_label: "% of the driver's ceiling".into(),
         lines,
         levels: vec![Level {
-            label: format!("siege-bound at {:.0}%", verdict::CEILING_PERCENT),
+            label: format!("driver-bound at {:.0}%", verdict::CEILING_PERCENT),
             value: verdict::CEILING_PERCENT,
             color: 1,
         }],
-    }
+    })
 }
 
-fn latency_panel(series: &[Series<'_>]) -> Panel {
+fn latency_panel(axis: Axis, series: &[&Series<'_>]) -> Panel {
     let mut lines = Vec::new();
     for (i, (name, steps)) in series.iter().enumerate() {
         lines.push(Line {
             label: format!("{name} p99"),
-            points: by_users(steps, |s| s.nginx.p99_ms),
+            points: by_level(steps, |s| s.headline().p99_ms),
             color: i,
             dashed: false,
         });
         lines.push(Line {
             label: format!("{name} p50"),
-            points: by_users(steps, |s| s.nginx.p50_ms),
+            points: by_level(steps, |s| s.headline().p50_ms),
             color: i,
             dashed: true,
         });
     }
     Panel {
-        title: "Latency at nginx vs users (p99 solid, p50 dashed)".into(),
-        x_label: "concurrent siege users".into(),
+        title: format!(
+            "Latency {} {} (p99 solid, p50 dashed)",
+            latency_source(series),
+            axis.versus()
+        ),
+        x_label: axis.label().into(),
         y_label: "ms".into(),
         lines,
         levels: Vec::new(),
     }
 }
 
-fn availability_panels(series: &[Series<'_>]) -> Vec<Panel> {
+fn availability_panels(axis: Axis, series: &[&Series<'_>]) -> Vec<Panel> {
     let availability = Panel {
-        title: "Availability (nginx: 2xx+3xx of answered requests)".into(),
-        x_label: "concurrent siege users".into(),
+        title: format!(
+            "Availability {} (2xx+3xx of requests, {})",
+            axis.versus(),
+            latency_source(series)
+        ),
+        x_label: axis.label().into(),
         y_label: "%".into(),
         lines: series
             .iter()
             .enumerate()
             .map(|(i, (name, steps))| Line {
                 label: name.clone(),
-                points: by_users(steps, |s| s.nginx.availability_percent),
+                points: by_level(steps, |s| s.headline().availability_percent),
                 color: i,
                 dashed: false,
             })
@@ -129,20 +220,23 @@ fn availability_panels(series: &[Series<'_>]) -> Vec<Panel> {
     for (i, (name, steps)) in series.iter().enumerate() {
         errors.push(Line {
             label: format!("{name} 5xx"),
-            points: by_users(steps, |s| s.nginx.errors_5xx_percent),
+            points: by_level(steps, |s| s.nginx.errors_5xx_percent),
             color: i,
             dashed: false,
         });
         errors.push(Line {
             label: format!("{name} 429"),
-            points: by_users(steps, |s| s.nginx.rate_limited_percent),
+            points: by_level(steps, |s| s.nginx.rate_limited_percent),
             color: i,
             dashed: true,
         });
     }
     let split = Panel {
-        title: "Error split (5xx solid, 429 dashed)".into(),
-        x_label: "concurrent siege users".into(),
+        title: format!(
+            "Error split at nginx {} (5xx solid, 429 dashed)",
+            axis.versus()
+        ),
+        x_label: axis.label().into(),
         y_label: "% of requests".into(),
         lines: errors,
         levels: Vec::new(),
@@ -150,7 +244,7 @@ fn availability_panels(series: &[Series<'_>]) -> Vec<Panel> {
     vec![availability, split]
 }
 
-fn replica_panel(series: &[Series<'_>]) -> Panel {
+fn replica_panel(axis: Axis, series: &[&Series<'_>]) -> Panel {
     let mut lines = Vec::new();
     let mut color_index = 0;
     for (name, steps) in series {
@@ -163,13 +257,12 @@ fn replica_panel(series: &[Series<'_>]) -> Panel {
         for replica in replicas {
             lines.push(Line {
                 label: format!("{name}: {replica}"),
-                points: steps
-                    .iter()
-                    .map(|s| {
-                        let share = replica_shares(&s.nginx).get(&replica).copied();
-                        (s.users as f64, share.unwrap_or(0.0))
-                    })
-                    .collect(),
+                points: by_level(steps, |s| {
+                    replica_shares(&s.nginx)
+                        .get(&replica)
+                        .copied()
+                        .unwrap_or(0.0)
+                }),
                 color: color_index,
                 dashed: false,
             });
@@ -177,12 +270,26 @@ fn replica_panel(series: &[Series<'_>]) -> Panel {
         }
     }
     Panel {
-        title: "Replica balance: share of requests per replica".into(),
-        x_label: "concurrent siege users".into(),
+        title: format!(
+            "Replica balance {}: share of requests per replica",
+            axis.versus()
+        ),
+        x_label: axis.label().into(),
         y_label: "% of requests".into(),
         lines,
         levels: Vec::new(),
     }
+}
+
+/// One panel per axis that has series, from `panel`.
+fn per_axis(
+    series: &[Series<'_>],
+    panel: impl Fn(Axis, &[&Series<'_>]) -> Vec<Panel>,
+) -> Vec<Panel> {
+    by_axis(series)
+        .into_iter()
+        .flat_map(|(axis, mine)| panel(axis, &mine))
+        .collect()
 }
 
 fn resource_panels(run: &Run, profile: &str, scenario: &str) -> Vec<Panel> {
@@ -223,8 +330,8 @@ fn resource_panels(run: &Run, profile: &str, scenario: &str) -> Vec<Panel> {
                 color: i,
                 dashed: false,
             });
-            // siege's and the machine's memory are not sampled: no flat zero line for them.
-            if matches!(*service, "siege" | "host") {
+            // The driver's and the machine's memory are not sampled: no flat zero line for them.
+            if matches!(*service, "driver" | "siege" | "host") {
                 continue;
             }
             memory.push(Line {
@@ -237,22 +344,9 @@ fn resource_panels(run: &Run, profile: &str, scenario: &str) -> Vec<Panel> {
                 dashed: false,
             });
         }
-        if let Some(caps) = run.caps(profile, service) {
-            if let Some(c) = caps.cpu_limit_cores {
-                cpu_caps.push(Level {
-                    label: format!("{service} cap {c}"),
-                    value: c,
-                    color: i,
-                });
-            }
-            if let Some(m) = caps.memory_limit_bytes {
-                memory_caps.push(Level {
-                    label: format!("{service} cap {:.0} MB", m as f64 / 1_048_576.0),
-                    value: m as f64 / 1_048_576.0,
-                    color: i,
-                });
-            }
-        }
+        let (cpu_cap, memory_cap) = cap_levels(run, profile, service, i);
+        cpu_caps.extend(cpu_cap);
+        memory_caps.extend(memory_cap);
     }
     vec![
         Panel {
@@ -272,25 +366,58 @@ fn resource_panels(run: &Run, profile: &str, scenario: &str) -> Vec<Panel> {
     ]
 }
 
+/// A service's CPU and memory caps in `profile`, as dashed levels in its line colour.
+fn cap_levels(
+    run: &Run,
+    profile: &str,
+    service: &str,
+    color: usize,
+) -> (Option<Level>, Option<Level>) {
+    let Some(caps) = run.caps(profile, service) else {
+        return (None, None);
+    };
+    let cpu = caps.cpu_limit_cores.map(|c| Level {
+        label: format!("{service} cap {c}"),
+        value: c,
+        color,
+    });
+    let memory = caps.memory_limit_bytes.map(|m| Level {
+        label: format!("{service} cap {:.0} MB", m as f64 / 1_048_576.0),
+        value: m as f64 / 1_048_576.0,
+        color,
+    });
+    (cpu, memory)
+}
+
+/// Each profile and scenario once, in the order they ran: the resource plots are over time,
+/// whatever the load model of their steps.
+fn resource_keys(run: &Run) -> Vec<(String, String)> {
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for step in &run.steps {
+        let key = (step.profile.clone(), step.scenario.clone());
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
+/// `read (open)` -> `read-open`: lower-case letters and digits, one `-` between words.
 fn slug(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect()
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 /// The plots of a run, as (file stem, title), in the order the report shows them.
 pub fn run_plot_stems(run: &Run) -> Vec<(String, String)> {
     let mut stems = vec![
-        ("throughput".to_owned(), "Throughput vs users".to_owned()),
+        ("throughput".to_owned(), "Throughput vs load".to_owned()),
         (
             "latency".to_owned(),
-            "p50 and p99 latency vs users".to_owned(),
+            "p50 and p99 latency vs load".to_owned(),
         ),
         (
             "availability".to_owned(),
@@ -298,7 +425,7 @@ pub fn run_plot_stems(run: &Run) -> Vec<(String, String)> {
         ),
         ("replicas".to_owned(), "Replica balance".to_owned()),
     ];
-    for ((profile, scenario), _) in run.series() {
+    for (profile, scenario) in resource_keys(run) {
         if run
             .samples
             .iter()
@@ -325,15 +452,22 @@ pub fn run_plot_stems(run: &Run) -> Vec<(String, String)> {
 pub fn draw_run(run: &Run, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let series = run_series(run, None);
     let mut written = Vec::new();
+    let throughput = per_axis(&series, |axis, mine| {
+        let mut panels = vec![throughput_panel(axis, mine)];
+        panels.extend(ceiling_panel(axis, mine, run));
+        panels
+    });
+    written.extend(render(dir, "throughput", &throughput)?);
+    let latency = per_axis(&series, |axis, mine| vec![latency_panel(axis, mine)]);
+    written.extend(render(dir, "latency", &latency)?);
     written.extend(render(
         dir,
-        "throughput",
-        &[throughput_panel(&series), ceiling_panel(&series, run)],
+        "availability",
+        &per_axis(&series, availability_panels),
     )?);
-    written.extend(render(dir, "latency", &[latency_panel(&series)])?);
-    written.extend(render(dir, "availability", &availability_panels(&series))?);
-    written.extend(render(dir, "replicas", &[replica_panel(&series)])?);
-    for ((profile, scenario), _) in run.series() {
+    let replicas = per_axis(&series, |axis, mine| vec![replica_panel(axis, mine)]);
+    written.extend(render(dir, "replicas", &replicas)?);
+    for (profile, scenario) in resource_keys(run) {
         let panels = resource_panels(run, &profile, &scenario);
         if panels[0].lines.is_empty() {
             continue;
@@ -350,8 +484,8 @@ pub fn draw_run(run: &Run, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(written)
 }
 
-/// p99 and requests/s of every endpoint against users, for one profile and scenario; None
-/// when its steps recorded no endpoints.
+/// p99 (the client's where lab's driver measured it, else nginx's) and requests/s of every
+/// endpoint against the load level, for one series; None when its steps recorded no endpoints.
 fn endpoint_panels(profile: &str, scenario: &str, steps: &[&Step]) -> Option<Vec<Panel>> {
     let mut names: Vec<&str> = steps
         .iter()
@@ -359,10 +493,11 @@ fn endpoint_panels(profile: &str, scenario: &str, steps: &[&Step]) -> Option<Vec
         .collect();
     names.sort_unstable();
     names.dedup();
+    let axis = Axis::of(steps.first()?);
     if names.is_empty() {
         return None;
     }
-    let lines = |value: fn(&crate::results::EndpointStats) -> f64| -> Vec<Line> {
+    let lines = |value: &dyn Fn(&Step, &str) -> Option<f64>| -> Vec<Line> {
         names
             .iter()
             .enumerate()
@@ -370,29 +505,41 @@ fn endpoint_panels(profile: &str, scenario: &str, steps: &[&Step]) -> Option<Vec
                 label: (*name).to_owned(),
                 points: steps
                     .iter()
-                    .filter_map(|s| {
-                        let e = s.nginx.endpoints.iter().find(|e| e.endpoint == *name)?;
-                        Some((f64::from(s.users), value(e)))
-                    })
+                    .filter_map(|s| Some((s.level(), value(s, name)?)))
                     .collect(),
                 color: i,
                 dashed: false,
             })
             .collect()
     };
+    let p99 = |s: &Step, name: &str| -> Option<f64> { Some(s.endpoint_headline(name)?.1) };
+    let rate = |s: &Step, name: &str| -> Option<f64> {
+        Some(
+            s.nginx
+                .endpoints
+                .iter()
+                .find(|e| e.endpoint == name)?
+                .requests_per_s,
+        )
+    };
+    let whose = if steps.iter().all(|s| s.client.is_some()) {
+        "at the client"
+    } else {
+        "at nginx"
+    };
     Some(vec![
         Panel {
-            title: format!("p99 latency by endpoint: {profile} / {scenario}"),
-            x_label: "concurrent users".into(),
+            title: format!("p99 latency by endpoint {whose}: {profile} / {scenario}"),
+            x_label: axis.label().into(),
             y_label: "p99 ms".into(),
-            lines: lines(|e| e.p99_ms),
+            lines: lines(&p99),
             levels: Vec::new(),
         },
         Panel {
-            title: format!("Requests/s by endpoint: {profile} / {scenario}"),
-            x_label: "concurrent users".into(),
+            title: format!("Requests/s by endpoint at nginx: {profile} / {scenario}"),
+            x_label: axis.label().into(),
             y_label: "requests/s".into(),
-            lines: lines(|e| e.requests_per_s),
+            lines: lines(&rate),
             levels: Vec::new(),
         },
     ])
@@ -405,16 +552,14 @@ pub fn draw_compare(runs: &[Run], dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .flat_map(|run| run_series(run, Some(&run.label)))
         .collect();
     let mut written = Vec::new();
-    written.extend(render(
-        dir,
-        "compare-throughput",
-        &[throughput_panel(&series)],
-    )?);
-    written.extend(render(dir, "compare-latency", &[latency_panel(&series)])?);
+    let throughput = per_axis(&series, |axis, mine| vec![throughput_panel(axis, mine)]);
+    written.extend(render(dir, "compare-throughput", &throughput)?);
+    let latency = per_axis(&series, |axis, mine| vec![latency_panel(axis, mine)]);
+    written.extend(render(dir, "compare-latency", &latency)?);
     written.extend(render(
         dir,
         "compare-availability",
-        &availability_panels(&series),
+        &per_axis(&series, availability_panels),
     )?);
     Ok(written)
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::run::Step;
+use super::step::Step;
 use crate::stack::StackEvent;
 use contract::{DbKind, RuntimeKind};
 

@@ -152,3 +152,129 @@ pub struct HostUsage {
     /// `cpu_busy_cores / cores`, percent.
     pub cpu_busy_percent: f64,
 }
+
+/// How a load offers its requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadModel {
+    /// A fixed number of users, each sending its next request when the last one is
+    /// answered (siege, wrk): a stall holds the users back, so fewer requests meet it.
+    #[default]
+    Closed,
+    /// Requests arrive at a fixed rate whatever the stack does (wrk2, k6's arrival rates):
+    /// latency counts from each request's intended start, so a stall is seen in full.
+    Open,
+}
+
+/// How an open load spaces its arrivals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arrivals {
+    /// Evenly: one request every 1/rate seconds (the reproducible default).
+    #[default]
+    Constant,
+    /// As independent users arrive: exponential gaps with mean 1/rate.
+    Poisson,
+}
+
+impl Arrivals {
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arrivals::Constant => "constant",
+            Arrivals::Poisson => "poisson",
+        }
+    }
+}
+
+/// Latency percentiles of a set of requests, ms with µs resolution (an HDR histogram of
+/// microseconds, 3 significant digits).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LatencyMs {
+    /// Requests counted.
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    /// 99.9th percentile.
+    pub p999_ms: f64,
+    pub max_ms: f64,
+    pub mean_ms: f64,
+}
+
+/// One endpoint as the client saw it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ClientEndpoint {
+    /// Method and route pattern, as nginx's endpoints are named.
+    pub endpoint: String,
+    /// Answers received per second of load.
+    pub requests_per_s: f64,
+    /// Latency of its answered (and timed-out) requests.
+    pub latency: LatencyMs,
+    /// 4xx answers other than 429.
+    pub status_4xx: u64,
+    pub status_429: u64,
+    pub status_5xx: u64,
+    /// Requests without an answer in time.
+    pub timeouts: u64,
+    /// Requests that failed below HTTP (refused, reset connections).
+    pub errors: u64,
+}
+
+/// The load as lab's own driver saw it, per request, at the client: the latency users see,
+/// from each request's send (closed model) or intended start (open model) to its last byte.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ClientStats {
+    /// closed or open.
+    pub model: LoadModel,
+    /// Closed: concurrent users (one connection each).
+    pub users: Option<u32>,
+    /// Open: requests per second offered.
+    pub offered_rate_per_s: Option<f64>,
+    /// Open: how arrivals were spaced.
+    pub arrivals: Option<Arrivals>,
+    /// Seconds of load (the schedule's length; answers still arriving after it count too).
+    pub load_secs: f64,
+    /// Requests whose time came (closed: sent; open: due by the schedule).
+    pub requests_due: u64,
+    /// Requests written to a connection.
+    pub requests_sent: u64,
+    /// Answers received (any status).
+    pub responses: u64,
+    /// Answers received per second of load: the achieved rate.
+    pub achieved_rate_per_s: f64,
+    /// Open: requests sent more than 10 ms after their intended start (no free connection
+    /// in time: the client's own queue, which the latency includes).
+    pub sent_late: u64,
+    /// Open: requests never sent before their timeout (counted as timeouts).
+    pub unsent: u64,
+    /// Open: 99th percentile of the delay between intended start and send, ms.
+    pub send_delay_p99_ms: f64,
+    /// Requests without an answer within the timeout (unsent included).
+    pub timeouts: u64,
+    /// Requests that failed below HTTP (connection refused or reset).
+    pub errors: u64,
+    /// Per-request timeout, seconds.
+    pub timeout_secs: f64,
+    /// Connections opened (closed: at least the users; open: as many as the load needed,
+    /// up to the cap).
+    pub connections: u64,
+    /// Time-averaged requests in the system (due but not answered), from samples every
+    /// 10 ms: Little's law's L, measured.
+    pub mean_in_flight: f64,
+    /// Latency of every answered (and timed-out) request.
+    pub latency: LatencyMs,
+    pub status_2xx: u64,
+    pub status_3xx: u64,
+    /// 4xx answers other than 429.
+    pub status_4xx: u64,
+    pub status_429: u64,
+    pub status_5xx: u64,
+    /// (2xx + 3xx) / (answers + timeouts + errors), percent.
+    pub availability_percent: f64,
+    /// Per endpoint, busiest first.
+    pub endpoints: Vec<ClientEndpoint>,
+    /// Every latency, µs, as an HDR histogram (V2 deflate, base64): merged by `lab ab` and
+    /// comparisons.
+    pub histogram: String,
+}

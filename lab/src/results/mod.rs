@@ -4,13 +4,16 @@
 //! [`fault::FaultReport`]. Beside them the judgements made of a step: its bottleneck
 //! [`verdict`] and its [`slo`] outcome. Figures carry their unit in the field name.
 
+pub mod consistency;
 pub mod fault;
 mod figures;
 mod run;
 pub mod slo;
 pub mod soak;
+mod step;
 pub mod tune;
 pub mod verdict;
 
 pub use run::*;
 pub use slo::SloRule;
+pub use step::*;

@@ -6,9 +6,12 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use super::figures::{EndpointStats, HostUsage, NginxStats, ServiceUsage, SiegeSummary};
-use super::slo::{self, SloOutcome, SloRule};
-use super::verdict::Verdict;
+pub use super::figures::{
+    Arrivals, ClientEndpoint, ClientStats, EndpointStats, HostUsage, LatencyMs, LoadModel,
+    NginxStats, ServiceUsage, SiegeSummary,
+};
+use super::slo::SloRule;
+use super::step::{siege, Step};
 
 /// Version of the `run.json` layout; bumped when a field changes meaning.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -35,7 +38,8 @@ pub struct Run {
     /// Each profile run, with its variables and the caps the stack really got.
     pub profiles: Vec<ProfileRecord>,
     /// siege's own ceiling per concurrency: against a trivial uncapped nginx.
-    pub siege_ceiling: Vec<CeilingPoint>,
+    #[serde(alias = "siege_ceiling")]
+    pub driver_ceiling: Vec<CeilingPoint>,
     /// nginx's capped ceiling per profile and concurrency: the stack's nginx.conf under the
     /// profile's nginx caps, proxying to a trivial upstream (native runtime only).
     #[serde(default)]
@@ -57,8 +61,21 @@ pub struct Settings {
     pub db: String,
     /// Scenario names (or URL-file paths) in the order they ran.
     pub scenarios: Vec<String>,
+    /// The load driver: `lab` or `siege` (every run before lab had a driver of its own).
+    #[serde(default = "siege")]
+    pub driver: String,
     /// Concurrency steps asked for (in ramp mode: the start and the doubling cap).
     pub users: Vec<u32>,
+    /// Open-model rates asked for, requests per second (`auto`: none listed, see
+    /// `rates_auto`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rates: Vec<f64>,
+    /// True when the rates were `auto`: the highest rate meeting the SLO was searched.
+    #[serde(default)]
+    pub rates_auto: bool,
+    /// How the open model spaced its arrivals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrivals: Option<Arrivals>,
     /// Seconds per measured step, as asked for (see `Step::wall_secs` for what siege did).
     pub step_secs: u64,
     /// Seconds of uncounted warm-up before each profile and scenario.
@@ -147,7 +164,8 @@ pub struct CeilingPoint {
     /// Wall-clock seconds siege ran.
     pub wall_secs: f64,
     /// siege CPU in cores (CPU seconds / wall seconds) during the measurement.
-    pub siege_cpu_cores: f64,
+    #[serde(alias = "siege_cpu_cores")]
+    pub driver_cpu_cores: f64,
     /// siege's own summary.
     pub siege: Option<SiegeSummary>,
 }
@@ -170,64 +188,8 @@ pub struct NginxCeilingPoint {
     /// Wall-clock seconds siege ran.
     pub wall_secs: f64,
     /// siege's CPU in cores during the measurement.
-    pub siege_cpu_cores: f64,
-}
-
-/// One measured step: a profile, a scenario, a concurrency.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Step {
-    /// Position in the run, from 0.
-    pub index: usize,
-    /// Profile name.
-    pub profile: String,
-    /// Scenario name (a hand-written URL file: its file stem).
-    pub scenario: String,
-    /// Concurrent siege users.
-    pub users: u32,
-    /// When siege started (UTC).
-    pub started_at: DateTime<Utc>,
-    /// Seconds since the run started, at siege's start (aligns with `Sample::t_secs`).
-    pub start_offset_secs: f64,
-    /// Wall-clock seconds siege really ran (rates divide by this, capped at the asked
-    /// duration plus one second).
-    pub wall_secs: f64,
-    /// URL file siege read.
-    pub urls_file: String,
-    /// siege's exit status (None when killed by a signal).
-    pub siege_exit_code: Option<i32>,
-    /// True when siege hung on exit and lab stopped it (rates then use the asked duration).
-    #[serde(default)]
-    pub siege_hung: bool,
-    /// siege's summary, when it printed one.
-    pub siege: Option<SiegeSummary>,
-    /// siege's transactions plus failed ones per wall-clock second (compared with the ceiling).
-    pub siege_transactions_per_s: f64,
-    /// siege's own CPU seconds (user + system, all threads) for the step.
-    pub siege_cpu_seconds: f64,
-    /// siege's CPU in cores (CPU seconds / wall seconds).
-    pub siege_cpu_cores: f64,
-    /// What nginx saw for exactly this step (its access log, sliced by byte offsets).
-    pub nginx: NginxStats,
-    /// Per service: CPU, throttling, memory and OOM kills during the step.
-    pub services: Vec<ServiceUsage>,
-    /// siege's ceiling at this concurrency, transactions per second.
-    pub ceiling_transactions_per_s: Option<f64>,
-    /// This step's siege throughput as a percentage of the ceiling.
-    pub ceiling_percent: Option<f64>,
-    /// True when siege, not the stack, was the limit (>= 80% of its ceiling, or its CPU near
-    /// the machine's cores).
-    pub siege_bound: bool,
-    /// The whole machine's CPU during the step (stack, siege and anything else running):
-    /// tells when the machine itself, not a cap, was the limit. None in runs made before it
-    /// was measured.
-    #[serde(default)]
-    pub host: Option<HostUsage>,
-    /// What saturated, with the evidence.
-    pub verdict: Verdict,
-    /// SLO outcome (None without `--slo`).
-    pub slo: Option<SloOutcome>,
-    /// For the stress scenario: HTTP status of the tree-growing request to the replica.
-    pub stress_start_status: Option<u16>,
+    #[serde(alias = "siege_cpu_cores")]
+    pub driver_cpu_cores: f64,
 }
 
 /// A per-second sample of one service (or of siege).
@@ -251,52 +213,39 @@ pub struct Sample {
     pub memory_bytes: u64,
 }
 
-/// The highest concurrency that met the SLOs, per profile and scenario.
+/// The highest load that met the SLOs, per profile and scenario: users (closed model) and
+/// rate (open model), each where steps of that model ran.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Sustainable {
     /// Profile name.
     pub profile: String,
     /// Scenario name.
     pub scenario: String,
-    /// Highest measured users meeting every SLO; None when no step met them.
+    /// Highest measured users meeting every SLO; None when no closed step met them.
     pub max_users: Option<u32>,
     /// Lowest measured users that broke an SLO (the knee lies between); None if none broke.
     pub first_failing_users: Option<u32>,
-}
-
-impl Step {
-    /// The value of an SLO metric (`slo::METRICS`) for this step; None for siege's own when
-    /// siege printed no summary.
-    pub fn metric(&self, metric: &str) -> Option<f64> {
-        let n = &self.nginx;
-        Some(match metric {
-            "p50_ms" => n.p50_ms,
-            "p90_ms" => n.p90_ms,
-            "p99_ms" => n.p99_ms,
-            "max_ms" => n.max_ms,
-            "mean_ms" => n.mean_ms,
-            "availability" => n.availability_percent,
-            "siege_availability" => self.siege.as_ref()?.availability?,
-            "rps" => n.requests_per_s,
-            "errors_5xx_percent" => n.errors_5xx_percent,
-            "rate_limited_percent" => n.rate_limited_percent,
-            _ => return None,
-        })
-    }
-
-    /// This step judged by `rules`. A step nginx saw no request for fails every rule:
-    /// nothing served is never "within SLO".
-    pub fn judge_slo(&self, rules: &[SloRule]) -> SloOutcome {
-        slo::evaluate(rules, self.nginx.requests > 0, |metric| self.metric(metric))
-    }
+    /// Highest offered rate (requests per second) meeting every SLO; None when no open step
+    /// met them.
+    #[serde(default)]
+    pub max_rate_per_s: Option<f64>,
+    /// Lowest offered rate that broke an SLO; None if none broke.
+    #[serde(default)]
+    pub first_failing_rate_per_s: Option<f64>,
 }
 
 impl Run {
     /// Steps of one profile and scenario, in order of users.
+    /// Steps of one profile, scenario and load model, by level (users, or the offered rate);
+    /// an open-model series is named `<scenario> (open)`.
     pub fn series(&self) -> Vec<((String, String), Vec<&Step>)> {
+        let name = |s: &Step| match s.model {
+            LoadModel::Closed => s.scenario.clone(),
+            LoadModel::Open => format!("{} (open)", s.scenario),
+        };
         let mut keys: Vec<(String, String)> = Vec::new();
         for step in &self.steps {
-            let key = (step.profile.clone(), step.scenario.clone());
+            let key = (step.profile.clone(), name(step));
             if !keys.contains(&key) {
                 keys.push(key);
             }
@@ -306,9 +255,9 @@ impl Run {
                 let mut steps: Vec<&Step> = self
                     .steps
                     .iter()
-                    .filter(|s| s.profile == key.0 && s.scenario == key.1)
+                    .filter(|s| s.profile == key.0 && name(s) == key.1)
                     .collect();
-                steps.sort_by_key(|s| s.users);
+                steps.sort_by(|a, b| a.level().total_cmp(&b.level()));
                 (key, steps)
             })
             .collect()
@@ -330,14 +279,44 @@ impl Run {
             self.sustainable.clear();
             return;
         }
-        self.sustainable = self
-            .series()
+        let mut keys: Vec<(String, String)> = Vec::new();
+        for step in &self.steps {
+            let key = (step.profile.clone(), step.scenario.clone());
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        self.sustainable = keys
             .into_iter()
-            .map(|((profile, scenario), steps)| {
+            .map(|(profile, scenario)| {
+                let steps: Vec<&Step> = self
+                    .steps
+                    .iter()
+                    .filter(|s| s.profile == profile && s.scenario == scenario)
+                    .collect();
                 let passed = |s: &&&Step| s.slo.as_ref().is_some_and(|o| o.passed);
+                let closed = |s: &&&Step| s.model == LoadModel::Closed;
+                let rates = |pass: bool| {
+                    steps
+                        .iter()
+                        .filter(move |s| s.model == LoadModel::Open && passed(s) == pass)
+                        .filter_map(|s| s.rate_per_s)
+                };
                 Sustainable {
-                    max_users: steps.iter().filter(passed).map(|s| s.users).max(),
-                    first_failing_users: steps.iter().filter(|s| !passed(s)).map(|s| s.users).min(),
+                    max_users: steps
+                        .iter()
+                        .filter(closed)
+                        .filter(passed)
+                        .map(|s| s.users)
+                        .max(),
+                    first_failing_users: steps
+                        .iter()
+                        .filter(closed)
+                        .filter(|s| !passed(s))
+                        .map(|s| s.users)
+                        .min(),
+                    max_rate_per_s: rates(true).reduce(f64::max),
+                    first_failing_rate_per_s: rates(false).reduce(f64::min),
                     profile,
                     scenario,
                 }
@@ -363,7 +342,7 @@ mod tests {
                     nginx: &step.nginx,
                     services: &step.services,
                     ceiling_percent: step.ceiling_percent,
-                    siege_cpu_cores: step.siege_cpu_cores,
+                    driver_cpu_cores: step.driver_cpu_cores,
                     machine_cores: run.machine.cores,
                     host: step.host.as_ref(),
                 });

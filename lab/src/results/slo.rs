@@ -7,22 +7,26 @@ use serde::{Deserialize, Serialize};
 
 /// Metrics an SLO may name, with what they read from a step.
 pub const METRICS: &[(&str, &str)] = &[
-    ("p50_ms", "median latency at nginx, ms"),
-    ("p90_ms", "90th percentile latency at nginx, ms"),
-    ("p99_ms", "99th percentile latency at nginx, ms"),
-    ("max_ms", "slowest request at nginx, ms"),
-    ("mean_ms", "mean latency at nginx, ms"),
+    ("p50_ms", "median latency users saw, ms (the client's; nginx's when siege drove)"),
+    ("p90_ms", "90th percentile latency users saw, ms"),
+    ("p99_ms", "99th percentile latency users saw, ms"),
+    ("p999_ms", "99.9th percentile latency users saw, ms (the client's; the max for siege)"),
+    ("max_ms", "slowest request users saw, ms"),
+    ("mean_ms", "mean latency users saw, ms"),
     (
         "availability",
-        "percent of requests answered 2xx/3xx, as nginx saw them",
+        "percent of requests answered 2xx/3xx as users saw them (time-outs and refused connections count against it)",
     ),
+    ("rps", "requests answered per second, as the client counted them"),
+    ("nginx_p50_ms", "median latency in nginx's log, ms"),
+    ("nginx_p99_ms", "99th percentile latency in nginx's log, ms"),
+    ("nginx_availability", "percent answered 2xx/3xx in nginx's log"),
     (
         "siege_availability",
         "siege's availability percent (429 counts as available)",
     ),
-    ("rps", "requests per second at nginx"),
-    ("errors_5xx_percent", "percent of requests answered 5xx"),
-    ("rate_limited_percent", "percent of requests answered 429"),
+    ("errors_5xx_percent", "percent of requests answered 5xx (nginx's log)"),
+    ("rate_limited_percent", "percent of requests answered 429 (nginx's log)"),
 ];
 
 /// A comparison operator.

@@ -13,7 +13,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::run::{Machine, Step};
+use super::run::Machine;
+use super::step::Step;
 use contract::{DbKind, RuntimeKind};
 
 /// Version of the `soak.json` layout; bumped when a field changes meaning.

@@ -8,7 +8,7 @@ use anyhow::{anyhow, bail};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::run::Step;
+use super::step::Step;
 use super::verdict::Bottleneck;
 use contract::profile::{parse_cpus, parse_memory, Role};
 use contract::{DbKind, RuntimeKind};

@@ -15,10 +15,10 @@ pub const HEAVILY_THROTTLED_PERCENT: f64 = 50.0;
 /// over the step is diluted by the step's quiet edges (a compose nginx throttled in 95% of
 /// periods measured 79.97% of its quota and escaped the rule above).
 pub const HEAVILY_THROTTLED_QUOTA_PERCENT: f64 = 60.0;
-/// siege is the limit at or above this share of its ceiling at the same concurrency.
+/// The load driver is the limit at or above this share of its ceiling at the same concurrency.
 pub const CEILING_PERCENT: f64 = 80.0;
-/// siege is the limit when its CPU reaches this share of the machine's cores.
-pub const SIEGE_CORES_PERCENT: f64 = 80.0;
+/// The load driver is the limit when its CPU reaches this share of the machine's cores.
+pub const DRIVER_CORES_PERCENT: f64 = 80.0;
 /// The rate limiter is the limit when this share of requests got 429.
 pub const RATE_LIMITED_PERCENT: f64 = 1.0;
 /// The machine itself is the limit when this share of all its cores was busy (and no cap,
@@ -78,7 +78,7 @@ pub struct VerdictInput<'a> {
     pub nginx: &'a NginxStats,
     pub services: &'a [ServiceUsage],
     pub ceiling_percent: Option<f64>,
-    pub siege_cpu_cores: f64,
+    pub driver_cpu_cores: f64,
     pub machine_cores: usize,
     /// The whole machine's CPU during the step, when measured.
     pub host: Option<&'a HostUsage>,
@@ -97,7 +97,6 @@ pub fn role(service: &str) -> Bottleneck {
 /// works), then the most saturated capped service, then siege, then the machine, else none.
 pub fn decide(input: &VerdictInput<'_>) -> Verdict {
     let mut evidence = Vec::new();
-    let mut candidates: Vec<(f64, Bottleneck)> = Vec::new();
 
     let rate_limited = input.nginx.rate_limited_percent >= RATE_LIMITED_PERCENT;
     if rate_limited {
@@ -107,7 +106,62 @@ pub fn decide(input: &VerdictInput<'_>) -> Verdict {
         ));
     }
 
-    for service in input.services {
+    let mut candidates = saturated_services(input.services, &mut evidence);
+
+    let unmeasured: Vec<&str> = input
+        .services
+        .iter()
+        .filter(|s| s.source == "none")
+        .map(|s| s.name.as_str())
+        .collect();
+    if !unmeasured.is_empty() {
+        evidence.push(format!(
+            "NOT MEASURED: {} (no cgroup, process or container to read: their caps cannot be named as the limit)",
+            unmeasured.join(", ")
+        ));
+    }
+
+    if input.nginx.errors_5xx_percent > 0.0 {
+        evidence.push(format!(
+            "{:.2}% of requests answered 5xx",
+            input.nginx.errors_5xx_percent
+        ));
+    }
+
+    let (near_ceiling, driver_busy) = driver_limits(input, &mut evidence);
+    let host_busy = machine_busy(input, driver_busy, &mut evidence);
+
+    candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let bottleneck = if rate_limited {
+        Bottleneck::RateLimiter
+    } else if let Some((_, service)) = candidates.first() {
+        *service
+    } else if near_ceiling || driver_busy {
+        Bottleneck::LoadGenerator
+    } else if host_busy {
+        Bottleneck::Host
+    } else {
+        Bottleneck::None
+    };
+    if evidence.is_empty() {
+        evidence.push(format!(
+            "no capped service throttled over {THROTTLED_PERCENT}% of periods, no 429s, the load driver under {CEILING_PERCENT}% of its ceiling, the machine under {HOST_BUSY_PERCENT}% busy"
+        ));
+    }
+    Verdict {
+        bottleneck,
+        evidence,
+    }
+}
+
+/// Every service OOM-killed or saturating its CPU cap, with a strength to rank them by (an OOM
+/// kill outranks any throttling; else throttled share + quota share).
+fn saturated_services(
+    services: &[ServiceUsage],
+    evidence: &mut Vec<String>,
+) -> Vec<(f64, Bottleneck)> {
+    let mut candidates: Vec<(f64, Bottleneck)> = Vec::new();
+    for service in services {
         if service.oom_kills > 0 {
             evidence.push(format!(
                 "{} was OOM-killed {} time(s) (peak {:.0} MB of a {} cap)",
@@ -144,90 +198,58 @@ pub fn decide(input: &VerdictInput<'_>) -> Verdict {
             ));
         }
     }
+    candidates
+}
 
-    let unmeasured: Vec<&str> = input
-        .services
-        .iter()
-        .filter(|s| s.source == "none")
-        .map(|s| s.name.as_str())
-        .collect();
-    if !unmeasured.is_empty() {
-        evidence.push(format!(
-            "NOT MEASURED: {} (no cgroup, process or container to read: their caps cannot be named as the limit)",
-            unmeasured.join(", ")
-        ));
-    }
-
-    if input.nginx.errors_5xx_percent > 0.0 {
-        evidence.push(format!(
-            "{:.2}% of requests answered 5xx",
-            input.nginx.errors_5xx_percent
-        ));
-    }
-
-    let siege_cpu_percent = 100.0 * input.siege_cpu_cores / input.machine_cores.max(1) as f64;
+/// Whether the load driver was the limit: near its own ceiling, and busy on the machine's cores.
+fn driver_limits(input: &VerdictInput<'_>, evidence: &mut Vec<String>) -> (bool, bool) {
+    let driver_cpu_percent = 100.0 * input.driver_cpu_cores / input.machine_cores.max(1) as f64;
     let near_ceiling = input.ceiling_percent.is_some_and(|p| p >= CEILING_PERCENT);
     if let Some(percent) = input.ceiling_percent.filter(|_| near_ceiling) {
         evidence.push(format!(
-            "siege drove {percent:.0}% of its own ceiling at this concurrency (threshold {CEILING_PERCENT}%)"
+            "the load driver drove {percent:.0}% of its own ceiling at this concurrency (threshold {CEILING_PERCENT}%)"
         ));
     }
-    let siege_busy = siege_cpu_percent >= SIEGE_CORES_PERCENT;
-    if siege_busy {
+    let driver_busy = driver_cpu_percent >= DRIVER_CORES_PERCENT;
+    if driver_busy {
         evidence.push(format!(
-            "siege used {:.2} of the machine's {} cores ({siege_cpu_percent:.0}%)",
-            input.siege_cpu_cores, input.machine_cores
+            "the load driver used {:.2} of the machine's {} cores ({driver_cpu_percent:.0}%)",
+            input.driver_cpu_cores, input.machine_cores
         ));
     }
+    (near_ceiling, driver_busy)
+}
 
+/// Whether the machine was busy (by its own reading or by what was measured), when siege
+/// alone does not explain it.
+fn machine_busy(input: &VerdictInput<'_>, driver_busy: bool, evidence: &mut Vec<String>) -> bool {
     let services_cores: f64 = input.services.iter().map(|s| s.cpu_cores).sum();
-    let measured_cores = services_cores + input.siege_cpu_cores;
+    let measured_cores = services_cores + input.driver_cpu_cores;
     let host = input.host.filter(|h| h.cores > 0);
     let cores = host.map_or(input.machine_cores, |h| h.cores).max(1);
     let busy_cores = host.map_or(0.0, |h| h.cpu_busy_cores).max(measured_cores);
     let busy_percent = 100.0 * busy_cores / cores as f64;
-    // When siege alone filled the machine, its own line above already says so.
-    let host_busy = busy_percent >= HOST_BUSY_PERCENT && !siege_busy;
+    // When siege alone filled the machine, its own line (`driver_limits`) already says so.
+    let host_busy = busy_percent >= HOST_BUSY_PERCENT && !driver_busy;
     if host_busy {
         match host.filter(|h| h.cpu_busy_cores >= measured_cores) {
             Some(host) => evidence.push(format!(
-                "the machine's {} cores were {:.0}% busy ({:.2} cores: services {:.2}, siege {:.2}, the rest {:.2}; threshold {HOST_BUSY_PERCENT}%)",
+                "the machine's {} cores were {:.0}% busy ({:.2} cores: services {:.2}, load driver {:.2}, the rest {:.2}; threshold {HOST_BUSY_PERCENT}%)",
                 host.cores,
                 host.cpu_busy_percent,
                 host.cpu_busy_cores,
                 services_cores,
-                input.siege_cpu_cores,
+                input.driver_cpu_cores,
                 (host.cpu_busy_cores - measured_cores).max(0.0)
             )),
             None => evidence.push(format!(
-                "the services ({services_cores:.2}) and siege ({:.2}) alone used {measured_cores:.2} of the machine's {cores} cores ({busy_percent:.0}%; threshold {HOST_BUSY_PERCENT}%){}",
-                input.siege_cpu_cores,
+                "the services ({services_cores:.2}) and the load driver ({:.2}) alone used {measured_cores:.2} of the machine's {cores} cores ({busy_percent:.0}%; threshold {HOST_BUSY_PERCENT}%){}",
+                input.driver_cpu_cores,
                 if host.is_some() { "" } else { "; the machine's own CPU was not recorded" }
             )),
         }
     }
-
-    candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let bottleneck = if rate_limited {
-        Bottleneck::RateLimiter
-    } else if let Some((_, service)) = candidates.first() {
-        *service
-    } else if near_ceiling || siege_busy {
-        Bottleneck::LoadGenerator
-    } else if host_busy {
-        Bottleneck::Host
-    } else {
-        Bottleneck::None
-    };
-    if evidence.is_empty() {
-        evidence.push(format!(
-            "no capped service throttled over {THROTTLED_PERCENT}% of periods, no 429s, siege under {CEILING_PERCENT}% of its ceiling, the machine under {HOST_BUSY_PERCENT}% busy"
-        ));
-    }
-    Verdict {
-        bottleneck,
-        evidence,
-    }
+    host_busy
 }
 
 fn mb(bytes: u64) -> f64 {
@@ -258,7 +280,7 @@ mod tests {
             nginx,
             services,
             ceiling_percent: ceiling,
-            siege_cpu_cores: siege,
+            driver_cpu_cores: siege,
             machine_cores: 2,
             host: None,
         })
@@ -371,7 +393,7 @@ mod tests {
             nginx: &NginxStats::default(),
             services: &services,
             ceiling_percent: Some(11.0),
-            siege_cpu_cores: 0.3,
+            driver_cpu_cores: 0.3,
             machine_cores: 2,
             host: Some(&busy),
         });
@@ -381,7 +403,7 @@ mod tests {
             "{:?}",
             v.evidence
         );
-        assert!(v.evidence[0].contains("services 1.60, siege 0.30"));
+        assert!(v.evidence[0].contains("services 1.60, load driver 0.30"));
     }
 
     #[test]
@@ -392,7 +414,7 @@ mod tests {
             nginx: &NginxStats::default(),
             services: &services,
             ceiling_percent: Some(5.0),
-            siege_cpu_cores: 0.2,
+            driver_cpu_cores: 0.2,
             machine_cores: 2,
             host: Some(&busy),
         });
@@ -407,7 +429,7 @@ mod tests {
             nginx: &NginxStats::default(),
             services: &[],
             ceiling_percent: Some(5.0),
-            siege_cpu_cores: 0.2,
+            driver_cpu_cores: 0.2,
             machine_cores: 2,
             host: Some(&busy),
         });

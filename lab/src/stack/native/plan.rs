@@ -13,6 +13,7 @@ use super::database::database;
 use super::tools::{app_binary, find_tool};
 use crate::config::LabConfig;
 use crate::profile::{repo_root, Profile};
+use crate::stack::cgroup::Limits;
 use crate::stack::info::{UpOptions, STACK_FILE};
 use crate::stack::nginx::{self, Placement};
 use crate::stack::process::CommandSpec;
@@ -30,15 +31,7 @@ pub fn plan(config: &LabConfig, opts: &UpOptions, state_dir: &Path) -> anyhow::R
     let logs_dir = state_dir.join("logs");
     let nginx_dir = state_dir.join("nginx");
     let run_dir = nginx_dir.join("run");
-    for dir in [state_dir, &logs_dir, &nginx_dir, &run_dir] {
-        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    // Unprivileged children (nginx workers, the database user) must reach their files.
-    fs::set_permissions(state_dir, fs::Permissions::from_mode(0o755))?;
-    for stale in ["events.jsonl", STACK_FILE] {
-        let _ = fs::remove_file(state_dir.join(stale));
-    }
-    let _ = fs::remove_dir_all(state_dir.join(HOLD_DIR));
+    prepare_state_dir(state_dir, &[&logs_dir, &nginx_dir, &run_dir])?;
 
     let app_bin = app_binary(config)?;
     let nginx_bin = find_tool(
@@ -52,37 +45,9 @@ pub fn plan(config: &LabConfig, opts: &UpOptions, state_dir: &Path) -> anyhow::R
     let mut services: Vec<ServicePlan> = db_service.into_iter().collect();
     let mut replica_addrs = Vec::new();
     for n in 1..=replicas {
-        let name = format!("app{n}");
         let addr = format!("127.0.0.1:{}", ports.replica_base + n);
-        let mut command = CommandSpec::new(&app_bin, &[]);
-        command.env = BTreeMap::from([
-            (env::DATABASE_URL.into(), database_url.clone()),
-            (env::APP_LISTEN.into(), addr.clone()),
-            (env::INSTANCE_NAME.into(), name.clone()),
-            (
-                env::APP_WORKERS.into(),
-                profile.value(env::APP_WORKERS).into(),
-            ),
-            (
-                env::DB_POOL_MAX.into(),
-                profile.value(env::DB_POOL_MAX).into(),
-            ),
-        ]);
-        command.env.extend(opts.app_env.iter().cloned());
-        services.push(ServicePlan {
-            name,
-            command,
-            limits: app_limits,
-            addr: Some(addr.clone()),
-            init: Vec::new(),
-            ready: vec![Probe::Http {
-                addr: addr.clone(),
-                path: contract::routes::HEALTH.into(),
-            }],
-            after_ready: Vec::new(),
-            stop_signal: libc::SIGTERM,
-            is_db: false,
-        });
+        let replica = replica_service(opts, n, &addr, &app_bin, &database_url, app_limits);
+        services.push(replica);
         replica_addrs.push(addr);
     }
 
@@ -97,42 +62,15 @@ pub fn plan(config: &LabConfig, opts: &UpOptions, state_dir: &Path) -> anyhow::R
         error_log: logs_dir.join("nginx-error.log").display().to_string(),
     };
     let conf_path = render_nginx_conf(profile, &placement, &nginx_dir, &nginx_bin)?;
-    let mut ready = vec![Probe::Http {
-        addr: http_addr.clone(),
-        path: contract::routes::NGINX_HEALTH.into(),
-    }];
-    for n in 1..=replicas {
-        ready.push(Probe::Http {
-            addr: http_addr.clone(),
-            path: contract::routes::on_replica(&format!("app{n}"), contract::routes::HEALTH),
-        });
-    }
-    let conf = conf_path.display().to_string();
-    let error_log = placement.error_log.clone();
-    services.push(ServicePlan {
-        name: "nginx".into(),
-        command: CommandSpec::new(
-            &nginx_bin,
-            &["-c", &conf, "-e", &error_log, "-g", "daemon off;"],
-        ),
-        limits: nginx_limits,
-        addr: Some(http_addr.clone()),
-        init: Vec::new(),
-        ready,
-        after_ready: Vec::new(),
-        stop_signal: libc::SIGTERM,
-        is_db: false,
-    });
+    services.push(nginx_service(
+        &nginx_bin,
+        &conf_path,
+        &placement,
+        replicas,
+        nginx_limits,
+    ));
 
-    let seed = if config.skip_seed {
-        None
-    } else {
-        let args = opts.seed.args(true);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut command = CommandSpec::new(&app_bin, &args);
-        command.env.insert(env::DATABASE_URL.into(), database_url);
-        Some(command)
-    };
+    let seed = seed_command(config, opts, &app_bin, database_url);
 
     Ok(Plan {
         stack_id: format!(
@@ -152,6 +90,123 @@ pub fn plan(config: &LabConfig, opts: &UpOptions, state_dir: &Path) -> anyhow::R
         seed_timeout_secs: config.seed_timeout_secs(),
         cgroup_root: config.cgroup_root(),
     })
+}
+
+/// Creates the state dir and its folders, opens it to the services' users, and removes what
+/// a previous stack left in it (its events, its `stack.json`, its held folder).
+fn prepare_state_dir(state_dir: &Path, subdirs: &[&Path]) -> anyhow::Result<()> {
+    for dir in std::iter::once(state_dir).chain(subdirs.iter().copied()) {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    // Unprivileged children (nginx workers, the database user) must reach their files.
+    fs::set_permissions(state_dir, fs::Permissions::from_mode(0o755))?;
+    for stale in ["events.jsonl", STACK_FILE] {
+        let _ = fs::remove_file(state_dir.join(stale));
+    }
+    let _ = fs::remove_dir_all(state_dir.join(HOLD_DIR));
+    Ok(())
+}
+
+/// Replica `n` (`app{n}`) on `addr`: the app binary with the profile's workers and pool size,
+/// ready once its health route answers.
+fn replica_service(
+    opts: &UpOptions,
+    n: u16,
+    addr: &str,
+    app_bin: &Path,
+    database_url: &str,
+    limits: Limits,
+) -> ServicePlan {
+    let profile = &opts.profile;
+    let name = format!("app{n}");
+    let mut command = CommandSpec::new(app_bin, &[]);
+    command.env = BTreeMap::from([
+        (env::DATABASE_URL.into(), database_url.to_owned()),
+        (env::APP_LISTEN.into(), addr.to_owned()),
+        (env::INSTANCE_NAME.into(), name.clone()),
+        (
+            env::APP_WORKERS.into(),
+            profile.value(env::APP_WORKERS).into(),
+        ),
+        (
+            env::DB_POOL_MAX.into(),
+            profile.value(env::DB_POOL_MAX).into(),
+        ),
+    ]);
+    command.env.extend(opts.app_env.iter().cloned());
+    ServicePlan {
+        name,
+        command,
+        limits,
+        addr: Some(addr.to_owned()),
+        init: Vec::new(),
+        ready: vec![Probe::Http {
+            addr: addr.to_owned(),
+            path: contract::routes::HEALTH.into(),
+        }],
+        after_ready: Vec::new(),
+        stop_signal: libc::SIGTERM,
+        is_db: false,
+    }
+}
+
+/// nginx in the foreground with the rendered conf, listening where `placement` says.
+fn nginx_service(
+    nginx_bin: &Path,
+    conf_path: &Path,
+    placement: &Placement,
+    replicas: u16,
+    limits: Limits,
+) -> ServicePlan {
+    let conf = conf_path.display().to_string();
+    let error_log = placement.error_log.clone();
+    ServicePlan {
+        name: "nginx".into(),
+        command: CommandSpec::new(
+            nginx_bin,
+            &["-c", &conf, "-e", &error_log, "-g", "daemon off;"],
+        ),
+        limits,
+        addr: Some(placement.listen.clone()),
+        init: Vec::new(),
+        ready: nginx_ready(&placement.listen, replicas),
+        after_ready: Vec::new(),
+        stop_signal: libc::SIGTERM,
+        is_db: false,
+    }
+}
+
+/// nginx is ready once its own health route answers and, through it, every replica's.
+fn nginx_ready(http_addr: &str, replicas: u16) -> Vec<Probe> {
+    let mut ready = vec![Probe::Http {
+        addr: http_addr.to_owned(),
+        path: contract::routes::NGINX_HEALTH.into(),
+    }];
+    for n in 1..=replicas {
+        ready.push(Probe::Http {
+            addr: http_addr.to_owned(),
+            path: contract::routes::on_replica(&format!("app{n}"), contract::routes::HEALTH),
+        });
+    }
+    ready
+}
+
+/// The seed job (the app binary with the seed's arguments), unless seeding is skipped.
+fn seed_command(
+    config: &LabConfig,
+    opts: &UpOptions,
+    app_bin: &Path,
+    database_url: String,
+) -> Option<CommandSpec> {
+    if config.skip_seed {
+        None
+    } else {
+        let args = opts.seed.args(true);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut command = CommandSpec::new(app_bin, &args);
+        command.env.insert(env::DATABASE_URL.into(), database_url);
+        Some(command)
+    }
 }
 
 /// Renders nginx.conf into the state dir and has nginx check it, so a bad profile fails here
