@@ -104,17 +104,19 @@ def run_one(nginx, name, urls, users, secs, rate):
     }
 
 
-def summarize(runs, drivers, model):
-    """Per driver: median and min-max of µs/request and req/s, and its ratio to lab per round."""
+def summarize(runs, drivers, model, lab_model=None):
+    """Per driver: median and min-max of µs/request and req/s of its `model` runs, and its
+    ratio to lab's run of `lab_model` (default: the same) in the same round."""
     rows = []
     mine = [r for r in runs if r["model"] == model]
+    labs = [r for r in runs if r["model"] == (lab_model or model) and r["driver"] == "lab"]
     for name in drivers:
         own = [r for r in mine if r["driver"] == name and r["cpu_us_per_request"]]
         if not own:
             continue
         ratios = []
         for r in own:
-            lab = next((x for x in mine if x["driver"] == "lab" and x["round"] == r["round"]), None)
+            lab = next((x for x in labs if x["round"] == r["round"]), None)
             if lab and lab["cpu_us_per_request"]:
                 ratios.append(r["cpu_us_per_request"] / lab["cpu_us_per_request"])
         us = [r["cpu_us_per_request"] for r in own]
@@ -134,7 +136,7 @@ def summarize(runs, drivers, model):
     return rows
 
 
-def markdown(settings, closed, opened, skipped):
+def markdown(settings, closed, opened, at_siege, skipped):
     lines = [
         "# What each load driver costs per request",
         "",
@@ -147,7 +149,9 @@ def markdown(settings, closed, opened, skipped):
         "",
     ]
     for title, rows in ((f"Closed: {settings['users']} users each", closed),
-                        (f"Open: {settings['rate']} requests/s each", opened)):
+                        (f"Open: {settings['rate']} requests/s each", opened),
+                        (f"At siege's rate: siege closed at {settings['users']} users, the others offered the rate it reached in the same round",
+                         at_siege)):
         if not rows:
             continue
         lines += [f"## {title}", "",
@@ -197,11 +201,20 @@ def main():
     try:
         for round_ in range(args.rounds):
             order = drivers if round_ % 2 == 0 else list(reversed(drivers))
-            for rate in (None, args.rate):
+            loads = [(None, "closed"), (args.rate, "open")]
+            if "siege" in drivers:
+                loads.append(("siege", "at siege's rate"))
+            for rate, model in loads:
+                if rate == "siege":
+                    # The rate siege reached at --users in this round, offered to the drivers
+                    # that can hold a rate: the cost per request at siege's own rate.
+                    siege = next(r for r in runs if r["round"] == round_ and r["driver"] == "siege")
+                    rate = round(siege["requests_per_s"])
                 for name in order:
                     if rate is not None and name not in ("lab", "oha"):
                         continue
                     run = run_one(nginx, name, str(urls), args.users, args.secs, rate)
+                    run["model"] = model
                     run["round"] = round_
                     runs.append(run)
                     print(f"round {round_} {run['model']:6} {name:5} {run['requests_per_s']:>9} req/s "
@@ -217,13 +230,17 @@ def main():
 def write(out, settings, runs, drivers, skipped):
     closed = summarize(runs, drivers, "closed")
     opened = summarize(runs, drivers, "open")
-    data = {"settings": settings, "closed": closed, "open": opened, "runs": runs}
+    # siege's own closed runs set the rate; lab's runs at that rate are the reference.
+    at_siege = summarize(runs, ["siege"], "closed", "at siege's rate") + summarize(
+        runs, drivers, "at siege's rate")
+    data = {"settings": settings, "closed": closed, "open": opened, "at_siege_rate": at_siege,
+            "runs": runs}
     (out / "driver-choice.json").write_text(json.dumps(data, indent=2) + "\n")
     keys = ["round", "driver", "model", "users", "rate_per_s", "wall_secs", "requests",
             "requests_per_s", "cpu_seconds", "cpu_cores", "cpu_us_per_request", "exit_code"]
     csv = [",".join(keys)] + [",".join("" if r.get(k) is None else str(r[k]) for k in keys) for r in runs]
     (out / "driver-choice.csv").write_text("\n".join(csv) + "\n")
-    (out / "README.md").write_text(markdown(settings, closed, opened, skipped))
+    (out / "README.md").write_text(markdown(settings, closed, opened, at_siege, skipped))
 
 
 if __name__ == "__main__":

@@ -330,9 +330,10 @@ pub struct DriveArgs {
     /// Per-request timeout, ms.
     #[arg(long, default_value_t = 10_000)]
     pub timeout_ms: u64,
-    /// Threads of its runtime [default: the cores lab may use].
-    #[arg(long)]
-    pub threads: Option<usize>,
+    /// Threads of its runtime: 1 (the default) is one event loop, which drives more per CPU
+    /// second on a small machine and leaves the other cores to the stack.
+    #[arg(long, default_value_t = crate::results::verdict::LAB_DRIVER_THREADS)]
+    pub threads: usize,
     /// Seed of its random choices (which URL line, Poisson gaps).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

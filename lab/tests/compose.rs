@@ -351,6 +351,8 @@ fn the_readme_docker_walk_through_works_on_a_real_engine_and_measures_every_cont
                 "read",
                 "--users",
                 "50",
+                "--rate",
+                "300",
                 "--step-secs",
                 "8",
                 "--warmup-secs",
@@ -408,6 +410,25 @@ fn the_readme_docker_walk_through_works_on_a_real_engine_and_measures_every_cont
         step["verdict"]["bottleneck"], "none",
         "a named bottleneck: {}",
         step["verdict"]
+    );
+    // The client's view heads the step, nginx's beside it, and the two were checked.
+    assert_eq!(step["driver"], "lab");
+    assert!(step["client"]["latency"]["p99_ms"].as_f64().unwrap() > 0.0);
+    assert!(!step["consistency"].as_array().unwrap().is_empty());
+    // The open-model step kept its schedule: 300 requests/s offered for 8 s.
+    let open = &run["steps"][1];
+    assert_eq!(open["model"], "open", "{open}");
+    assert_eq!(open["rate_per_s"], 300.0);
+    let client = &open["client"];
+    assert!(client["requests_due"].as_u64().unwrap() >= 2390, "{client}");
+    assert!(
+        client["achieved_rate_per_s"].as_f64().unwrap() > 250.0,
+        "{client}"
+    );
+    assert!(
+        open["nginx"]["requests"].as_u64().unwrap() > 2000,
+        "{}",
+        open["nginx"]
     );
     for file in [
         "run.json",

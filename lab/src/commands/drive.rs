@@ -20,9 +20,7 @@ pub fn drive(args: DriveArgs) -> anyhow::Result<()> {
         model,
         secs: args.secs,
         timeout: Duration::from_millis(args.timeout_ms),
-        threads: args
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        threads: args.threads,
         seed: args.seed,
     })?;
     println!("{}", serde_json::to_string(&stats)?);

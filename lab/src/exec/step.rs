@@ -293,6 +293,7 @@ pub fn record(m: Measured, at: &StepContext<'_>) -> Step {
         services: &m.services,
         ceiling_percent,
         driver_cpu_cores: m.driver_cpu_cores,
+        driver_cores: verdict::driver_cores(m.driver, at.machine_cores),
         machine_cores: at.machine_cores,
         host: m.host.as_ref(),
     });

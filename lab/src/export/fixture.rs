@@ -165,6 +165,7 @@ fn step(index: usize, offered: Offered, rps: f64, p99: f64, throttled: f64) -> S
         services: &services,
         ceiling_percent: Some(ceiling_percent),
         driver_cpu_cores: 0.5,
+        driver_cores: verdict::driver_cores("lab", 2),
         machine_cores: 2,
         host: Some(&host),
     });

@@ -343,6 +343,10 @@ mod tests {
                     services: &step.services,
                     ceiling_percent: step.ceiling_percent,
                     driver_cpu_cores: step.driver_cpu_cores,
+                    driver_cores: crate::results::verdict::driver_cores(
+                        &step.driver,
+                        run.machine.cores,
+                    ),
                     machine_cores: run.machine.cores,
                     host: step.host.as_ref(),
                 });

@@ -17,8 +17,21 @@ pub const HEAVILY_THROTTLED_PERCENT: f64 = 50.0;
 pub const HEAVILY_THROTTLED_QUOTA_PERCENT: f64 = 60.0;
 /// The load driver is the limit at or above this share of its ceiling at the same concurrency.
 pub const CEILING_PERCENT: f64 = 80.0;
-/// The load driver is the limit when its CPU reaches this share of the machine's cores.
+/// The load driver is the limit when its CPU reaches this share of the cores it can use.
 pub const DRIVER_CORES_PERCENT: f64 = 80.0;
+/// Threads of lab's own driver (`lab __drive`): one event loop, which on a small machine
+/// drives more per CPU second than two and leaves the other cores to the stack. It can use
+/// one core, whatever the machine has.
+pub const LAB_DRIVER_THREADS: usize = 1;
+
+/// The cores a load driver can use: lab's one event loop, or (siege, one thread per user)
+/// the machine's.
+pub fn driver_cores(driver: &str, machine_cores: usize) -> usize {
+    match driver {
+        "lab" => LAB_DRIVER_THREADS.min(machine_cores.max(1)),
+        _ => machine_cores.max(1),
+    }
+}
 /// The rate limiter is the limit when this share of requests got 429.
 pub const RATE_LIMITED_PERCENT: f64 = 1.0;
 /// The machine itself is the limit when this share of all its cores was busy (and no cap,
@@ -79,6 +92,8 @@ pub struct VerdictInput<'a> {
     pub services: &'a [ServiceUsage],
     pub ceiling_percent: Option<f64>,
     pub driver_cpu_cores: f64,
+    /// The cores the driver can use ([`driver_cores`]).
+    pub driver_cores: usize,
     pub machine_cores: usize,
     /// The whole machine's CPU during the step, when measured.
     pub host: Option<&'a HostUsage>,
@@ -201,9 +216,11 @@ fn saturated_services(
     candidates
 }
 
-/// Whether the load driver was the limit: near its own ceiling, and busy on the machine's cores.
+/// Whether the load driver was the limit: near its own ceiling, or busy on the cores it can
+/// use.
 fn driver_limits(input: &VerdictInput<'_>, evidence: &mut Vec<String>) -> (bool, bool) {
-    let driver_cpu_percent = 100.0 * input.driver_cpu_cores / input.machine_cores.max(1) as f64;
+    let usable = input.driver_cores.clamp(1, input.machine_cores.max(1));
+    let driver_cpu_percent = 100.0 * input.driver_cpu_cores / usable as f64;
     let near_ceiling = input.ceiling_percent.is_some_and(|p| p >= CEILING_PERCENT);
     if let Some(percent) = input.ceiling_percent.filter(|_| near_ceiling) {
         evidence.push(format!(
@@ -212,9 +229,14 @@ fn driver_limits(input: &VerdictInput<'_>, evidence: &mut Vec<String>) -> (bool,
     }
     let driver_busy = driver_cpu_percent >= DRIVER_CORES_PERCENT;
     if driver_busy {
+        let of = if usable == input.machine_cores {
+            format!("the machine's {usable} cores")
+        } else {
+            format!("the {usable} core it can use")
+        };
         evidence.push(format!(
-            "the load driver used {:.2} of the machine's {} cores ({driver_cpu_percent:.0}%)",
-            input.driver_cpu_cores, input.machine_cores
+            "the load driver used {:.2} of {of} ({driver_cpu_percent:.0}%)",
+            input.driver_cpu_cores
         ));
     }
     (near_ceiling, driver_busy)
@@ -281,6 +303,7 @@ mod tests {
             services,
             ceiling_percent: ceiling,
             driver_cpu_cores: siege,
+            driver_cores: 2,
             machine_cores: 2,
             host: None,
         })
@@ -348,6 +371,29 @@ mod tests {
     }
 
     #[test]
+    fn labs_one_loop_driver_is_the_limit_at_one_busy_core_of_two() {
+        let nginx = NginxStats::default();
+        let input = |cores: f64| VerdictInput {
+            nginx: &nginx,
+            services: &[],
+            ceiling_percent: Some(30.0),
+            driver_cpu_cores: cores,
+            driver_cores: driver_cores("lab", 2),
+            machine_cores: 2,
+            host: None,
+        };
+        let v = decide(&input(0.9));
+        assert_eq!(v.bottleneck, Bottleneck::LoadGenerator);
+        assert!(
+            v.evidence[0].contains("0.90 of the 1 core it can use (90%)"),
+            "{v:?}"
+        );
+        assert_eq!(decide(&input(0.5)).bottleneck, Bottleneck::None);
+        // siege's threads can use every core: 0.9 of 2 is not its limit.
+        assert_eq!(driver_cores("siege", 2), 2);
+    }
+
+    #[test]
     fn unmeasured_services_are_said_in_the_evidence() {
         let mut app = service("app1", 0.0, 0.3, 0.0);
         app.source = "none".into();
@@ -394,6 +440,7 @@ mod tests {
             services: &services,
             ceiling_percent: Some(11.0),
             driver_cpu_cores: 0.3,
+            driver_cores: 2,
             machine_cores: 2,
             host: Some(&busy),
         });
@@ -415,6 +462,7 @@ mod tests {
             services: &services,
             ceiling_percent: Some(5.0),
             driver_cpu_cores: 0.2,
+            driver_cores: 2,
             machine_cores: 2,
             host: Some(&busy),
         });
@@ -430,6 +478,7 @@ mod tests {
             services: &[],
             ceiling_percent: Some(5.0),
             driver_cpu_cores: 0.2,
+            driver_cores: 2,
             machine_cores: 2,
             host: Some(&busy),
         });

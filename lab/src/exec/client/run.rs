@@ -11,12 +11,13 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::Semaphore;
-use tokio::time::{sleep, sleep_until, timeout, timeout_at, Instant};
+use tokio::time::{sleep, timeout, timeout_at, Instant};
 
 use super::conn::{connect, exchange, Sender};
 use super::recorder::{Counters, Recorder};
 use super::schedule::Schedule;
 use super::target::Target;
+use super::timer::PreciseTimer;
 use crate::results::Arrivals;
 
 /// What the load is.
@@ -202,10 +203,9 @@ async fn open(
         slots: Semaphore::new(max_connections.max(1)),
     });
     let mut rng = StdRng::seed_from_u64(seed);
-    let start = Instant::now();
-    dispatch(
+    let dispatched = dispatch(
         Schedule::new(rate, arrivals, secs, seed),
-        start,
+        std::time::Instant::now(),
         &shared.stop,
         |intended| {
             let index = rng.random_range(0..shared.target.requests.len());
@@ -215,11 +215,15 @@ async fn open(
                 Arc::clone(shared),
                 Arc::clone(&pool),
                 index,
-                intended,
+                Instant::from_std(intended),
             ));
         },
     )
     .await;
+    if let Err(e) = dispatched {
+        eprintln!("lab __drive: the open model's timer failed: {e}");
+        shared.stop.store(true, Ordering::Relaxed);
+    }
     let drain_until = Instant::now() + shared.timeout + Duration::from_secs(1);
     while Counters::get(&shared.counters.outstanding) > 0 && Instant::now() < drain_until {
         sleep(Duration::from_millis(5)).await;
@@ -227,23 +231,24 @@ async fn open(
 }
 
 /// Calls `start` at each intended time of `schedule` (several at once when the runtime woke
-/// late: the times stay the schedule's), until it ends or `stop` is set.
+/// late: the times stay the schedule's), until it ends or `stop` is set. Its clock is a
+/// [`PreciseTimer`]: any lateness of the dispatcher is added to every request's latency.
 pub async fn dispatch(
     schedule: Schedule,
-    origin: Instant,
+    origin: std::time::Instant,
     stop: &AtomicBool,
-    mut start: impl FnMut(Instant),
-) {
+    mut start: impl FnMut(std::time::Instant),
+) -> std::io::Result<()> {
+    let timer = PreciseTimer::new()?;
     for offset in schedule {
         if stop.load(Ordering::Relaxed) {
             break;
         }
         let intended = origin + offset;
-        if intended > Instant::now() {
-            sleep_until(intended).await;
-        }
+        timer.sleep_until(intended).await?;
         start(intended);
     }
+    Ok(())
 }
 
 /// One request of an open load: a connection (waiting for a free one counts), the exchange,
@@ -301,34 +306,39 @@ mod tests {
     /// take 10 s within 1%, whatever it costs to start each one.
     #[test]
     fn ten_thousand_requests_at_a_thousand_a_second_take_ten_seconds() {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let (started, elapsed, worst_lag) = runtime.block_on(async {
-            let origin = Instant::now();
-            let stop = AtomicBool::new(false);
-            let mut started = 0u32;
-            let mut worst_lag = Duration::ZERO;
-            dispatch(
+        let origin = std::time::Instant::now();
+        let stop = AtomicBool::new(false);
+        let mut started = 0u32;
+        let mut lags = Vec::with_capacity(10_000);
+        runtime
+            .block_on(dispatch(
                 Schedule::new(1000.0, Arrivals::Constant, 10.0, 1),
                 origin,
                 &stop,
                 |intended| {
                     started += 1;
-                    worst_lag = worst_lag.max(Instant::now().saturating_duration_since(intended));
+                    lags.push(std::time::Instant::now().saturating_duration_since(intended));
                     // A little work per request, as the real dispatcher does.
                     std::hint::black_box((0..200).sum::<u64>());
                 },
-            )
-            .await;
-            (started, origin.elapsed(), worst_lag)
-        });
+            ))
+            .unwrap();
+        let secs = origin.elapsed().as_secs_f64();
         assert_eq!(started, 10_000);
-        let secs = elapsed.as_secs_f64();
         assert!((secs - 10.0).abs() <= 0.1, "took {secs:.3} s");
-        // The timer's granularity (a millisecond) and scheduling, never a drift.
-        assert!(worst_lag < Duration::from_millis(50), "{worst_lag:?}");
+        // Scheduling on a shared machine, never a drift: most starts within half a
+        // millisecond of their time (tokio's timer alone is up to a millisecond late for each).
+        lags.sort();
+        let median = lags[lags.len() / 2];
+        assert!(median < Duration::from_micros(500), "median lag {median:?}");
+        assert!(
+            lags[lags.len() - 1] < Duration::from_millis(50),
+            "{:?}",
+            lags.last()
+        );
     }
 }
