@@ -24,6 +24,11 @@ pub struct LabConfig {
     /// The app binary of native stacks [default: target/release/app, built when missing].
     #[arg(long, env = "LAB_APP_BIN", global = true, value_name = "PATH")]
     pub app_bin: Option<PathBuf>,
+    /// The nginx.conf template the stack's nginx renders (native, compose and the capped
+    /// ceiling alike): a variant to try without editing the repository's [default:
+    /// nginx.conf of the repository].
+    #[arg(long, env = "LAB_NGINX_CONF", global = true, value_name = "PATH")]
+    pub nginx_conf: Option<PathBuf>,
     /// Folder of the Postgres server binaries of native stacks [default: the newest
     /// /usr/lib/postgresql/*/bin].
     #[arg(long, env = "LAB_PG_BIN_DIR", global = true, value_name = "DIR")]
@@ -177,6 +182,13 @@ pub const DEFAULT_CGROUP_ROOT: &str = "/sys/fs/cgroup";
 pub const CONTAINER_ACCESS_LOG: &str = "/var/log/lab/access.json";
 
 impl LabConfig {
+    /// The nginx.conf template to render: `LAB_NGINX_CONF`, else the repository's.
+    pub fn nginx_template(&self) -> PathBuf {
+        self.nginx_conf
+            .clone()
+            .unwrap_or_else(|| crate::profile::repo_root().join("nginx.conf"))
+    }
+
     /// Ports: each variable over `defaults`.
     pub fn ports(&self, defaults: Ports) -> Ports {
         Ports {

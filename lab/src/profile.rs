@@ -78,6 +78,28 @@ pub fn repo_root() -> PathBuf {
         .map_or(cwd.clone(), Path::to_path_buf)
 }
 
+/// `path` as a run records it: relative to the repository when inside it (a run's files must
+/// read the same on every clone), else as given.
+pub fn in_repository(path: &str) -> String {
+    let given = Path::new(path);
+    if !given.is_absolute() {
+        return path.to_owned();
+    }
+    let root = repo_root();
+    let root = root.canonicalize().unwrap_or(root);
+    let resolved = given.canonicalize().unwrap_or_else(|_| given.to_path_buf());
+    match resolved.strip_prefix(&root) {
+        Ok(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
+        _ => path.to_owned(),
+    }
+}
+
+/// A command line as a run records it: every absolute path inside the repository made
+/// relative to it (the program too).
+pub fn command_line_in_repository(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    args.into_iter().map(|arg| in_repository(&arg)).collect()
+}
+
 /// Parses compose-style env files: `KEY=VALUE`, `#` comments, blank lines, optional quotes.
 pub fn parse_env(text: &str) -> anyhow::Result<BTreeMap<String, String>> {
     let mut vars = BTreeMap::new();

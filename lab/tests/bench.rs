@@ -277,7 +277,8 @@ impl TestStack {
     }
 
     /// `lab bench --attach` with the given extra arguments.
-    fn bench(&self, extra: &[&str]) -> std::process::Output {
+    /// `lab bench --attach` to this stack, with `extra` flags.
+    fn bench_command(&self, extra: &[&str]) -> Command {
         let mut command = Command::cargo_bin("lab").unwrap();
         command
             .current_dir(self.dir.path())
@@ -290,7 +291,11 @@ impl TestStack {
             // Relative on purpose: the ceiling nginx must still find its files.
             .arg("results")
             .args(extra);
-        let output = command.output().unwrap();
+        command
+    }
+
+    fn bench(&self, extra: &[&str]) -> std::process::Output {
+        let output = self.bench_command(extra).output().unwrap();
         eprintln!(
             "lab stdout:\n{}\nlab stderr:\n{}",
             String::from_utf8_lossy(&output.stdout),
@@ -679,6 +684,119 @@ fn a_small_matrix_writes_results_plots_and_redraws_and_compares() {
         assert!(out.join(format!("{stem}.png")).is_file());
         assert!(out.join(format!("{stem}.svg")).is_file());
     }
+}
+
+fn steps_of(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap()
+}
+
+fn users_of(run: &Value) -> Vec<u64> {
+    run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["users"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn an_interrupted_run_resumes_to_the_steps_of_an_uninterrupted_one() {
+    let stack = TestStack::start(Arc::new(|_, _| (200, Duration::from_millis(1))));
+    let plan = [
+        "--scenario",
+        "read",
+        "--users",
+        "2,4,6,8",
+        "--step-secs",
+        "2",
+        "--warmup-secs",
+        "1",
+        "--ceiling-secs",
+        "0",
+        "--slo",
+        "p99_ms<1000",
+    ];
+    // Interrupted: SIGINT once two steps are in run.json (the step under way is finished
+    // and kept, as Ctrl-C does).
+    let mut cut = stack
+        .bench_command(&[&plan[..], &["--label", "cut"]].concat())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let cut_dir = loop {
+        assert!(Instant::now() < deadline, "two steps never written");
+        let dir = std::fs::read_dir(stack.path("results"))
+            .ok()
+            .and_then(|mut d| d.find_map(|e| Some(e.ok()?.path())))
+            .filter(|p| p.join("run.json").is_file());
+        if let Some(dir) = dir.filter(|d| {
+            std::fs::read_to_string(d.join("run.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                .is_some_and(|r| r["steps"].as_array().is_some_and(|s| s.len() >= 2))
+        }) {
+            break dir;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    unsafe { libc::kill(cut.id() as libc::pid_t, libc::SIGINT) };
+    let status = cut.wait().unwrap();
+    assert!(
+        !status.success(),
+        "an interrupted bench says so in its exit code"
+    );
+    let interrupted = steps_of(&cut_dir);
+    assert!(interrupted["finished_at"].is_null());
+    let kept = users_of(&interrupted);
+    assert!(kept.len() >= 2 && kept.len() < 4, "{kept:?}");
+
+    // Resumed from the folder alone: the recorded command line is the plan.
+    let output = Command::cargo_bin("lab")
+        .unwrap()
+        .current_dir(stack.path(""))
+        .env("RUST_LOG", "warn")
+        .args(["bench", "--resume"])
+        .arg(&cut_dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let resumed = steps_of(&cut_dir);
+    assert!(resumed["finished_at"].is_string());
+    assert_eq!(users_of(&resumed), [2, 4, 6, 8]);
+    // The kept steps are the same records, not measured again.
+    for (i, step) in interrupted["steps"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(&resumed["steps"][i], step);
+    }
+    for (i, step) in resumed["steps"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(step["index"], i);
+    }
+
+    // An uninterrupted run of the same plan has the same steps.
+    let whole = stack.bench(&[&plan[..], &["--label", "whole"]].concat());
+    assert!(whole.status.success());
+    let whole_dir = std::fs::read_dir(stack.path("results"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-whole"))
+        .unwrap();
+    assert_eq!(users_of(&steps_of(&whole_dir)), users_of(&resumed));
+
+    // A finished run is not resumed again.
+    let again = Command::cargo_bin("lab")
+        .unwrap()
+        .current_dir(stack.path(""))
+        .args(["bench", "--resume"])
+        .arg(&cut_dir)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("nothing to resume"));
 }
 
 #[test]

@@ -11,10 +11,13 @@ use crate::cli::BenchArgs;
 use crate::config::LabConfig;
 use crate::console::print_final_table;
 use crate::exec::bench::{self, slo_failures};
+use crate::export;
 use crate::interrupt;
 use crate::load::urls::{self, Scenario, SeedSizes};
 use crate::plan::bench::{BenchPlan, BenchRequest};
 use crate::profile::{self, Profile};
+use crate::results::Run;
+use clap::Parser as _;
 
 /// The error `main` turns into exit code 2: the run completed, an SLO did not hold.
 #[derive(Debug)]
@@ -32,8 +35,14 @@ pub fn bench(config: &LabConfig, args: BenchArgs) -> anyhow::Result<()> {
     if args.write_urls {
         return write_committed_urls(config, &args, &profile::repo_root());
     }
-    let plan = BenchPlan::new(request(&args))?;
-    let (finished, outcome) = bench::run(config, &plan)?;
+    let (finished, outcome) = match &args.resume {
+        Some(folder) => {
+            let (run, dir) = export::load_run(folder)?;
+            let plan = recorded_plan(&run)?;
+            bench::resume(config, &plan, dir, run)?
+        }
+        None => bench::run(config, &BenchPlan::new(request(&args))?)?,
+    };
     print_final_table(&finished.run);
     println!("{}", finished.run_dir.join("report.md").display());
     println!("{}", finished.run_dir.join("report.html").display());
@@ -51,6 +60,79 @@ pub fn bench(config: &LabConfig, args: BenchArgs) -> anyhow::Result<()> {
     } else {
         Err(SloFailed(failures.join(" | ")).into())
     }
+}
+
+/// The plan of a run to resume: its recorded command line, checked against what it recorded
+/// (a run is resumed with the settings and profiles it started with, or not at all).
+fn recorded_plan(run: &Run) -> anyhow::Result<BenchPlan> {
+    if run.finished_at.is_some() {
+        bail!(
+            "this run finished: there is nothing to resume (it has {} steps)",
+            run.steps.len()
+        );
+    }
+    let parsed = crate::cli::Cli::try_parse_from(&run.command_line)
+        .map_err(|e| anyhow::anyhow!("the run's command line no longer parses: {e}"))?;
+    let crate::cli::Command::Bench(args) = parsed.command else {
+        bail!(
+            "the run was not made by lab bench: {}",
+            run.command_line.join(" ")
+        );
+    };
+    if args.resume.is_some() {
+        bail!("the run's command line is itself a --resume");
+    }
+    let plan = BenchPlan::new(request(&args))?;
+    let s = &run.settings;
+    let mut differ = Vec::new();
+    let mut same = |what: &str, then: String, now: String| {
+        if then != now {
+            differ.push(format!("{what}: {then} then, {now} now"));
+        }
+    };
+    same("driver", s.driver.clone(), plan.driver.name().to_owned());
+    same(
+        "users",
+        format!("{:?}", s.users),
+        format!("{:?}", plan.users),
+    );
+    same(
+        "step seconds",
+        s.step_secs.to_string(),
+        plan.step_secs.to_string(),
+    );
+    same(
+        "SLO",
+        format!("{:?}", s.slo_text),
+        format!("{:?}", plan.slo_text),
+    );
+    for recorded in &run.profiles {
+        let Some(now) = plan.profiles.iter().find(|p| p.name == recorded.name) else {
+            continue;
+        };
+        for (key, value) in &recorded.vars {
+            let current = now.vars.get(key).cloned().unwrap_or_default();
+            if &current != value {
+                differ.push(format!(
+                    "profile {} {key}: {value} then, {current} now",
+                    recorded.name
+                ));
+            }
+        }
+        for key in now.vars.keys().filter(|k| !recorded.vars.contains_key(*k)) {
+            differ.push(format!(
+                "profile {} {key}: not set then, set now",
+                recorded.name
+            ));
+        }
+    }
+    if !differ.is_empty() {
+        bail!(
+            "the run cannot be resumed as it started: {}",
+            differ.join("; ")
+        );
+    }
+    Ok(plan)
 }
 
 /// The bench the flags ask for.

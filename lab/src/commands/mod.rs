@@ -1,5 +1,6 @@
 //! Dispatch from the parsed command line to the job that implements it.
 
+mod ab;
 mod bench;
 mod drive;
 mod fault;
@@ -18,6 +19,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => stack::status(config, args),
         Command::Bench(args) => bench::bench(config, args),
         Command::Compare(args) => report::compare(args),
+        Command::Ab(args) => ab::ab(config, args),
+        Command::Index(args) => report::index(args),
         Command::Report(args) => report::report(args),
         Command::Fault(args) => fault::fault(config, args),
         Command::Soak(args) => soak::soak(config, args),
@@ -35,6 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 /// scenario's or a soak's verdict is FAIL (CI gates), else 1.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     if err.downcast_ref::<bench::SloFailed>().is_some()
+        || err.downcast_ref::<ab::AbWorse>().is_some()
         || err.downcast_ref::<fault::FaultFailed>().is_some()
         || err.downcast_ref::<soak::SoakFailed>().is_some()
     {

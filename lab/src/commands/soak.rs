@@ -79,8 +79,8 @@ pub fn report(soak_json: &Path) -> anyhow::Result<()> {
     let mut run: SoakRun = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a soak.json", soak_json.display()))?;
     run.verdict = Some(soak::judge(&run.windows));
-    export::write_all(&run, dir)?;
     plot::draw_soak(&run, dir)?;
+    export::write_all(&run, dir)?;
     export::adopt_parent_owner(dir);
     print!("{}", export::soak::summary(&run));
     println!("{}", dir.join("report.md").display());

@@ -27,6 +27,12 @@ use decode::*;
 pub use types::*;
 use wire::*;
 
+/// The engine's description from recorded `/version` and `/info` bodies (tests' fixtures).
+#[cfg(test)]
+pub fn engine_info_from_json(version: &[u8], info: &[u8]) -> anyhow::Result<EngineInfo> {
+    engine_info_from(version, info)
+}
+
 /// A Docker engine reached through its unix socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Engine {

@@ -3,7 +3,6 @@
 //! step so an interrupted run keeps what it measured. The figures of a step come from the
 //! shared step runner; the ceilings it is compared with from [`Ceilings`].
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ use crate::config::{LabConfig, Ports};
 use crate::console::{spinner, step_bar, step_line};
 use crate::export;
 use crate::interrupt;
-use crate::load::urls::{self, Scenario, SeedSizes};
+use crate::load::urls::{Scenario, SeedSizes};
 use crate::plan::levels::{Levels, Offered, Rates};
 use crate::plan::{BenchPlan, ScenarioSource};
 use crate::plot;
@@ -38,16 +37,54 @@ pub struct Finished {
 /// measured, so the files are written whatever happened.
 pub fn run(config: &LabConfig, plan: &BenchPlan) -> anyhow::Result<(Finished, anyhow::Result<()>)> {
     let run_dir = export::create_run_dir(&plan.results, &plan.label)?;
+    let run = new_run(config, plan);
+    go(config, plan, run_dir, run)
+}
+
+/// Finishes an interrupted run in its own folder: the steps it has are kept and skipped (a
+/// ramp or `--rate auto` replays their outcomes to find where it stopped), the rest are
+/// measured and appended. The caller checked that `plan` is the run's own.
+pub fn resume(
+    config: &LabConfig,
+    plan: &BenchPlan,
+    run_dir: PathBuf,
+    mut run: Run,
+) -> anyhow::Result<(Finished, anyhow::Result<()>)> {
+    run.finished_at = None;
+    eprintln!(
+        "lab bench: resuming {} ({} steps measured)",
+        run_dir.display(),
+        run.steps.len()
+    );
+    go(config, plan, run_dir, run)
+}
+
+fn go(
+    config: &LabConfig,
+    plan: &BenchPlan,
+    run_dir: PathBuf,
+    run: Run,
+) -> anyhow::Result<(Finished, anyhow::Result<()>)> {
     let rc = siege::write_rc(&profile::repo_root(), &run_dir)?;
     interrupt::catch();
     eprintln!("lab bench: results in {}", run_dir.display());
+    // The samples' clock goes on from where a resumed run stopped.
+    let elapsed = run
+        .samples
+        .iter()
+        .map(|s| s.t_secs)
+        .chain(run.steps.iter().map(|s| s.start_offset_secs + s.wall_secs))
+        .fold(0.0_f64, f64::max);
+    let clock = Instant::now()
+        .checked_sub(Duration::from_secs_f64(elapsed))
+        .unwrap_or_else(Instant::now);
     let mut bench = Bench {
-        run: new_run(config, plan),
+        run,
         config: config.clone(),
         ceilings: Ceilings::new(config, &run_dir, plan.ceiling_secs),
         driver: super::driver(plan.driver, config, &rc)?,
         run_dir,
-        clock: Instant::now(),
+        clock,
         plan: plan.clone(),
     };
     bench.save()?;
@@ -56,7 +93,9 @@ pub fn run(config: &LabConfig, plan: &BenchPlan) -> anyhow::Result<(Finished, an
         bench.run.finished_at = Some(Utc::now());
     }
     bench.save()?;
-    bench.draw_plots();
+    if plan.plots {
+        bench.draw_plots();
+    }
     Ok((
         Finished {
             run_dir: bench.run_dir,
@@ -73,7 +112,7 @@ fn new_run(config: &LabConfig, plan: &BenchPlan) -> Run {
         label: plan.label.clone(),
         started_at: Utc::now(),
         finished_at: None,
-        command_line: std::env::args().collect(),
+        command_line: profile::command_line_in_repository(std::env::args()),
         settings: Settings {
             runtime: if plan.attach {
                 "attached".to_owned()
@@ -109,6 +148,7 @@ fn new_run(config: &LabConfig, plan: &BenchPlan) -> Run {
             nginx: machine::nginx_version(config),
             siege: siege::version(config),
         },
+        reference: None,
         profiles: Vec::new(),
         driver_ceiling: Vec::new(),
         nginx_ceiling: Vec::new(),
@@ -158,6 +198,10 @@ impl Bench {
         if let Err(err) = plot::draw_run(&self.run, &self.run_dir) {
             eprintln!("lab bench: warning: plots not drawn: {err:#}");
         }
+        // report.md again, now that its images exist to be linked.
+        if let Err(err) = export::write_all(&self.run, &self.run_dir) {
+            eprintln!("lab bench: warning: report.md not rewritten: {err:#}");
+        }
         let title = export::run_title(&self.run);
         if let Err(err) = export::html::write_from_markdown(&self.run_dir, "report", &title) {
             eprintln!("lab bench: warning: report.html not written: {err:#}");
@@ -170,9 +214,19 @@ impl Bench {
             if interrupt::interrupted() {
                 break;
             }
+            if self.profile_done(&profile) {
+                eprintln!(
+                    "lab bench: profile {}: every step measured already",
+                    profile.name
+                );
+                continue;
+            }
             eprintln!("lab bench: profile {}", profile.name);
             let stack = self.hold_stack(&profile)?;
             self.record_profile(&profile, stack.info())?;
+            if self.run.reference.is_none() && !self.plan.attach {
+                self.measure_reference(&profile, stack.info())?;
+            }
             for scenario in self.plan.scenarios.clone() {
                 if interrupt::interrupted() {
                     break;
@@ -182,6 +236,31 @@ impl Bench {
             stack.down()?;
         }
         Ok(())
+    }
+
+    /// The run's reference on the first profile's stack, before any warm-up: the machine
+    /// as it was, and each service's CPU per request of a fixed load.
+    fn measure_reference(&mut self, profile: &Profile, stack: &StackInfo) -> anyhow::Result<()> {
+        let bar = spinner("reference: the CPU loop, the machine's busy share, a fixed load".into());
+        let sizes = SeedSizes::of(self.config.seed(profile)?);
+        let measured = super::reference::measure(
+            stack,
+            &profile.name,
+            sizes,
+            self.driver.as_ref(),
+            &self.run_dir,
+        );
+        bar.finish_and_clear();
+        match measured {
+            Ok(reference) => {
+                self.run.reference = Some(reference);
+                self.save()
+            }
+            Err(err) => {
+                eprintln!("lab bench: warning: the reference was not measured: {err:#}");
+                Ok(())
+            }
+        }
     }
 
     /// The stack of a profile: started (stopped again when dropped), or the running one.
@@ -202,6 +281,47 @@ impl Bench {
             .with_context(|| format!("starting the stack for profile {}", profile.name))
     }
 
+    /// Whether a step of `profile`, `scenario` at `offered` is in the run already (a resumed
+    /// run), and if so whether it met the SLO.
+    fn recorded(&self, profile: &str, scenario: &str, offered: Offered) -> Option<bool> {
+        self.run
+            .steps
+            .iter()
+            .find(|s| {
+                s.profile == profile
+                    && s.scenario == scenario
+                    && match offered {
+                        Offered::Users(users) => s.rate_per_s.is_none() && s.users == users,
+                        Offered::Rate { per_s, .. } => s.rate_per_s == Some(per_s),
+                    }
+            })
+            .map(|s| s.slo.as_ref().is_none_or(|o| o.passed))
+    }
+
+    /// True when every step the plan has for `profile` is in the run already: its levels
+    /// replayed against the recorded steps' outcomes reach their end.
+    fn profile_done(&self, profile: &Profile) -> bool {
+        self.plan.scenarios.iter().all(|scenario| {
+            let mut levels = self.levels();
+            while let Some(offered) = levels.next() {
+                match self.recorded(&profile.name, &scenario.label(), offered) {
+                    Some(passed) => levels.record(passed),
+                    None => return false,
+                }
+            }
+            true
+        })
+    }
+
+    fn levels(&self) -> Levels {
+        Levels::new(
+            &self.plan.users,
+            self.plan.ramp,
+            &self.plan.rates,
+            self.plan.arrivals,
+        )
+    }
+
     fn record_profile(&mut self, profile: &Profile, stack: &StackInfo) -> anyhow::Result<()> {
         let sizes = SeedSizes::of(self.config.seed(profile)?);
         if self.run.versions.app.is_none() {
@@ -211,7 +331,11 @@ impl Bench {
         self.run.settings.db = stack.db.to_string();
         if stack.runtime == contract::RuntimeKind::Compose && self.run.machine.engine.is_none() {
             match self.config.engine().and_then(|e| e.info()) {
-                Ok(info) => self.run.machine.engine = Some(info),
+                Ok(info) => {
+                    let m = &mut self.run.machine;
+                    m.platform = crate::sample::fingerprint::platform(&m.kernel, Some(&info));
+                    m.engine = Some(info);
+                }
                 Err(err) => eprintln!("lab bench: warning: no Docker engine information: {err:#}"),
             }
         }
@@ -220,6 +344,10 @@ impl Bench {
                 "lab bench: WARNING: profile {} runs UNCAPPED (cgroups not writable): its figures do not show the caps",
                 profile.name
             );
+        }
+        // A resumed run has its profiles' records (the stack's caps as first started).
+        if self.run.profiles.iter().any(|p| p.name == profile.name) {
+            return self.save();
         }
         self.run.profiles.push(ProfileRecord {
             name: profile.name.clone(),
@@ -247,19 +375,20 @@ impl Bench {
         profile: &Profile,
         scenario: &ScenarioSource,
     ) -> anyhow::Result<()> {
-        let urls_file = self.urls_file(profile, stack.info(), scenario)?;
+        let sizes = SeedSizes::of(self.config.seed(profile)?);
+        let urls_file =
+            super::urls::for_step(&self.run_dir, &profile.name, sizes, stack.info(), scenario)?;
         let label = scenario.label();
         let stress = scenario.builtin() == Some(Scenario::Stress);
-        let mut levels = Levels::new(
-            &self.plan.users,
-            self.plan.ramp,
-            &self.plan.rates,
-            self.plan.arrivals,
-        );
+        let mut levels = self.levels();
         let mut warmed_up = self.plan.warmup_secs == 0;
         while let Some(offered) = levels.next() {
             if interrupt::interrupted() {
                 break;
+            }
+            if let Some(passed) = self.recorded(&profile.name, &label, offered) {
+                levels.record(passed);
+                continue;
             }
             if !warmed_up {
                 self.warm_up(&urls_file, offered, self.plan.warmup_secs)?;
@@ -314,70 +443,6 @@ impl Bench {
             }
         }
         Ok(ceiling)
-    }
-
-    /// The URL file for a scenario: the committed `siege/urls/<name>.txt` when it matches
-    /// what the profile's seed sizes and nginx address generate, else a fresh one in the run
-    /// folder; a path is used as given. Either way it is validated first.
-    fn urls_file(
-        &self,
-        profile: &Profile,
-        stack: &StackInfo,
-        scenario: &ScenarioSource,
-    ) -> anyhow::Result<PathBuf> {
-        let path = match scenario {
-            ScenarioSource::File(path) => self.pointed_at_stack(profile, stack, path)?,
-            ScenarioSource::Builtin(builtin) => {
-                let sizes = SeedSizes::of(self.config.seed(profile)?);
-                let text = urls::generate(*builtin, sizes, &stack.base_url)?;
-                let name = builtin.name();
-                let committed = profile::repo_root()
-                    .join("siege/urls")
-                    .join(format!("{name}.txt"));
-                if fs::read_to_string(&committed).is_ok_and(|t| t == text) {
-                    committed
-                } else {
-                    let dir = self.run_dir.join("urls");
-                    fs::create_dir_all(&dir)?;
-                    let path = dir.join(format!("{}-{name}.txt", profile.name));
-                    fs::write(&path, text)?;
-                    path
-                }
-            }
-        };
-        let summary = urls::validate(&path)?;
-        log::debug!("{}: {} requests", path.display(), summary.requests);
-        Ok(path)
-    }
-
-    /// A URL file given by path, as it is when its `BASE=` line names the stack's address (or
-    /// it has none); else a copy in the run folder whose `BASE=` is the stack's, so a file
-    /// written for the default port drives a stack published on another.
-    fn pointed_at_stack(
-        &self,
-        profile: &Profile,
-        stack: &StackInfo,
-        path: &Path,
-    ) -> anyhow::Result<PathBuf> {
-        let text = fs::read_to_string(path)
-            .with_context(|| format!("cannot read the URL file {}", path.display()))?;
-        let base = stack.base_url.trim_end_matches('/');
-        let Some(text) = urls::with_base(&text, base) else {
-            return Ok(path.to_path_buf());
-        };
-        let dir = self.run_dir.join("urls");
-        fs::create_dir_all(&dir)?;
-        let stem = path
-            .file_stem()
-            .map_or_else(|| "urls".into(), |s| s.to_string_lossy().into_owned());
-        let copy = dir.join(format!("{}-{stem}.txt", profile.name));
-        fs::write(&copy, text)?;
-        eprintln!(
-            "  {}: BASE pointed at the stack ({base}) in {}",
-            path.display(),
-            copy.display()
-        );
-        Ok(copy)
     }
 
     fn warm_up(&self, urls_file: &Path, offered: Offered, secs: u64) -> anyhow::Result<()> {
@@ -459,7 +524,7 @@ impl Bench {
         if stress_start_status.is_some() {
             stress::stop(base_url, token.as_deref());
         }
-        let urls_file = plan.urls_file.display().to_string();
+        let urls_file = profile::in_repository(&plan.urls_file.display().to_string());
         Ok(step::record(
             measured,
             &StepContext {

@@ -7,16 +7,19 @@
 //! measurement every command reports. A new driver is one more `Driver` implementation
 //! (siege's is [`siege::SiegeDriver`]); nothing else changes.
 
+pub mod ab;
 pub mod bench;
 pub mod ceiling;
 mod child;
 pub mod client;
 mod load;
+pub mod reference;
 pub mod siege;
 pub mod soak;
 pub mod step;
 pub mod stress;
 pub mod tune;
+mod urls;
 
 use std::time::Duration;
 

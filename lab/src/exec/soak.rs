@@ -87,10 +87,11 @@ pub fn run(config: &LabConfig, plan: &SoakPlan) -> anyhow::Result<(PathBuf, Soak
     if !interrupt::interrupted() {
         run.finished_at = Some(Utc::now());
     }
-    export::write_all(&run, &run_dir)?;
     if let Err(err) = plot::draw_soak(&run, &run_dir) {
         eprintln!("lab soak: warning: plot not drawn: {err:#}");
     }
+    // Written after the plot, so report.md links it.
+    export::write_all(&run, &run_dir)?;
     export::adopt_parent_owner(&run_dir);
     Ok((run_dir, run))
 }
@@ -125,7 +126,7 @@ fn new_run(plan: &SoakPlan, info: &StackInfo) -> SoakRun {
         schema_version: soak::SOAK_SCHEMA_VERSION,
         started_at: Utc::now(),
         finished_at: None,
-        command_line: std::env::args().collect(),
+        command_line: profile::command_line_in_repository(std::env::args()),
         settings: SoakSettings {
             profile: plan.profile.name.clone(),
             db: info.db,

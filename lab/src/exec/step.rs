@@ -13,7 +13,9 @@ use chrono::{DateTime, Utc};
 
 use super::load::{Driver, Load, LoadOutcome, Offered, RunningLoad};
 use crate::load::access_log::{self, LogLine};
-use crate::results::{verdict, HostUsage, NginxStats, Sample, ServiceUsage, SloRule, Step};
+use crate::results::{
+    verdict, ClientStats, HostUsage, NginxStats, Sample, ServiceUsage, SloRule, Step,
+};
 use crate::sample::{self, HostCpu, Tracked};
 use crate::stack::StackInfo;
 
@@ -294,6 +296,11 @@ pub fn record(m: Measured, at: &StepContext<'_>) -> Step {
         ceiling_percent,
         driver_cpu_cores: m.driver_cpu_cores,
         driver_cores: verdict::driver_cores(m.driver, at.machine_cores),
+        driver_failures_percent: m
+            .outcome
+            .client
+            .as_ref()
+            .map_or(0.0, ClientStats::driver_failures_percent),
         machine_cores: at.machine_cores,
         host: m.host.as_ref(),
     });

@@ -44,7 +44,7 @@ pub fn write_all<R: Report>(report: &R, dir: &Path) -> anyhow::Result<Vec<PathBu
     let mut written = Vec::new();
     for exporter in R::exporters() {
         let path = dir.join(exporter.file_name());
-        write_atomic(&path, &exporter.render(report)?)?;
+        write_atomic(&path, &rendered(exporter.as_ref(), report, dir)?)?;
         written.push(path);
     }
     adopt_parent_owner(dir);
@@ -54,9 +54,44 @@ pub fn write_all<R: Report>(report: &R, dir: &Path) -> anyhow::Result<Vec<PathBu
 /// Every file of `report` but its JSON (`lab report` redraws from the JSON).
 pub fn redraw<R: Report>(report: &R, dir: &Path) -> anyhow::Result<()> {
     for exporter in R::exporters().into_iter().skip(1) {
-        write_atomic(&dir.join(exporter.file_name()), &exporter.render(report)?)?;
+        let path = dir.join(exporter.file_name());
+        write_atomic(&path, &rendered(exporter.as_ref(), report, dir)?)?;
     }
     Ok(())
+}
+
+/// A file's text as written into `dir`: a Markdown file links only the images that are there.
+fn rendered<R>(exporter: &dyn Exporter<R>, report: &R, dir: &Path) -> anyhow::Result<String> {
+    let text = exporter.render(report)?;
+    Ok(if exporter.file_name().ends_with(".md") {
+        present_images(&text, dir)
+    } else {
+        text
+    })
+}
+
+/// Markdown with each image line (`![title](file)`) whose file is not in `dir` replaced by a
+/// line saying how to draw it: a kept run keeps its data and report, not every plot (`lab
+/// report` redraws them), and a link must never point nowhere.
+pub fn present_images(markdown: &str, dir: &Path) -> String {
+    let mut out = String::with_capacity(markdown.len());
+    for line in markdown.split_inclusive('\n') {
+        let image = line
+            .trim_end()
+            .strip_prefix("![")
+            .and_then(|rest| rest.split_once("]("))
+            .and_then(|(title, rest)| Some((title, rest.strip_suffix(')')?)));
+        match image {
+            Some((title, file)) if !file.contains("://") && !dir.join(file).is_file() => {
+                let end = if line.ends_with('\n') { "\n" } else { "" };
+                out.push_str(&format!(
+                    "*{title}: `{file}` is not in this folder; `lab report` draws it from the data.*{end}"
+                ));
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
 }
 
 /// The text a `csv::Writer` over memory holds.

@@ -96,15 +96,29 @@ pub fn write_from_markdown(dir: &Path, stem: &str, title: &str) -> anyhow::Resul
 mod tests {
     use super::*;
     use crate::export::files::write_all;
-    use crate::export::fixture;
     use crate::plot;
+    use crate::results::fixture;
+
+    #[test]
+    fn a_report_links_only_the_plots_that_were_drawn() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = fixture::run();
+        write_all(&run, dir.path()).unwrap();
+        let markdown = fs::read_to_string(dir.path().join("report.md")).unwrap();
+        assert!(
+            !markdown.contains("]("),
+            "links to plots not drawn:\n{markdown}"
+        );
+        assert!(markdown.contains("`throughput.png` is not in this folder; `lab report` draws it"));
+    }
 
     #[test]
     fn a_run_report_becomes_one_page_with_every_plot_inline() {
         let dir = tempfile::tempdir().unwrap();
         let run = fixture::run();
-        write_all(&run, dir.path()).unwrap();
+        // As lab bench does: the plots, then report.md linking those that exist.
         plot::draw_run(&run, dir.path()).unwrap();
+        write_all(&run, dir.path()).unwrap();
         let path = write_from_markdown(dir.path(), "report", "a run").unwrap();
         let html = fs::read_to_string(path).unwrap();
         let markdown = fs::read_to_string(dir.path().join("report.md")).unwrap();

@@ -6,11 +6,13 @@
 //! the Markdown once the plots are drawn (`html`). Tables go through [`table::Table`], CSV
 //! through the `csv` crate.
 
-mod compare;
+pub mod ab;
+pub mod compare;
 mod csv_files;
 pub mod fault;
 mod files;
 pub mod html;
+pub mod index;
 mod run_report;
 pub mod soak;
 pub mod table;
@@ -21,8 +23,6 @@ pub use files::{
     adopt_parent_owner, create_run_dir, load_run, redraw, run_title, write_all, write_atomic,
 };
 
-#[cfg(test)]
-pub(crate) mod fixture;
 #[cfg(test)]
 mod reference;
 
@@ -35,7 +35,7 @@ mod tests {
     use super::files::{Exporter, Json};
     use super::run_report::MarkdownReport;
     use super::*;
-    use crate::results::Run;
+    use crate::results::{fixture, Run};
 
     #[test]
     fn a_run_folder_takes_the_owner_of_the_results_folder() {
@@ -80,6 +80,35 @@ mod tests {
         insta::assert_snapshot!("samples_csv", SamplesCsv.render(&fixture::run()).unwrap());
     }
 
+    /// Committed runs (their `run.json` kept under `lab/tests/fixtures/runs/`), redrawn: the
+    /// report and the step and endpoint tables a reader of each sees, pinned. A change of any
+    /// exporter shows here as a diff to review (`INSTA_UPDATE=always`, then `git diff`).
+    #[test]
+    fn committed_runs_redraw_to_their_snapshots() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runs");
+        let mut folders: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        folders.sort();
+        assert!(folders.len() >= 5, "{folders:?}");
+        for folder in folders {
+            let name = folder.file_name().unwrap().to_string_lossy().into_owned();
+            let text = fs::read_to_string(folder.join("run.json")).unwrap();
+            let run: Run = serde_json::from_str(&text).unwrap();
+            for (file, rendered) in [
+                ("report_md", MarkdownReport.render(&run).unwrap()),
+                ("steps_csv", StepsCsv.render(&run).unwrap()),
+                (
+                    "endpoints_csv",
+                    csv_files::EndpointsCsv.render(&run).unwrap(),
+                ),
+            ] {
+                insta::assert_snapshot!(format!("committed__{name}__{file}"), rendered);
+            }
+        }
+    }
+
     #[test]
     fn markdown_report_snapshot() {
         insta::assert_snapshot!("report_md", MarkdownReport.render(&fixture::run()).unwrap());
@@ -93,12 +122,16 @@ mod tests {
         for step in &mut b.steps {
             step.nginx.requests_per_s *= 2.0;
             step.nginx.p99_ms /= 2.0;
+            if let Some(c) = step.client.as_mut() {
+                c.achieved_rate_per_s *= 2.0;
+                c.latency.p99_ms /= 2.0;
+            }
         }
         let runs = vec![
             (a, PathBuf::from("results/a")),
             (b, PathBuf::from("results/b")),
         ];
-        insta::assert_snapshot!("compare_md", compare_markdown(&runs));
+        insta::assert_snapshot!("compare_md", compare_markdown(&runs, 0));
     }
 
     #[test]

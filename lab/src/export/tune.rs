@@ -65,6 +65,10 @@ pub fn draw(file: &TuneFile, dir: &Path) {
     if let Err(err) = plot::draw_tune(&points, p99_limit, dir) {
         eprintln!("lab tune: warning: plot not drawn: {err:#}");
     }
+    // report.md again, now that its plot exists to be linked.
+    if let Err(err) = super::files::redraw(file, dir) {
+        eprintln!("lab tune: warning: report.md not rewritten: {err:#}");
+    }
     let title = format!("lab tune: {}", file.settings.budget);
     if let Err(err) = super::html::write_from_markdown(dir, "report", &title) {
         eprintln!("lab tune: warning: report.html not written: {err:#}");

@@ -47,6 +47,9 @@ pub struct BenchPlan {
     /// The SLO as given, and parsed.
     pub slo_text: Option<String>,
     pub slo: Vec<SloRule>,
+    /// Draw the plots and report.html when the run ends (`lab ab`'s runs do not: its own
+    /// report draws what it compares, and `lab report` draws a run's when wanted).
+    pub plots: bool,
 }
 
 /// What a bench is asked for, before it is checked.
@@ -166,6 +169,7 @@ impl BenchPlan {
             ceiling_secs: request.ceiling_secs,
             slo_text: request.slo,
             slo,
+            plots: true,
         })
     }
 }

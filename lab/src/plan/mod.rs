@@ -3,6 +3,7 @@
 //! second with a message instead of minutes into a run. `tune` and `soak` build the plans they
 //! run directly, never through a command line's structs.
 
+pub mod ab;
 pub mod bench;
 mod driver;
 pub mod fault;

@@ -3,6 +3,7 @@
 //! replica balance, and CPU/memory per service over time with the caps drawn in; `lab soak`'s
 //! series over time (`soak`).
 
+pub mod ab;
 mod canvas;
 mod run;
 mod soak;

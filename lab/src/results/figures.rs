@@ -254,6 +254,15 @@ pub struct ClientStats {
     pub timeouts: u64,
     /// Requests that failed below HTTP (connection refused or reset).
     pub errors: u64,
+    /// Those failures by why: `connection refused`, `connection reset`, `closed by the
+    /// server`, `connect timed out`, the driver's own machine out of local ports or file
+    /// descriptors, `other`.
+    #[serde(default)]
+    pub failures: std::collections::BTreeMap<String, u64>,
+    /// Failures in the driver itself (its machine out of local ports or descriptors): such a
+    /// step measured the driver, not the stack.
+    #[serde(default)]
+    pub driver_failures: u64,
     /// Per-request timeout, seconds.
     pub timeout_secs: f64,
     /// Connections opened (closed: at least the users; open: as many as the load needed,
@@ -277,4 +286,11 @@ pub struct ClientStats {
     /// Every latency, µs, as an HDR histogram (V2 deflate, base64): merged by `lab ab` and
     /// comparisons.
     pub histogram: String,
+}
+
+impl ClientStats {
+    /// Requests that failed in the driver itself, as a share of those due, percent.
+    pub fn driver_failures_percent(&self) -> f64 {
+        100.0 * self.driver_failures as f64 / self.requests_due.max(1) as f64
+    }
 }

@@ -10,6 +10,7 @@ pub use super::figures::{
     Arrivals, ClientEndpoint, ClientStats, EndpointStats, HostUsage, LatencyMs, LoadModel,
     NginxStats, ServiceUsage, SiegeSummary,
 };
+pub use super::machine::Machine;
 use super::slo::SloRule;
 use super::step::{siege, Step};
 
@@ -31,13 +32,18 @@ pub struct Run {
     pub command_line: Vec<String>,
     /// What was asked for.
     pub settings: Settings,
-    /// The machine the run happened on.
+    /// The machine the run happened on: its fingerprint.
     pub machine: Machine,
+    /// The reference measured before the first step (CPU speed, the machine's busy share,
+    /// each service's CPU per request of a fixed load); None in runs made before it was, with
+    /// `--attach`, and when it could not be measured.
+    #[serde(default)]
+    pub reference: Option<super::reference::Reference>,
     /// Versions of every program involved.
     pub versions: Versions,
     /// Each profile run, with its variables and the caps the stack really got.
     pub profiles: Vec<ProfileRecord>,
-    /// siege's own ceiling per concurrency: against a trivial uncapped nginx.
+    /// The load driver's own ceiling per concurrency: against a trivial uncapped nginx.
     #[serde(alias = "siege_ceiling")]
     pub driver_ceiling: Vec<CeilingPoint>,
     /// nginx's capped ceiling per profile and concurrency: the stack's nginx.conf under the
@@ -46,7 +52,7 @@ pub struct Run {
     pub nginx_ceiling: Vec<NginxCeilingPoint>,
     /// Every measured step (warm-up excluded), in the order they ran.
     pub steps: Vec<Step>,
-    /// Per-second resource samples of every service (and of siege) during the steps.
+    /// Per-second resource samples of every service (and of the driver) during the steps.
     pub samples: Vec<Sample>,
     /// Per profile and scenario: the highest concurrency that met the SLOs.
     pub sustainable: Vec<Sustainable>,
@@ -88,25 +94,6 @@ pub struct Settings {
     pub slo_text: Option<String>,
     /// The parsed SLO rules.
     pub slo: Vec<SloRule>,
-}
-
-/// The machine that ran the bench (siege and the stack share it).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Machine {
-    /// Host name.
-    pub hostname: String,
-    /// CPUs available to lab (and to siege).
-    pub cores: usize,
-    /// Total RAM in bytes (`MemTotal`).
-    pub memory_total_bytes: u64,
-    /// Kernel release (`uname -r`).
-    pub kernel: String,
-    /// `v1` or `v2` (hierarchy mounted at /sys/fs/cgroup), `none` when absent.
-    pub cgroup_version: String,
-    /// The Docker engine the compose stack ran on (its cores and memory are the machine's,
-    /// or the Docker VM's on Docker Desktop); None for native runs or without the socket.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub engine: Option<crate::docker::EngineInfo>,
 }
 
 /// Versions of the programs involved; None when one could not be asked.
@@ -331,9 +318,14 @@ mod tests {
     use crate::results::verdict::{decide, Bottleneck, VerdictInput};
 
     /// Re-decides every step of a committed run from its recorded figures.
-    fn redecide(path: &str) -> Vec<(String, u32, Bottleneck)> {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let text = std::fs::read_to_string(root.join(path)).unwrap();
+    /// A committed run's verdicts decided again from its data (the run's `run.json`, kept
+    /// under `lab/tests/fixtures/runs/<folder>/`).
+    fn redecide(folder: &str) -> Vec<(String, u32, Bottleneck)> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/runs")
+            .join(folder)
+            .join("run.json");
+        let text = std::fs::read_to_string(path).unwrap();
         let run: Run = serde_json::from_str(&text).unwrap();
         run.steps
             .iter()
@@ -347,6 +339,10 @@ mod tests {
                         &step.driver,
                         run.machine.cores,
                     ),
+                    driver_failures_percent: step
+                        .client
+                        .as_ref()
+                        .map_or(0.0, ClientStats::driver_failures_percent),
                     machine_cores: run.machine.cores,
                     host: step.host.as_ref(),
                 });
@@ -358,7 +354,7 @@ mod tests {
     #[test]
     fn the_committed_roomy_main_job_was_limited_by_the_machine_not_by_nothing() {
         // 2 cores; roomy's caps add up to 3.5 CPUs; services and siege used 1.76-1.92 cores.
-        let verdicts = redecide("results/20261123T051411Z-main-job/run.json");
+        let verdicts = redecide("20261123T051411Z-main-job");
         let roomy: Vec<_> = verdicts.iter().filter(|v| v.0 == "roomy").collect();
         assert_eq!(roomy.len(), 6);
         for (_, users, bottleneck) in roomy {
@@ -373,8 +369,8 @@ mod tests {
     #[test]
     fn recorded_runs_whose_database_was_capped_still_name_the_database() {
         for path in [
-            "results/20261123T050358Z-tight-vs-roomy-postgres/run.json",
-            "results/20261129T132440Z-compose-roomy-postgres/run.json",
+            "20261123T050358Z-tight-vs-roomy-postgres",
+            "20261129T132440Z-compose-roomy-postgres",
         ] {
             for (profile, users, bottleneck) in redecide(path) {
                 assert_eq!(

@@ -32,6 +32,9 @@ pub fn driver_cores(driver: &str, machine_cores: usize) -> usize {
         _ => machine_cores.max(1),
     }
 }
+/// The load driver is the limit when this share of the requests due failed in the driver itself
+/// (no local port or descriptor free on its machine).
+pub const DRIVER_FAILURES_PERCENT: f64 = 1.0;
 /// The rate limiter is the limit when this share of requests got 429.
 pub const RATE_LIMITED_PERCENT: f64 = 1.0;
 /// The machine itself is the limit when this share of all its cores was busy (and no cap,
@@ -94,6 +97,8 @@ pub struct VerdictInput<'a> {
     pub driver_cpu_cores: f64,
     /// The cores the driver can use ([`driver_cores`]).
     pub driver_cores: usize,
+    /// Requests that failed in the driver itself, as a share of those due, percent.
+    pub driver_failures_percent: f64,
     pub machine_cores: usize,
     /// The whole machine's CPU during the step, when measured.
     pub host: Option<&'a HostUsage>,
@@ -108,10 +113,19 @@ pub fn role(service: &str) -> Bottleneck {
     }
 }
 
-/// Applies the thresholds above. Priority: rate limiter (it answers before anything else
-/// works), then the most saturated capped service, then siege, then the machine, else none.
+/// Applies the thresholds above. Priority: the load driver failing on its own machine (the
+/// step measured the driver), the rate limiter (it answers before anything else works), then
+/// the most saturated capped service, then the load driver near its limits, then the machine,
+/// else none.
 pub fn decide(input: &VerdictInput<'_>) -> Verdict {
     let mut evidence = Vec::new();
+    let driver_failed = input.driver_failures_percent >= DRIVER_FAILURES_PERCENT;
+    if driver_failed {
+        evidence.push(format!(
+            "{:.1}% of requests failed in the load driver itself (its machine ran out of local ports or file descriptors): the step measured the driver, not the stack",
+            input.driver_failures_percent
+        ));
+    }
 
     let rate_limited = input.nginx.rate_limited_percent >= RATE_LIMITED_PERCENT;
     if rate_limited {
@@ -147,7 +161,9 @@ pub fn decide(input: &VerdictInput<'_>) -> Verdict {
     let host_busy = machine_busy(input, driver_busy, &mut evidence);
 
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let bottleneck = if rate_limited {
+    let bottleneck = if driver_failed {
+        Bottleneck::LoadGenerator
+    } else if rate_limited {
         Bottleneck::RateLimiter
     } else if let Some((_, service)) = candidates.first() {
         *service
@@ -304,6 +320,7 @@ mod tests {
             ceiling_percent: ceiling,
             driver_cpu_cores: siege,
             driver_cores: 2,
+            driver_failures_percent: 0.0,
             machine_cores: 2,
             host: None,
         })
@@ -379,6 +396,7 @@ mod tests {
             ceiling_percent: Some(30.0),
             driver_cpu_cores: cores,
             driver_cores: driver_cores("lab", 2),
+            driver_failures_percent: 0.0,
             machine_cores: 2,
             host: None,
         };
@@ -441,6 +459,7 @@ mod tests {
             ceiling_percent: Some(11.0),
             driver_cpu_cores: 0.3,
             driver_cores: 2,
+            driver_failures_percent: 0.0,
             machine_cores: 2,
             host: Some(&busy),
         });
@@ -463,6 +482,7 @@ mod tests {
             ceiling_percent: Some(5.0),
             driver_cpu_cores: 0.2,
             driver_cores: 2,
+            driver_failures_percent: 0.0,
             machine_cores: 2,
             host: Some(&busy),
         });
@@ -479,6 +499,7 @@ mod tests {
             ceiling_percent: Some(5.0),
             driver_cpu_cores: 0.2,
             driver_cores: 2,
+            driver_failures_percent: 0.0,
             machine_cores: 2,
             host: Some(&busy),
         });

@@ -58,11 +58,16 @@ pub fn machine() -> Machine {
     } else {
         "none"
     };
+    let cpu = super::fingerprint::cpu();
+    let kernel = read("/proc/sys/kernel/osrelease");
     Machine {
         hostname: read("/proc/sys/kernel/hostname"),
+        cpu_model: cpu.model,
+        cpu_flags: cpu.flags,
+        platform: super::fingerprint::platform(&kernel, None),
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         memory_total_bytes,
-        kernel: read("/proc/sys/kernel/osrelease"),
+        kernel,
         cgroup_version: cgroup_version.to_owned(),
         engine: None,
     }

@@ -17,6 +17,7 @@ use crate::results::{HostUsage, ServiceUsage};
 use crate::stack::{CgroupPaths, ServiceInfo};
 
 mod counters;
+pub mod fingerprint;
 pub mod machine;
 mod readers;
 

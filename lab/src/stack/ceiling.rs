@@ -22,7 +22,7 @@ use super::nginx::{self, Placement};
 use super::process::{self, CommandSpec};
 use crate::config::LabConfig;
 use crate::load::http;
-use crate::profile::{repo_root, Profile};
+use crate::profile::Profile;
 
 /// What `GET /disks/{id}` answers, in size and shape (the bodies nginx relays matter to its
 /// cost).
@@ -143,7 +143,7 @@ impl CgroupNginx {
             log_dir: dir.display().to_string(),
             error_log: error_log.display().to_string(),
         };
-        let template_path = repo_root().join("nginx.conf");
+        let template_path = config.nginx_template();
         let template = fs::read_to_string(&template_path)
             .with_context(|| format!("cannot read {}", template_path.display()))?;
         let conf = dir.join("nginx.conf");

@@ -43,7 +43,6 @@ pub fn encode(h: &Histogram<u64>) -> anyhow::Result<String> {
 }
 
 /// A histogram back from its text.
-#[allow(dead_code)] // read back by `lab ab`, which merges the sides' histograms (issue 28)
 pub fn decode(text: &str) -> anyhow::Result<Histogram<u64>> {
     let bytes = base64::engine::general_purpose::STANDARD.decode(text)?;
     let decoded: Histogram<u64> = Deserializer::new()

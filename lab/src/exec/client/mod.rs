@@ -253,6 +253,17 @@ fn stats(
     stats
         .endpoints
         .sort_by_key(|e| std::cmp::Reverse(e.latency.count));
+    stats.failures = recorder
+        .failures
+        .iter()
+        .map(|(why, n)| ((*why).to_owned(), *n))
+        .collect();
+    stats.driver_failures = recorder
+        .failures
+        .iter()
+        .filter(|(why, _)| [conn::LOCAL_PORTS, conn::LOCAL_DESCRIPTORS].contains(why))
+        .map(|(_, n)| n)
+        .sum();
     stats.achieved_rate_per_s = stats.responses as f64 / load_secs;
     let tried = stats.responses + stats.timeouts + stats.errors;
     stats.availability_percent = if tried == 0 {

@@ -3,6 +3,7 @@
 //! request was sent. One recorder is shared by the load's tasks (a lock per request, far
 //! below the cost of the request itself); the counters the sampler reads are atomics.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -53,6 +54,8 @@ pub struct Recorder {
     pub sent_late: u64,
     /// Timed out before they could be sent.
     pub unsent: u64,
+    /// Failures below HTTP by why (`conn::failure_kind`).
+    pub failures: BTreeMap<&'static str, u64>,
 }
 
 fn us(d: Duration) -> u64 {
@@ -66,6 +69,7 @@ impl Recorder {
             send_delay: histogram::new(),
             sent_late: 0,
             unsent: 0,
+            failures: BTreeMap::new(),
         }
     }
 
@@ -92,9 +96,10 @@ impl Recorder {
         }
     }
 
-    /// Failed below HTTP (refused, reset): no latency a user would wait for.
-    pub fn failed(&mut self, endpoint: usize) {
+    /// Failed below HTTP (refused, reset), for `why`: no latency a user would wait for.
+    pub fn failed(&mut self, endpoint: usize, why: &'static str) {
         self.endpoints[endpoint].errors += 1;
+        *self.failures.entry(why).or_default() += 1;
     }
 
     /// An open load's request written `delay` after its intended start.
@@ -159,7 +164,7 @@ mod tests {
         r.answered(1, Duration::from_millis(5), 503);
         r.answered(1, Duration::from_millis(5), 404);
         r.timed_out(1, Duration::from_secs(10), false);
-        r.failed(0);
+        r.failed(0, "connection refused");
         r.sent(Duration::from_millis(2));
         r.sent(Duration::from_millis(50));
         assert_eq!(

@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use tokio::sync::Semaphore;
 use tokio::time::{sleep, timeout, timeout_at, Instant};
 
-use super::conn::{connect, exchange, Sender};
+use super::conn::{connect, exchange, failure_kind, Sender};
 use super::recorder::{Counters, Recorder};
 use super::schedule::Schedule;
 use super::target::Target;
@@ -157,9 +157,10 @@ async fn user(shared: Arc<Shared>, end: Instant, seed: u64) {
                     Counters::add(&c.connections);
                     conn
                 }
-                Err(_) => {
+                Err(err) => {
                     // Refused: the user's request failed; try again shortly, not in a spin.
-                    shared.record(|r| r.failed(request.endpoint));
+                    let why = failure_kind(&err);
+                    shared.record(|r| r.failed(request.endpoint, why));
                     sleep(Duration::from_millis(10)).await;
                     continue;
                 }
@@ -176,7 +177,10 @@ async fn user(shared: Arc<Shared>, end: Instant, seed: u64) {
                 shared.record(|r| r.answered(request.endpoint, latency, status));
                 sender = Some(conn);
             }
-            Ok(Err(_)) => shared.record(|r| r.failed(request.endpoint)),
+            Ok(Err(err)) => {
+                let why = failure_kind(&err);
+                shared.record(|r| r.failed(request.endpoint, why));
+            }
             Err(_) => shared.record(|r| r.timed_out(request.endpoint, latency, true)),
         }
     }
@@ -290,7 +294,10 @@ async fn one_request(shared: Arc<Shared>, pool: Arc<Pool>, index: usize, intende
     Counters::add(&shared.counters.finished);
     match outcome {
         Ok(Ok(status)) => shared.record(|r| r.answered(request.endpoint, latency, status)),
-        Ok(Err(_)) => shared.record(|r| r.failed(request.endpoint)),
+        Ok(Err(err)) => {
+            let why = failure_kind(&err);
+            shared.record(|r| r.failed(request.endpoint, why));
+        }
         Err(_) => {
             let sent = sent.load(Ordering::Relaxed);
             shared.record(|r| r.timed_out(request.endpoint, latency, sent));

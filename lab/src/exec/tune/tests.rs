@@ -247,7 +247,7 @@ fn a_recorded_nginx_bound_step_sends_cpu_from_the_idle_replicas_to_nginx() {
     // The committed compose run: tight, mixed at 100 users, nginx at its 0.1 CPU, each replica
     // at ~0.075 of its 0.3, Postgres at 0.23 of 0.3.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../results/20261205T234635Z-compose-after-postgres");
+        .join("tests/fixtures/runs/20261205T234635Z-compose-after-postgres");
     let run: Run =
         serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
     let step = run

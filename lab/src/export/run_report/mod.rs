@@ -119,10 +119,13 @@ fn machine_section(md: &mut String, run: &Run) {
     let v = &run.versions;
     let _ = writeln!(md, "## Machine and versions\n");
     let mut table = Table::new(&[
-        "host", "cores", "RAM", "kernel", "cgroup", "lab", "git", "app", "nginx", "siege",
+        "host", "platform", "CPU", "cores", "RAM", "kernel", "cgroup", "lab", "git", "app",
+        "nginx", "siege",
     ]);
     table.row([
         m.hostname.clone(),
+        or_dash(Some(m.platform.clone()).filter(|p| !p.is_empty())),
+        or_dash(Some(m.cpu_model.clone()).filter(|c| !c.is_empty())),
         m.cores.to_string(),
         format!("{} MB", mb(m.memory_total_bytes)),
         m.kernel.clone(),
@@ -148,6 +151,35 @@ fn machine_section(md: &mut String, run: &Run) {
             e.cgroup_driver
         );
     }
+    reference_section(md, run);
+}
+
+/// The reference the run measured before its first step: what tells this machine, this day,
+/// from another.
+fn reference_section(md: &mut String, run: &Run) {
+    let Some(r) = &run.reference else {
+        return;
+    };
+    let busy = r
+        .host_busy_percent_before
+        .map_or_else(|| "not read".to_owned(), |b| format!("{b:.0}%"));
+    let costs: Vec<String> = r
+        .services
+        .iter()
+        .map(|s| match s.cpu_us_per_request {
+            Some(us) => format!("{} {us:.0} µs", s.name),
+            None => format!("{} not measured", s.name),
+        })
+        .collect();
+    let _ = writeln!(
+        md,
+        "Reference, before the first step: the CPU loop at {:.2} ns per iteration; the machine {busy} busy; {} reads by id on `{}` ({:.0} s at 2 users) cost, per request, {}. Compare these between runs before comparing their steps (`lab compare` and `lab ab` do).\n",
+        r.cpu_loop_ns,
+        r.load_requests,
+        r.profile,
+        r.load_secs,
+        costs.join(", ")
+    );
 }
 
 /// Each profile's caps, one row per service.

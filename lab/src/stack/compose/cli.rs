@@ -118,7 +118,8 @@ fn base_args(profile: &Profile, db: DbKind, user_env: Option<&Path>) -> Vec<Stri
     args
 }
 
-/// The project (and the log folder) lab's settings name, for every compose call.
+/// The project, the log folder and the nginx.conf template lab's settings name, for every
+/// compose call.
 fn project_env(config: &LabConfig) -> Vec<(String, String)> {
     let mut env = Vec::new();
     if let Some(project) = config.compose_project.as_ref().filter(|p| !p.is_empty()) {
@@ -126,6 +127,11 @@ fn project_env(config: &LabConfig) -> Vec<(String, String)> {
     }
     if let Some(dir) = &config.log_dir {
         env.push(("LAB_LOG_DIR".to_owned(), dir.display().to_string()));
+    }
+    // compose.yaml mounts `${LAB_NGINX_CONF:-./nginx.conf}` as nginx's template.
+    if let Some(conf) = &config.nginx_conf {
+        let conf = conf.canonicalize().unwrap_or_else(|_| conf.clone());
+        env.push(("LAB_NGINX_CONF".to_owned(), conf.display().to_string()));
     }
     env
 }

@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use super::database::database;
 use super::tools::{app_binary, find_tool};
 use crate::config::LabConfig;
-use crate::profile::{repo_root, Profile};
+use crate::profile::Profile;
 use crate::stack::cgroup::Limits;
 use crate::stack::info::{UpOptions, STACK_FILE};
 use crate::stack::nginx::{self, Placement};
@@ -61,7 +61,13 @@ pub fn plan(config: &LabConfig, opts: &UpOptions, state_dir: &Path) -> anyhow::R
         log_dir: logs_dir.display().to_string(),
         error_log: logs_dir.join("nginx-error.log").display().to_string(),
     };
-    let conf_path = render_nginx_conf(profile, &placement, &nginx_dir, &nginx_bin)?;
+    let conf_path = render_nginx_conf(
+        &config.nginx_template(),
+        profile,
+        &placement,
+        &nginx_dir,
+        &nginx_bin,
+    )?;
     services.push(nginx_service(
         &nginx_bin,
         &conf_path,
@@ -212,13 +218,13 @@ fn seed_command(
 /// Renders nginx.conf into the state dir and has nginx check it, so a bad profile fails here
 /// with nginx's own message instead of in the supervisor's log.
 fn render_nginx_conf(
+    template_path: &Path,
     profile: &Profile,
     placement: &Placement,
     nginx_dir: &Path,
     nginx_bin: &Path,
 ) -> anyhow::Result<PathBuf> {
-    let template_path = repo_root().join("nginx.conf");
-    let template = fs::read_to_string(&template_path)
+    let template = fs::read_to_string(template_path)
         .with_context(|| format!("cannot read {}", template_path.display()))?;
     let vars = nginx::variables(profile, placement)?;
     let conf_path = nginx_dir.join("nginx.conf");

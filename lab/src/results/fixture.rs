@@ -4,8 +4,19 @@ use std::collections::BTreeMap;
 
 use chrono::{TimeZone, Utc};
 
-use crate::plan::levels::Offered;
-use crate::results::*;
+use super::figures::*;
+use super::reference::{Reference, ServiceCost};
+use super::run::*;
+use super::slo;
+use super::step::*;
+use super::verdict;
+
+/// A step's load level: the closed model's users or the open model's rate.
+#[derive(Clone, Copy)]
+enum Offered {
+    Users(u32),
+    Rate { per_s: f64 },
+}
 
 fn usage(name: &str, cores: f64, limit: f64, throttled: f64, peak_mb: u64) -> ServiceUsage {
     ServiceUsage {
@@ -32,7 +43,7 @@ fn client(offered: Offered, nginx: &NginxStats, queue_ms: f64) -> ClientStats {
     let lat = |ms: f64| ms + queue_ms;
     let (model, users, rate) = match offered {
         Offered::Users(u) => (LoadModel::Closed, Some(u), None),
-        Offered::Rate { per_s, .. } => (LoadModel::Open, None, Some(per_s)),
+        Offered::Rate { per_s } => (LoadModel::Open, None, Some(per_s)),
     };
     let latency = LatencyMs {
         count: nginx.requests,
@@ -58,6 +69,8 @@ fn client(offered: Offered, nginx: &NginxStats, queue_ms: f64) -> ClientStats {
         send_delay_p99_ms: if rate.is_some() { 14.5 } else { 0.0 },
         timeouts: 0,
         errors: 0,
+        failures: Default::default(),
+        driver_failures: 0,
         timeout_secs: 10.0,
         connections: users.map_or(64, u64::from),
         mean_in_flight: nginx.requests_per_s * latency.mean_ms / 1000.0,
@@ -166,6 +179,7 @@ fn step(index: usize, offered: Offered, rps: f64, p99: f64, throttled: f64) -> S
         ceiling_percent: Some(ceiling_percent),
         driver_cpu_cores: 0.5,
         driver_cores: verdict::driver_cores("lab", 2),
+        driver_failures_percent: 0.0,
         machine_cores: 2,
         host: Some(&host),
     });
@@ -173,7 +187,7 @@ fn step(index: usize, offered: Offered, rps: f64, p99: f64, throttled: f64) -> S
     let client = client(offered, &nginx, queue);
     let (model, users, rate_per_s) = match offered {
         Offered::Users(u) => (LoadModel::Closed, u, None),
-        Offered::Rate { per_s, .. } => (LoadModel::Open, 0, Some(per_s)),
+        Offered::Rate { per_s } => (LoadModel::Open, 0, Some(per_s)),
     };
     let mut s = Step {
         index,
@@ -260,12 +274,32 @@ pub fn run() -> Run {
         },
         machine: Machine {
             hostname: "lab-host".into(),
+            cpu_model: "AMD EPYC".into(),
+            cpu_flags: "fpu sse sse2 avx avx2".into(),
+            platform: "native Linux".into(),
             cores: 2,
             memory_total_bytes: 8 << 30,
             kernel: "6.1.0".into(),
             cgroup_version: "v1".into(),
             engine: None,
         },
+        reference: Some(Reference {
+            cpu_loop_ns: 1.25,
+            host_busy_percent_before: Some(3.0),
+            profile: "tight".into(),
+            load_requests: 2400,
+            load_secs: 3.0,
+            services: vec![
+                ServiceCost {
+                    name: "app1".into(),
+                    cpu_us_per_request: Some(120.0),
+                },
+                ServiceCost {
+                    name: "nginx".into(),
+                    cpu_us_per_request: Some(40.0),
+                },
+            ],
+        }),
         versions: Versions {
             lab: "0.1.0".into(),
             git_commit: Some("0123456789abcdef".into()),
@@ -322,16 +356,7 @@ pub fn run() -> Run {
         steps: vec![
             step(0, Offered::Users(10), 900.0, 12.0, 5.0),
             step(1, Offered::Users(450), 3500.0, 310.0, 60.0),
-            step(
-                2,
-                Offered::Rate {
-                    per_s: 1000.0,
-                    arrivals: Arrivals::Constant,
-                },
-                1000.0,
-                40.0,
-                98.0,
-            ),
+            step(2, Offered::Rate { per_s: 1000.0 }, 1000.0, 40.0, 98.0),
         ],
         samples,
         sustainable: Vec::new(),
