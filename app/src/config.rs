@@ -20,6 +20,8 @@ pub const APP_ACCESS_LOG: &str = "APP_ACCESS_LOG";
 pub const ORDER_BATCH_MAX: &str = "ORDER_BATCH_MAX";
 /// Most reads by id answered by one statement on Postgres; 1 turns batching off (the app's own).
 pub const READ_BATCH_MAX: &str = "READ_BATCH_MAX";
+/// Seconds an order holds its `Idempotency-Key` (the app's own).
+pub const IDEMPOTENCY_TTL_SECS: &str = "IDEMPOTENCY_TTL_SECS";
 
 /// Everything the service reads from its environment.
 #[derive(Debug, Clone)]
@@ -55,6 +57,10 @@ pub struct DatabaseSettings {
     /// `READ_BATCH_MAX`: most reads of a disk by id answered together by one statement on
     /// Postgres (default [`DEFAULT_READ_BATCH_MAX`]; 1: each read alone). See `db::read_batch`.
     pub read_batch_max: usize,
+    /// `IDEMPOTENCY_TTL_SECS`: how long an order holds the `Idempotency-Key` it was placed
+    /// with; an older order's key places a new order (default
+    /// [`DEFAULT_IDEMPOTENCY_TTL_SECS`]). See `db::idempotency`.
+    pub idempotency_ttl: Duration,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/app.db";
@@ -65,6 +71,8 @@ pub const DEFAULT_ACQUIRE_TIMEOUT_MS: u64 = 3000;
 pub const DEFAULT_ORDER_BATCH_MAX: usize = 64;
 /// The same bound for reads: past a few dozen ids the statement's fixed cost is spread thin.
 pub const DEFAULT_READ_BATCH_MAX: usize = 64;
+/// A day, as payment APIs keep theirs: far longer than any client retries an order for.
+pub const DEFAULT_IDEMPOTENCY_TTL_SECS: u64 = 86_400;
 
 impl DatabaseSettings {
     pub fn from_env() -> anyhow::Result<Self> {
@@ -84,9 +92,17 @@ impl DatabaseSettings {
                 "{READ_BATCH_MAX} must be at least 1 (1: no batching)"
             ));
         }
+        let idempotency_ttl_secs: u64 =
+            parse_var(IDEMPOTENCY_TTL_SECS, DEFAULT_IDEMPOTENCY_TTL_SECS)?;
+        if idempotency_ttl_secs == 0 {
+            return Err(anyhow!(
+                "{IDEMPOTENCY_TTL_SECS} must be at least 1 (a key that expires at once protects nothing)"
+            ));
+        }
         Ok(Self {
             order_batch_max,
             read_batch_max,
+            idempotency_ttl: Duration::from_secs(idempotency_ttl_secs),
             url: env_nonempty(DATABASE_URL).unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
             pool_max,
             acquire_timeout: Duration::from_millis(parse_var(
@@ -142,7 +158,8 @@ impl Settings {
     pub fn summary(&self) -> String {
         format!(
             "listen={} workers={} instance={} body_limit_bytes={} access_log={} database={} \
-             pool_max={} acquire_timeout_ms={} order_batch_max={} read_batch_max={}",
+             pool_max={} acquire_timeout_ms={} order_batch_max={} read_batch_max={} \
+             idempotency_ttl_secs={}",
             self.listen,
             self.workers,
             self.instance,
@@ -152,7 +169,8 @@ impl Settings {
             self.database.pool_max,
             self.database.acquire_timeout.as_millis(),
             self.database.order_batch_max,
-            self.database.read_batch_max
+            self.database.read_batch_max,
+            self.database.idempotency_ttl.as_secs()
         )
     }
 }

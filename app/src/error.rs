@@ -73,6 +73,12 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
+    /// 422 with a specific code, for a request that is well-formed but cannot be done as asked
+    /// (`idempotency_key_reused`).
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
     /// 422 naming every offending field. `fields` maps field name to what is wrong with it.
     pub fn validation(fields: BTreeMap<String, String>) -> Self {
         let names: Vec<&str> = fields.keys().map(String::as_str).collect();

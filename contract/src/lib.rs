@@ -40,6 +40,19 @@ pub mod http {
     pub const APP_KEEP_ALIVE_SECS: u64 = 5;
 }
 
+/// `POST /orders` retried safely: the request header that names one order, and the response
+/// header of an answer given again (the app reads and writes them, lab's order writer sends
+/// the key).
+pub mod orders {
+    /// Request header: the client's key for one order. The same customer sending the same key
+    /// again gets the first answer again instead of a second order.
+    pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
+    /// Longest key accepted, in characters (visible ASCII, 0x21-0x7E).
+    pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+    /// Response header, `true` on an answer replayed for a key already used.
+    pub const REPLAYED_HEADER: &str = "Idempotent-Replayed";
+}
+
 /// The seed job: `app seed --customers N --disks N --stock N [--reset]`.
 pub mod seed {
     pub const SUBCOMMAND: &str = "seed";

@@ -30,6 +30,7 @@ pub mod batch_queue;
 pub mod customers;
 pub mod disks;
 pub mod explain;
+pub mod idempotency;
 pub mod list;
 pub mod order_batch;
 pub mod orders;
@@ -123,6 +124,8 @@ pub struct Db {
     orders: Arc<OrderQueue>,
     /// Reads of disks by id waiting to be answered together (Postgres; see [`read_batch`]).
     disk_reads: Arc<ReadQueue<DiskRow>>,
+    /// How long an order holds its `Idempotency-Key` (see [`idempotency`]).
+    idempotency_ttl: Duration,
 }
 
 /// Pool acquisition counters (monotonic).
@@ -262,6 +265,7 @@ impl Db {
             stats: Arc::default(),
             orders: Arc::new(OrderQueue::new(max_orders)),
             disk_reads: Arc::new(ReadQueue::new(max_reads)),
+            idempotency_ttl: settings.idempotency_ttl,
         }
     }
 

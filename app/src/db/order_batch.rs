@@ -34,6 +34,13 @@
 //!   batches lock shared disks in the same order.
 //! - **A client that goes away cancels nothing**: the drainer, not the request, owns the
 //!   statement, so an order is either placed or not, never cut off half-way.
+//!
+//! # Only orders without an `Idempotency-Key`
+//! A keyed order never joins the queue ([`super::idempotency`] places it alone). The batch
+//! statement carries no per-order key, and the key's unique index is what settles two requests
+//! racing with one key: in a batch, one order's unique violation would refuse the whole
+//! statement, and every other order in it would be placed again alone for a conflict it had
+//! no part in. A keyed order is a client that retries; it pays one statement of its own.
 
 use std::collections::{HashSet, VecDeque};
 

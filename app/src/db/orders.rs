@@ -11,6 +11,9 @@
 //! On Postgres the same update and insert are one statement (a data-modifying CTE: one round
 //! trip, the same row lock), and orders that arrive together share a statement: see
 //! [`super::order_batch`] for why and what it keeps true.
+//!
+//! An order sent with an `Idempotency-Key` takes the same statements with its key in the
+//! insert, one order at a time; [`super::idempotency`] decides when to place it at all.
 
 use std::collections::HashMap;
 
@@ -23,7 +26,7 @@ use super::list::{run_list, Arg, ListQuery, Listed};
 use super::order_batch::{OrderQueue, Pending, PlaceOrder, Placed};
 use super::rows::{OrderRejected, OrderRow};
 use super::{missing_inserted_id, with_conn, AnyPool, Backend, Db, InsertedId, Sql};
-use crate::domain::{NewOrder, Page};
+use crate::domain::{IdempotencyKey, NewOrder, Page};
 
 /// The list query for one customer's orders (served by `orders_customer_id_idx (customer_id,
 /// id)` on every backend).
@@ -44,18 +47,18 @@ static TAKE_STOCK: Sql = Sql::new("UPDATE disks SET stock = stock - ? WHERE id =
 static PRICE: Sql = Sql::new("SELECT price_cents FROM disks WHERE id = ?");
 static INSERT: Sql = Sql::new(
     "INSERT INTO orders (customer_id, disk_id, quantity, unit_price_cents, total_cents, \
-     created_at) VALUES (?, ?, ?, ?, ?, ?)",
+     created_at, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
 );
 /// Postgres: the whole order in one statement (one round trip, no BEGIN/COMMIT). The
 /// data-modifying CTE takes the stock under the row lock exactly as the transaction does; the
 /// insert only sees a row when the stock was taken, and a failing insert (an unknown customer's
-/// foreign key) undoes the update with the statement.
+/// foreign key, an `Idempotency-Key` another order holds) undoes the update with the statement.
 static PLACE_IN_ONE_STATEMENT: Sql = Sql::new(
     "WITH taken AS (\
          UPDATE disks SET stock = stock - ? WHERE id = ? AND stock >= ? RETURNING price_cents\
      ) \
      INSERT INTO orders (customer_id, disk_id, quantity, unit_price_cents, total_cents, \
-     created_at) SELECT ?, ?, ?, price_cents, price_cents * ?, ? FROM taken \
+     created_at, idempotency_key) SELECT ?, ?, ?, price_cents, price_cents * ?, ?, ? FROM taken \
      RETURNING id, unit_price_cents",
 );
 /// Postgres: a batch of orders (at most one per disk) in one statement. The customer check
@@ -89,8 +92,8 @@ const COLUMNS: &str =
 static COUNT_ALL: Sql = Sql::new("SELECT COUNT(*) FROM orders");
 
 impl Db {
-    /// Places an order atomically (see the module doc). `Ok(Err(_))` is a business rejection;
-    /// `Err(_)` a database failure.
+    /// Places an order sent without an `Idempotency-Key` atomically (see the module doc).
+    /// `Ok(Err(_))` is a business rejection; `Err(_)` a database failure.
     pub async fn place_order(
         &self,
         new: NewOrder,
@@ -110,14 +113,21 @@ impl Db {
                 return outcome.await.unwrap_or(Err(sqlx::Error::WorkerCrashed));
             }
             let mut conn = self.acquire(pool).await?;
-            return place_one_on_postgres(&mut conn, new, created_at).await;
+            return place_one_on_postgres(&mut conn, new, None, created_at).await;
         }
-        self.place_in_transaction(new, created_at).await
+        self.place_in_transaction(new, None, created_at).await
     }
 
     /// MySQL/MariaDB (no UPDATE … RETURNING) and SQLite (no data-modifying CTE): a transaction
-    /// whose first statement takes the stock.
-    async fn place_in_transaction(&self, new: NewOrder, created_at: DateTime<Utc>) -> Placed {
+    /// whose first statement takes the stock. With a `key`, an insert refused because another
+    /// order holds it rolls the transaction back (the stock with it) and returns the unique
+    /// violation, for [`super::idempotency`] to answer.
+    pub(super) async fn place_in_transaction(
+        &self,
+        new: NewOrder,
+        key: Option<&IdempotencyKey>,
+        created_at: DateTime<Utc>,
+    ) -> Placed {
         let quantity = i64::from(new.quantity());
         with_conn!(self, backend, conn => {
             let mut tx = conn.begin().await?;
@@ -164,16 +174,23 @@ impl Db {
                 .bind(unit_price_cents)
                 .bind(total_cents(unit_price_cents, new))
                 .bind(created_at)
+                .bind(key.map(IdempotencyKey::as_str))
                 .execute(&mut *tx)
                 .await
                 .and_then(|done| done.inserted_id().ok_or_else(|| missing_inserted_id("orders")));
             let id = match insert {
                 Ok(id) => id,
                 // The customer does not exist: the stock taken above is rolled back with the
-                // transaction when `tx` is dropped.
+                // transaction.
                 Err(err) if is_foreign_key_violation(&err) => {
                     tx.rollback().await?;
                     return Ok(Err(OrderRejected::UnknownCustomer));
+                }
+                // Another order holds the key: give the stock back now (SQLite's write lock
+                // with it), not when the connection goes back to the pool.
+                Err(err) if is_unique_violation(&err) => {
+                    tx.rollback().await?;
+                    return Err(err);
                 }
                 Err(err) => return Err(err),
             };
@@ -222,10 +239,13 @@ impl Db {
     }
 }
 
-/// One order, one statement ([`PLACE_IN_ONE_STATEMENT`]).
-async fn place_one_on_postgres(
+/// One order, one statement ([`PLACE_IN_ONE_STATEMENT`]). With a `key` another order holds,
+/// the statement fails as a whole (no stock taken) with the unique violation, for
+/// [`super::idempotency`] to answer.
+pub(super) async fn place_one_on_postgres(
     conn: &mut PgConnection,
     new: NewOrder,
+    key: Option<&IdempotencyKey>,
     created_at: DateTime<Utc>,
 ) -> Placed {
     let quantity = i64::from(new.quantity());
@@ -239,6 +259,7 @@ async fn place_one_on_postgres(
             .bind(new.quantity())
             .bind(quantity)
             .bind(created_at)
+            .bind(key.map(IdempotencyKey::as_str))
             .fetch_optional(&mut *conn)
             .await;
     match placed {
@@ -311,7 +332,8 @@ async fn place_batch_on_postgres(conn: &mut PgConnection, batch: Vec<Pending>, q
 /// Places each order of `batch` with its own statement, answering each.
 async fn place_each_alone(conn: &mut PgConnection, batch: Vec<Pending>) {
     for pending in batch {
-        let placed = place_one_on_postgres(conn, pending.job.order, pending.job.created_at).await;
+        let placed =
+            place_one_on_postgres(conn, pending.job.order, None, pending.job.created_at).await;
         pending.answer(placed);
     }
 }
@@ -371,4 +393,11 @@ fn rejection(stock: Option<i64>, customers: i64) -> OrderRejected {
 fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
     err.as_database_error()
         .is_some_and(|db| db.is_foreign_key_violation())
+}
+
+/// The insert named an `Idempotency-Key` another order of the customer holds: the only unique
+/// index an insert into `orders` can violate.
+pub(super) fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .is_some_and(|db| db.is_unique_violation())
 }

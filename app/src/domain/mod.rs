@@ -10,6 +10,7 @@
 
 mod customer;
 mod disk;
+mod idempotency_key;
 mod order;
 mod page;
 mod validation;
@@ -19,6 +20,7 @@ pub use disk::{
     DiskFields, DiskFilter, DiskInput, DiskQuery, DiskSearch, MAX_ARTIST_CHARS, MAX_GENRE_CHARS,
     MAX_PRICE_CENTS, MAX_STOCK, MAX_TITLE_CHARS, YEARS,
 };
+pub use idempotency_key::IdempotencyKey;
 pub use order::{NewOrder, OrderInput, MAX_QUANTITY};
 pub use page::{Page, PageQuery, Start, DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET};
 pub use validation::ValidationError;

@@ -21,6 +21,14 @@ impl ValidationError {
     pub fn into_fields(self) -> BTreeMap<String, String> {
         self.fields
     }
+
+    /// One error naming the fields of both (a body and a header checked apart).
+    pub fn merge(mut self, other: ValidationError) -> Self {
+        for (field, problem) in other.fields {
+            self.fields.entry(field).or_insert(problem);
+        }
+        self
+    }
 }
 
 impl fmt::Display for ValidationError {

@@ -141,6 +141,8 @@ async fn docs_page_shows_every_documented_route_and_schema_of_the_live_document(
         content.contains("&quot;customer_id&quot;"),
         "no example order body"
     );
+    // Header parameters get a field too: the order's Idempotency-Key.
+    assert!(content.contains("name=\"Idempotency-Key\" data-in=\"header\""));
     // The stress routes ask for the bearer token.
     assert!(content.contains("placeholder=\"Bearer STRESS_TOKEN\""));
     assert_eq!(

@@ -22,9 +22,13 @@ pub use app::db::Backend;
 
 pub const INSTANCE: &str = "test-replica";
 
-/// Runs each test body once per backend: `name::sqlite`, `name::postgres`, `name::mysql`.
+/// Runs each test body once per backend: `name::sqlite`, `name::postgres`, `name::mysql`, each
+/// on a fresh database. `async fn name(app: TestApp, settings: |s| ...)` changes the app's
+/// settings first (a short TTL, a pool size...).
 macro_rules! on_every_backend {
-    ($(async fn $name:ident($app:ident: TestApp) $body:block)*) => {
+    (@tweak) => { |_| {} };
+    (@tweak $tweak:expr) => { $tweak };
+    ($(async fn $name:ident($app:ident: TestApp $(, settings: $tweak:expr)?) $body:block)*) => {
         $(
             mod $name {
                 #[allow(unused_imports)]
@@ -32,19 +36,29 @@ macro_rules! on_every_backend {
 
                 async fn body($app: $crate::helpers::TestApp) $body
 
+                async fn spawn(backend: $crate::helpers::Backend) -> $crate::helpers::TestApp {
+                    let database = $crate::helpers::TestDatabase::create(backend).await;
+                    $crate::helpers::TestApp::spawn_with(
+                        backend,
+                        database,
+                        on_every_backend!(@tweak $($tweak)?),
+                    )
+                    .await
+                }
+
                 #[tokio::test]
                 async fn sqlite() {
-                    body($crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await).await
+                    body(spawn($crate::helpers::Backend::Sqlite).await).await
                 }
 
                 #[tokio::test]
                 async fn postgres() {
-                    body($crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await).await
+                    body(spawn($crate::helpers::Backend::Postgres).await).await
                 }
 
                 #[tokio::test]
                 async fn mysql() {
-                    body($crate::helpers::TestApp::spawn($crate::helpers::Backend::Mysql).await).await
+                    body(spawn($crate::helpers::Backend::Mysql).await).await
                 }
             }
         )*
@@ -156,6 +170,11 @@ impl TestApp {
                 .header(reqwest::header::CONTENT_TYPE, content_type)
                 .body(bytes);
         }
+        Self::reply(request).await
+    }
+
+    /// Sends `request` and reads its answer.
+    async fn reply(request: reqwest::RequestBuilder) -> Reply {
         let response = request.send().await.expect("sending the request");
         let status = response.status();
         let headers = response.headers().clone();
@@ -244,6 +263,24 @@ impl TestApp {
     pub async fn get_order(&self, id: i64) -> Reply {
         self.get(&format!("/orders/{id}")).await
     }
+    /// `POST /orders` with an `Idempotency-Key`.
+    pub async fn post_order_with_key(&self, body: &Value, key: &str) -> Reply {
+        self.post_order_with_key_values(body, &[key.as_bytes()])
+            .await
+    }
+    /// `POST /orders` with one `Idempotency-Key` header per value, sent byte for byte (invalid
+    /// keys included, as far as HTTP lets them through).
+    pub async fn post_order_with_key_values(&self, body: &Value, keys: &[&[u8]]) -> Reply {
+        let mut request = self
+            .client
+            .post(format!("{}/orders", self.address))
+            .json(body);
+        for key in keys {
+            let value = reqwest::header::HeaderValue::from_bytes(key).expect("a header value");
+            request = request.header(contract::orders::IDEMPOTENCY_KEY_HEADER, value);
+        }
+        Self::reply(request).await
+    }
 
     /// Creates a customer and returns its id.
     pub async fn customer(&self, name: &str, email: &str) -> i64 {
@@ -302,6 +339,7 @@ pub fn test_settings(database_url: String) -> Settings {
             acquire_timeout: Duration::from_secs(15),
             order_batch_max: app::config::DEFAULT_ORDER_BATCH_MAX,
             read_batch_max: app::config::DEFAULT_READ_BATCH_MAX,
+            idempotency_ttl: Duration::from_secs(app::config::DEFAULT_IDEMPOTENCY_TTL_SECS),
         },
     }
 }

@@ -10,6 +10,7 @@ mod customers;
 mod disks;
 mod docs_page;
 mod errors;
+mod idempotency;
 mod monitoring;
 mod order_batch;
 mod orders;

@@ -148,6 +148,7 @@ async fn app_over_unreachable_database(url: &str) -> TestApp {
         acquire_timeout: Duration::from_millis(300),
         order_batch_max: app::config::DEFAULT_ORDER_BATCH_MAX,
         read_batch_max: app::config::DEFAULT_READ_BATCH_MAX,
+        idempotency_ttl: Duration::from_secs(app::config::DEFAULT_IDEMPOTENCY_TTL_SECS),
     };
     let db = Db::connect_lazy(&settings.database).expect("lazy pool");
     let listener = std::net::TcpListener::bind(settings.listen).expect("binding port 0");

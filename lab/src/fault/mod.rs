@@ -4,8 +4,9 @@
 //! A scenario is data plus three hooks ([`FaultScenario`]): the load it runs under, what it
 //! does before the load, during it (break the thing, watch it) and after it, and the checks
 //! it makes of what was measured. [`run`] does everything else the same way for every
-//! scenario: the order writer beside the load, the step measured as a bench step is, the
-//! order/stock invariant afterwards (see [`orders`]), the stack's events, the verdict. A new
+//! scenario: the order writer beside the load (see [`writer`]: every order keyed, unknown
+//! outcomes retried until known), the step measured as a bench step is, the order/stock
+//! invariant afterwards (see [`orders`]), the stack's events, the verdict. A new
 //! fault is one more module implementing the trait and one more [`FaultKind`].
 
 mod context;
@@ -16,6 +17,7 @@ pub mod orders;
 pub mod overload;
 pub mod replica_loss;
 pub mod slow_clients;
+pub mod writer;
 
 use std::path::PathBuf;
 
@@ -102,8 +104,10 @@ fn judged(fault: &Fault, scenario: &mut dyn FaultScenario) -> anyhow::Result<Fau
     let mut step = fault.start_step(scenario.load(), fault.plan.step_secs)?;
     scenario.during(fault, &mut step)?;
     let measured = step.finish(|| fault.status().ok())?;
-    let attempts = writer.stop();
+    // The writer resolves its unknown outcomes while the scenario does its own work.
+    writer.stop_placing();
     scenario.after(fault)?;
+    let attempts = writer.finish();
     let mut report = new_report(fault, started_at);
     scenario.judge(fault, &measured, &mut report);
     let (invariant, check) = invariant(&fault.info.base_url, &attempts);
@@ -113,6 +117,10 @@ fn judged(fault: &Fault, scenario: &mut dyn FaultScenario) -> anyhow::Result<Fau
         report.figure("writer_failed", inv.failed as f64);
         report.figure("writer_unknown", inv.unknown as f64);
     }
+    let retries = orders::retries(&attempts);
+    report.figure("writer_retries", retries.retries as f64);
+    report.figure("writer_orders_retried", retries.orders_retried as f64);
+    report.figure("writer_replayed", retries.replayed as f64);
     report.invariant = invariant;
     let urls_file = fault.urls_path(scenario.load()).display().to_string();
     report.step = Some(step::record(
@@ -202,10 +210,14 @@ pub fn writer_customers() -> (u64, u64) {
     (SEED_CUSTOMERS - WRITER_CUSTOMERS + 1, SEED_CUSTOMERS)
 }
 
-/// Starts lab's order writer on the writer's customers.
-fn start_writer(fault: &Fault) -> orders::OrderWriter {
-    let (first, last) = writer_customers();
-    orders::OrderWriter::start(&fault.info.base_url, first, last, SEED_DISKS)
+/// Starts lab's order writer on the writer's customers, its keys named after the run folder.
+fn start_writer(fault: &Fault) -> writer::OrderWriter {
+    let run = fault
+        .run_dir
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    writer::OrderWriter::start(&fault.info.base_url, &run, writer_customers(), SEED_DISKS)
 }
 
 /// Runs the order/stock invariant and turns it into a check. An error of the check itself
@@ -223,9 +235,11 @@ fn invariant(
         SEED_STOCK,
     ) {
         Ok(report) => {
+            // Every order is keyed and unknown outcomes are retried until known: one still
+            // unknown means the stack never answered it within the writer's window.
             let check = Check::new(
                 "orders and stock (HTTP API)",
-                "every 201 exists once, no failed order exists, seed stock = stock + ordered",
+                "every 201 exists once, no failed order exists, no outcome left unknown, seed stock = stock + ordered",
                 format!(
                     "{} created, {} failed, {} unknown ({} exist); {} order problems, {} stock mismatches over {} disks",
                     report.created,
@@ -236,7 +250,7 @@ fn invariant(
                     report.stock_mismatches.len(),
                     report.disks_checked
                 ),
-                report.passed && report.created > 0,
+                report.passed && report.created > 0 && report.unknown == 0,
             );
             (Some(report), check)
         }

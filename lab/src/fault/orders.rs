@@ -1,18 +1,19 @@
 //! The order/stock invariant, through the HTTP API only (lab knows nothing of SQL).
 //!
-//! lab's own writer places orders for a dedicated range of customers (siege never uses them)
-//! while a scenario runs and records each answer: 201 with the order's id, a definite error
-//! (a 4xx from the app, or nginx's 429/413, or no connection at all), or an unknown outcome (a
-//! timeout, a cut connection, any 5xx: the order may or may not have been written). Afterwards:
-//! every 201 order exists exactly once (by id and in its customer's list), no customer of the
-//! writer has more orders than its 201s plus its unknowns (so no definitely failed order
-//! exists; unknowns that exist are reported), and for every disk the seed's stock equals its
-//! stock now plus the units ordered over ALL customers (siege's orders included).
+//! lab's own writer ([`super::writer`]) places orders for a dedicated range of customers (siege
+//! never uses them) while a scenario runs, each with an `Idempotency-Key` of its own, and
+//! records what became of each: 201 with the order's id, a definite error (a 4xx from the app,
+//! or nginx's 429/413, or no connection at all), or an unknown outcome (a timeout, a cut
+//! connection, any 5xx: the order may or may not have been written). An unknown outcome is
+//! sent again with the same key until the app answers it, so a run whose stack recovers ends
+//! with none: the app answers a key it already placed an order for with that order, and places
+//! it otherwise, once. Afterwards: every 201 order exists exactly once (by id and in its
+//! customer's list), no customer of the writer has more orders than its 201s plus its
+//! unknowns (so no definitely failed order exists; unknowns that exist are reported), and for
+//! every disk the seed's stock equals its stock now plus the units ordered over ALL customers
+//! (siege's orders included).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -20,11 +21,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::load::http;
 use crate::results::fault::InvariantReport;
-
-/// How long one order may take before its outcome counts as unknown.
-const ORDER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Pause between two orders of the writer (about 40 orders/s: enough to hit every fault).
-const ORDER_PAUSE: Duration = Duration::from_millis(25);
 
 /// What one order attempt got.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -35,15 +31,49 @@ pub enum Outcome {
     Unknown { reason: String },
 }
 
+/// One order of the writer and what became of it, over every try.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Attempt {
     pub customer_id: u64,
     pub disk_id: u64,
     pub quantity: u64,
+    /// The order's `Idempotency-Key`, the same on every try.
+    pub key: String,
+    /// Requests sent for the order: 1 when the first answer was definite.
+    pub tries: u32,
+    /// The 201 was the app's replay of an order an earlier try had placed (whose answer was
+    /// lost): an unknown outcome that had in fact been committed.
+    pub replayed: bool,
+    /// The last try's outcome, or the last unknown one when no later try reached the app.
     pub outcome: Outcome,
 }
 
-/// Classifies an answer to `POST /orders`.
+/// How hard the writer had to work to know every outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retries {
+    /// Requests sent again after an unknown outcome.
+    pub retries: u64,
+    /// Orders sent more than once.
+    pub orders_retried: u64,
+    /// Orders whose outcome was unknown but which an earlier try had placed (the retry got
+    /// the app's replay).
+    pub replayed: u64,
+}
+
+/// The retries behind `attempts`.
+pub fn retries(attempts: &[Attempt]) -> Retries {
+    attempts
+        .iter()
+        .fold(Retries::default(), |mut sum, attempt| {
+            let extra = u64::from(attempt.tries.saturating_sub(1));
+            sum.retries += extra;
+            sum.orders_retried += u64::from(extra > 0);
+            sum.replayed += u64::from(attempt.replayed);
+            sum
+        })
+}
+
+/// Classifies an answer to `POST /orders` (one try).
 pub fn classify(result: &anyhow::Result<http::Response>) -> Outcome {
     match result {
         Ok(response) if response.status == 201 => {
@@ -81,57 +111,6 @@ fn error_code(body: &str) -> String {
         .ok()
         .and_then(|v| v.get("error")?.as_str().map(str::to_owned))
         .unwrap_or_else(|| "-".to_owned())
-}
-
-/// lab's order writer, running in its own thread until stopped.
-pub struct OrderWriter {
-    stop: Arc<AtomicBool>,
-    handle: JoinHandle<Vec<Attempt>>,
-}
-
-impl OrderWriter {
-    /// Places orders for customers `first..=last` on disks `1..=disks`, quantity 1-3.
-    pub fn start(base_url: &str, first: u64, last: u64, disks: u64) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let base_url = base_url.to_owned();
-        let handle = std::thread::spawn(move || {
-            let mut attempts = Vec::new();
-            let mut n: u64 = 0;
-            while !flag.load(Ordering::SeqCst) {
-                // A fixed walk over customers, disks and quantities: reproducible runs.
-                let customer_id = first + n % (last - first + 1);
-                let disk_id = 1 + (n * 7919) % disks;
-                let quantity = 1 + n % 3;
-                n += 1;
-                let body = format!(
-                    "{{\"customer_id\":{customer_id},\"disk_id\":{disk_id},\"quantity\":{quantity}}}"
-                );
-                let result = http::request(
-                    &base_url,
-                    "POST",
-                    "/orders",
-                    &[],
-                    Some(&body),
-                    ORDER_TIMEOUT,
-                );
-                attempts.push(Attempt {
-                    customer_id,
-                    disk_id,
-                    quantity,
-                    outcome: classify(&result),
-                });
-                std::thread::sleep(ORDER_PAUSE);
-            }
-            attempts
-        });
-        Self { stop, handle }
-    }
-
-    pub fn stop(self) -> Vec<Attempt> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.handle.join().unwrap_or_default()
-    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -132,7 +132,8 @@ pub struct InvariantReport {
     pub created: u64,
     /// Answered a definite error (a 4xx, or no connection at all).
     pub failed: u64,
-    /// Outcome unknown (a timeout, a cut connection, a 5xx) when the run ended.
+    /// Outcome unknown (a timeout, a cut connection, a 5xx) when the run ended, after the
+    /// writer's retries with the order's `Idempotency-Key` (0 when the stack recovered).
     pub unknown: u64,
     /// Unknown outcomes whose order exists after all.
     pub unknown_materialized: u64,
