@@ -26,5 +26,7 @@ if [ -x scripts/static-checks.sh ]; then
 fi
 echo "== tests"
 cargo test --workspace --locked --no-fail-fast
+echo "== browser tests (/docs and the lab's HTML pages in headless Chromium)"
+scripts/browser-tests.sh
 echo "== schemathesis against /openapi.json through nginx (native stack, Postgres)"
 scripts/schemathesis.sh

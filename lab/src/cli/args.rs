@@ -94,6 +94,10 @@ pub struct TuneArgs {
     /// again and judged by their means.
     #[arg(long, default_value_t = 5.0)]
     pub noise_percent: f64,
+    /// Fewest app replicas a candidate may have: 2 keeps a spare replica (a replica lost
+    /// leaves one serving), whatever one replica would gain.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
+    pub min_replicas: u32,
     /// The load driver: lab's own client or siege.
     #[arg(long, value_enum, default_value_t = DriverKind::Lab)]
     pub driver: DriverKind,

@@ -30,6 +30,7 @@ pub fn tune(config: &LabConfig, args: TuneArgs) -> anyhow::Result<()> {
         warmup_secs: args.warmup_secs,
         ceiling_secs: args.ceiling_secs,
         noise_percent: args.noise_percent,
+        min_replicas: args.min_replicas,
         driver: args.driver,
         name: args.name,
         write_profile: args.write_profile,

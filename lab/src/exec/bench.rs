@@ -180,10 +180,7 @@ struct StepPlan<'a> {
     ceiling: Option<f64>,
 }
 
-/// The concurrency an open-model step's ceilings are measured at: the driver's own ceiling
-/// and nginx's capped ceiling have no rate of their own, only as many connections as they
-/// are given.
-pub const OPEN_CEILING_USERS: u32 = 50;
+pub use crate::results::OPEN_CEILING_USERS;
 
 impl Bench {
     fn save(&mut self) -> anyhow::Result<()> {

@@ -53,12 +53,25 @@ pub fn draw(file: &TuneFile, dir: &Path) {
         .candidates
         .iter()
         .filter(|c| !c.candidate.observations.is_empty())
-        .map(|c| TunePoint {
-            id: c.candidate.id,
-            requests_per_s: c.mean_requests_per_s,
-            p99_ms: c.mean_p99_ms,
-            counted: c.candidate.discarded.is_none(),
-            winner: file.winner == Some(c.candidate.id),
+        .map(|c| {
+            let a = &c.candidate.allocation;
+            let db = if a.db_millicpus > 0 {
+                format!(", db {}m", a.db_millicpus)
+            } else {
+                String::new()
+            };
+            TunePoint {
+                id: c.candidate.id,
+                requests_per_s: c.mean_requests_per_s,
+                p99_ms: c.mean_p99_ms,
+                counted: c.candidate.discarded.is_none(),
+                winner: file.winner == Some(c.candidate.id),
+                frontier: c.frontier,
+                split: format!(
+                    "{} x app {}m, nginx {}m{db}",
+                    a.replicas, a.app_millicpus, a.nginx_millicpus
+                ),
+            }
         })
         .collect();
     let p99_limit = file.settings.slo.as_deref().and_then(p99_limit);

@@ -33,6 +33,8 @@ pub struct TunePlan {
     pub warmup_secs: u64,
     pub ceiling_secs: u64,
     pub noise_percent: f64,
+    /// Fewest app replicas a candidate may have (1 or 2).
+    pub min_replicas: u32,
     /// The load driver of every candidate's bench.
     pub driver: DriverKind,
     /// The winner profile's name.
@@ -61,6 +63,8 @@ pub struct TuneRequest {
     pub warmup_secs: u64,
     pub ceiling_secs: u64,
     pub noise_percent: f64,
+    /// Fewest app replicas a candidate may have (1 or 2).
+    pub min_replicas: u32,
     pub driver: DriverKind,
     pub name: String,
     pub write_profile: bool,
@@ -88,6 +92,14 @@ impl TunePlan {
         if r.users == 0 || r.step_secs == 0 || r.candidates == 0 {
             bail!("--users, --step-secs and --candidates must be at least 1");
         }
+        if base_split.replicas < r.min_replicas {
+            bail!(
+                "--min-replicas {}: the base profile runs {} replica(s); start from a profile with at least {}",
+                r.min_replicas,
+                base_split.replicas,
+                r.min_replicas
+            );
+        }
         if !(r.noise_percent >= 0.0 && r.noise_percent < 100.0) {
             bail!("--noise-percent must be between 0 and 100");
         }
@@ -114,6 +126,7 @@ impl TunePlan {
             warmup_secs: r.warmup_secs,
             ceiling_secs: r.ceiling_secs,
             noise_percent: r.noise_percent,
+            min_replicas: r.min_replicas,
             driver: r.driver,
             name: r.name,
             write_profile: r.write_profile,

@@ -36,6 +36,7 @@ fn panel(title: &str, comparisons: &[AbComparison]) -> Option<Panel> {
                 points: vec![(*low, y), (*ratio, y), (*high, y)],
                 color: i,
                 dashed: false,
+                ..Default::default()
             }
         })
         .collect();
@@ -44,6 +45,7 @@ fn panel(title: &str, comparisons: &[AbComparison]) -> Option<Panel> {
         points: vec![(1.0, 0.5), (1.0, rows.len() as f64 + 0.5)],
         color: rows.len(),
         dashed: true,
+        ..Default::default()
     });
     Some(Panel {
         title: title.to_owned(),
@@ -52,6 +54,7 @@ fn panel(title: &str, comparisons: &[AbComparison]) -> Option<Panel> {
         y_label: "figure (one row each, top to bottom as listed)".into(),
         lines,
         levels: Vec::new(),
+        ..Default::default()
     })
 }
 

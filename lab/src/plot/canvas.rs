@@ -1,5 +1,14 @@
-//! The drawing underneath every plot: a panel of lines (or levels) on shared axes, its
-//! colours and bounds, and rendering a list of panels as one PNG and one SVG.
+//! The drawing underneath every plot: panels of lines (or levels) on shared axes, rendered as
+//! one PNG and one SVG. What a reader should be able to tell apart, it can:
+//!
+//! - **Series beyond a dozen**: ten colours times five markers, and dashed lines drawn dashed
+//!   in the legend too.
+//! - **Load levels** (users 10...450, rates 500...4000/s) on a log2 axis whose ticks are the
+//!   levels measured, printed as integers.
+//! - **One level only**: grouped bars, not a few dots on an axis from 100.0 to 101.0.
+//! - **Flat panels** (100% availability, a 50/50 balance) collapse into one line of text
+//!   instead of taking a third of the page.
+//! - **Time series** carry marks where each step starts, labelled with its load.
 
 use std::path::{Path, PathBuf};
 
@@ -7,35 +16,9 @@ use anyhow::anyhow;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-/// One line of a chart.
-pub struct Line {
-    pub label: String,
-    pub points: Vec<(f64, f64)>,
-    pub color: usize,
-    pub dashed: bool,
-}
-
-/// A horizontal reference line (a cap, a ceiling).
-pub struct Level {
-    pub label: String,
-    pub value: f64,
-    pub color: usize,
-}
-
-/// One chart panel.
-pub struct Panel {
-    pub title: String,
-    pub x_label: String,
-    pub y_label: String,
-    pub lines: Vec<Line>,
-    pub levels: Vec<Level>,
-}
-
-const SIZE: (u32, u32) = (1000, 600);
-
-fn plot_err<E: std::fmt::Debug>(err: E) -> anyhow::Error {
-    anyhow!("drawing failed: {err:?}")
-}
+use super::charts::{draw_bars, draw_flat, draw_lines};
+use super::panel::{distinct_x, flat_value, plot_err, FLAT_HEIGHT, PANEL_HEIGHT, WIDTH};
+pub use super::panel::{Level, Line, Mark, Panel, XScale};
 
 /// DejaVu Sans, compiled in: text is laid out with ab_glyph from these bytes, so drawing
 /// needs no system font and building needs no fontconfig (a bare Debian or the Rust image
@@ -55,105 +38,31 @@ fn register_font() -> anyhow::Result<()> {
     }
 }
 
-pub fn color(index: usize) -> RGBColor {
-    const COLORS: [RGBColor; 8] = [
-        RGBColor(31, 119, 180),
-        RGBColor(214, 39, 40),
-        RGBColor(44, 160, 44),
-        RGBColor(255, 127, 14),
-        RGBColor(148, 103, 189),
-        RGBColor(140, 86, 75),
-        RGBColor(227, 119, 194),
-        RGBColor(23, 190, 207),
-    ];
-    COLORS[index % COLORS.len()]
-}
-
-fn bounds(panel: &Panel) -> ((f64, f64), (f64, f64)) {
-    let xs = panel
-        .lines
-        .iter()
-        .flat_map(|l| l.points.iter().map(|p| p.0));
-    let ys = panel
-        .lines
-        .iter()
-        .flat_map(|l| l.points.iter().map(|p| p.1))
-        .chain(panel.levels.iter().map(|l| l.value));
-    let (mut x0, mut x1) = xs.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
-    let y1 = ys.fold(0.0_f64, f64::max);
-    if x0 > x1 {
-        (x0, x1) = (0.0, 1.0);
+/// How tall a panel is drawn: a flat one is one line of text.
+fn height(panel: &Panel) -> u32 {
+    if flat_value(panel).is_some() {
+        FLAT_HEIGHT
+    } else {
+        PANEL_HEIGHT
     }
-    if x1 - x0 < 1e-9 {
-        x1 = x0 + 1.0;
-    }
-    let y1 = if y1 <= 0.0 { 1.0 } else { y1 * 1.1 };
-    ((x0, x1), (0.0, y1))
 }
 
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     panel: &Panel,
 ) -> anyhow::Result<()> {
-    let ((x0, x1), (y0, y1)) = bounds(panel);
-    let mut chart = ChartBuilder::on(area)
-        .caption(&panel.title, ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(x0..x1, y0..y1)
-        .map_err(plot_err)?;
-    chart
-        .configure_mesh()
-        .x_desc(panel.x_label.as_str())
-        .y_desc(panel.y_label.as_str())
-        .draw()
-        .map_err(plot_err)?;
-    for line in &panel.lines {
-        let style = color(line.color).stroke_width(2);
-        let points = line.points.clone();
-        let series = if line.dashed {
-            chart
-                .draw_series(DashedLineSeries::new(points.clone(), 8, 5, style))
-                .map_err(plot_err)?
-        } else {
-            chart
-                .draw_series(LineSeries::new(points.clone(), style))
-                .map_err(plot_err)?
-        };
-        // An empty label continues an earlier line (another step of the same service).
-        if !line.label.is_empty() {
-            series
-                .label(line.label.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
-        }
-        chart
-            .draw_series(points.iter().map(|p| Circle::new(*p, 3, style.filled())))
-            .map_err(plot_err)?;
+    if let Some(value) = flat_value(panel) {
+        return draw_flat(area, panel, value);
     }
-    for level in &panel.levels {
-        let style = color(level.color).stroke_width(1);
-        chart
-            .draw_series(DashedLineSeries::new(
-                vec![(x0, level.value), (x1, level.value)],
-                4,
-                4,
-                style,
-            ))
-            .map_err(plot_err)?
-            .label(level.label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+    let xs = distinct_x(panel);
+    if panel.bars {
+        return draw_bars(area, panel, None);
     }
-    if !panel.lines.is_empty() || !panel.levels.is_empty() {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_err)?;
+    let one_level = xs.len() == 1 && panel.x_scale == XScale::Levels;
+    if one_level {
+        return draw_bars(area, panel, Some(xs[0]));
     }
-    Ok(())
+    draw_lines(area, panel, &xs)
 }
 
 fn draw_all<DB: DrawingBackend>(
@@ -161,9 +70,11 @@ fn draw_all<DB: DrawingBackend>(
     panels: &[Panel],
 ) -> anyhow::Result<()> {
     root.fill(&WHITE).map_err(plot_err)?;
-    let areas = root.split_evenly((panels.len().max(1), 1));
-    for (area, panel) in areas.iter().zip(panels) {
-        draw_panel(area, panel)?;
+    let mut rest = root.clone();
+    for panel in panels {
+        let (area, below) = rest.split_vertically(height(panel));
+        draw_panel(&area, panel)?;
+        rest = below;
     }
     root.present().map_err(plot_err)
 }
@@ -172,8 +83,8 @@ fn draw_all<DB: DrawingBackend>(
 pub fn render(dir: &Path, stem: &str, panels: &[Panel]) -> anyhow::Result<Vec<PathBuf>> {
     register_font()?;
     let size = (
-        SIZE.0,
-        SIZE.1 * panels.len().max(1) as u32 * 3 / 4 + SIZE.1 / 4,
+        WIDTH,
+        panels.iter().map(height).sum::<u32>().max(FLAT_HEIGHT),
     );
     let png = dir.join(format!("{stem}.png"));
     let svg = dir.join(format!("{stem}.svg"));

@@ -4,9 +4,14 @@
 //! series over time (`soak`).
 
 pub mod ab;
+mod axis;
 mod canvas;
+mod charts;
+mod panel;
+mod resources;
 mod run;
 mod soak;
+mod style;
 mod tune;
 
 pub use run::{draw_compare, draw_run, run_plot_stems};

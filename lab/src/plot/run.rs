@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::canvas::{render, Level, Line, Panel};
+use super::canvas::{render, Level, Line, Panel, XScale};
+use super::resources::{resource_keys, resource_panels, rightsizing_panel};
 use crate::load::access_log::replica_shares;
 use crate::results::{verdict, LoadModel, Run, Step};
 
@@ -95,6 +96,7 @@ fn throughput_panel(axis: Axis, series: &[&Series<'_>]) -> Panel {
             points: by_level(steps, |s| s.headline().requests_per_s),
             color: i,
             dashed: false,
+            ..Default::default()
         })
         .collect();
     if axis == Axis::Rate {
@@ -110,6 +112,7 @@ fn throughput_panel(axis: Axis, series: &[&Series<'_>]) -> Panel {
             points: rates.iter().map(|r| (*r, *r)).collect(),
             color: series.len(),
             dashed: true,
+            ..Default::default()
         });
     }
     Panel {
@@ -119,15 +122,17 @@ fn throughput_panel(axis: Axis, series: &[&Series<'_>]) -> Panel {
             latency_source(series)
         ),
         x_label: axis.label().into(),
+        x_scale: XScale::Levels,
         y_label: "requests/s".into(),
         lines,
         levels: Vec::new(),
+        ..Default::default()
     }
 }
 
 /// The driver's throughput as a share of its own ceiling: at the dashed line a step is
 /// driver-bound.
-fn ceiling_panel(axis: Axis, series: &[&Series<'_>], run: &Run) -> Option<Panel> {
+fn ceiling_panel(axis: Axis, series: &[&Series<'_>]) -> Option<Panel> {
     let mut lines: Vec<Line> = series
         .iter()
         .enumerate()
@@ -139,23 +144,17 @@ fn ceiling_panel(axis: Axis, series: &[&Series<'_>], run: &Run) -> Option<Panel>
                 .collect(),
             color: i,
             dashed: false,
+            ..Default::default()
         })
         .collect();
     lines.retain(|l| !l.points.is_empty());
     if lines.is_empty() {
         return None;
     }
-    let ceilings: Vec<String> = run
-        .driver_ceiling
-        .iter()
-        .map(|c| format!("{} users: {:.0}/s", c.users, c.transactions_per_s))
-        .collect();
     Some(Panel {
-        title: format!(
-            "Share of the load driver's own ceiling (ceiling {})",
-            ceilings.join(", ")
-        ),
+        title: "Share of the load driver's own ceiling (the report lists each ceiling)".into(),
         x_label: axis.label().into(),
+        x_scale: XScale::Levels,
         y_label: "% of the driver's ceiling".into(),
         lines,
         levels: vec![Level {
@@ -163,6 +162,7 @@ fn ceiling_panel(axis: Axis, series: &[&Series<'_>], run: &Run) -> Option<Panel>
             value: verdict::CEILING_PERCENT,
             color: 1,
         }],
+        ..Default::default()
     })
 }
 
@@ -174,12 +174,14 @@ fn latency_panel(axis: Axis, series: &[&Series<'_>]) -> Panel {
             points: by_level(steps, |s| s.headline().p99_ms),
             color: i,
             dashed: false,
+            ..Default::default()
         });
         lines.push(Line {
             label: format!("{name} p50"),
             points: by_level(steps, |s| s.headline().p50_ms),
             color: i,
             dashed: true,
+            ..Default::default()
         });
     }
     Panel {
@@ -189,9 +191,11 @@ fn latency_panel(axis: Axis, series: &[&Series<'_>]) -> Panel {
             axis.versus()
         ),
         x_label: axis.label().into(),
+        x_scale: XScale::Levels,
         y_label: "ms".into(),
         lines,
         levels: Vec::new(),
+        ..Default::default()
     }
 }
 
@@ -203,7 +207,9 @@ fn availability_panels(axis: Axis, series: &[&Series<'_>]) -> Vec<Panel> {
             latency_source(series)
         ),
         x_label: axis.label().into(),
+        x_scale: XScale::Levels,
         y_label: "%".into(),
+        flat_unit: Some("%"),
         lines: series
             .iter()
             .enumerate()
@@ -212,9 +218,11 @@ fn availability_panels(axis: Axis, series: &[&Series<'_>]) -> Vec<Panel> {
                 points: by_level(steps, |s| s.headline().availability_percent),
                 color: i,
                 dashed: false,
+                ..Default::default()
             })
             .collect(),
         levels: Vec::new(),
+        ..Default::default()
     };
     let mut errors = Vec::new();
     for (i, (name, steps)) in series.iter().enumerate() {
@@ -223,12 +231,14 @@ fn availability_panels(axis: Axis, series: &[&Series<'_>]) -> Vec<Panel> {
             points: by_level(steps, |s| s.nginx.errors_5xx_percent),
             color: i,
             dashed: false,
+            ..Default::default()
         });
         errors.push(Line {
             label: format!("{name} 429"),
             points: by_level(steps, |s| s.nginx.rate_limited_percent),
             color: i,
             dashed: true,
+            ..Default::default()
         });
     }
     let split = Panel {
@@ -237,9 +247,12 @@ fn availability_panels(axis: Axis, series: &[&Series<'_>]) -> Vec<Panel> {
             axis.versus()
         ),
         x_label: axis.label().into(),
+        x_scale: XScale::Levels,
         y_label: "% of requests".into(),
+        flat_unit: Some("% of requests"),
         lines: errors,
         levels: Vec::new(),
+        ..Default::default()
     };
     vec![availability, split]
 }
@@ -265,6 +278,7 @@ fn replica_panel(axis: Axis, series: &[&Series<'_>]) -> Panel {
                 }),
                 color: color_index,
                 dashed: false,
+                ..Default::default()
             });
             color_index += 1;
         }
@@ -275,9 +289,12 @@ fn replica_panel(axis: Axis, series: &[&Series<'_>]) -> Panel {
             axis.versus()
         ),
         x_label: axis.label().into(),
+        x_scale: XScale::Levels,
         y_label: "% of requests".into(),
+        flat_unit: Some("% of requests"),
         lines,
         levels: Vec::new(),
+        ..Default::default()
     }
 }
 
@@ -290,116 +307,6 @@ fn per_axis(
         .into_iter()
         .flat_map(|(axis, mine)| panel(axis, &mine))
         .collect()
-}
-
-fn resource_panels(run: &Run, profile: &str, scenario: &str) -> Vec<Panel> {
-    let samples: Vec<_> = run
-        .samples
-        .iter()
-        .filter(|s| s.profile == profile && s.scenario == scenario)
-        .collect();
-    let t0 = samples.first().map_or(0.0, |s| s.t_secs);
-    let mut services: Vec<&str> = samples.iter().map(|s| s.service.as_str()).collect();
-    services.sort_unstable();
-    services.dedup();
-    let mut cpu = Vec::new();
-    let mut memory = Vec::new();
-    let mut cpu_caps = Vec::new();
-    let mut memory_caps = Vec::new();
-    let mut steps: Vec<usize> = samples.iter().map(|s| s.step).collect();
-    steps.dedup();
-    for (i, service) in services.iter().enumerate() {
-        // One line per step, so the gaps between steps (warm-up, ceiling) are not drawn as data.
-        for (n, step) in steps.iter().enumerate() {
-            let mine: Vec<_> = samples
-                .iter()
-                .filter(|s| s.service == *service && s.step == *step)
-                .collect();
-            let label = if n == 0 {
-                service.to_string()
-            } else {
-                String::new()
-            };
-            cpu.push(Line {
-                label: if *service == "host" && n == 0 {
-                    "machine (all processes)".to_owned()
-                } else {
-                    label.clone()
-                },
-                points: mine.iter().map(|s| (s.t_secs - t0, s.cpu_cores)).collect(),
-                color: i,
-                dashed: false,
-            });
-            // The driver's and the machine's memory are not sampled: no flat zero line for them.
-            if matches!(*service, "driver" | "siege" | "host") {
-                continue;
-            }
-            memory.push(Line {
-                label,
-                points: mine
-                    .iter()
-                    .map(|s| (s.t_secs - t0, s.memory_bytes as f64 / 1_048_576.0))
-                    .collect(),
-                color: i,
-                dashed: false,
-            });
-        }
-        let (cpu_cap, memory_cap) = cap_levels(run, profile, service, i);
-        cpu_caps.extend(cpu_cap);
-        memory_caps.extend(memory_cap);
-    }
-    vec![
-        Panel {
-            title: format!("CPU per service over time: {profile} / {scenario} (caps dashed)"),
-            x_label: "seconds".into(),
-            y_label: "CPU (cores)".into(),
-            lines: cpu,
-            levels: cpu_caps,
-        },
-        Panel {
-            title: format!("Memory per service over time: {profile} / {scenario} (caps dashed)"),
-            x_label: "seconds".into(),
-            y_label: "MB".into(),
-            lines: memory,
-            levels: memory_caps,
-        },
-    ]
-}
-
-/// A service's CPU and memory caps in `profile`, as dashed levels in its line colour.
-fn cap_levels(
-    run: &Run,
-    profile: &str,
-    service: &str,
-    color: usize,
-) -> (Option<Level>, Option<Level>) {
-    let Some(caps) = run.caps(profile, service) else {
-        return (None, None);
-    };
-    let cpu = caps.cpu_limit_cores.map(|c| Level {
-        label: format!("{service} cap {c}"),
-        value: c,
-        color,
-    });
-    let memory = caps.memory_limit_bytes.map(|m| Level {
-        label: format!("{service} cap {:.0} MB", m as f64 / 1_048_576.0),
-        value: m as f64 / 1_048_576.0,
-        color,
-    });
-    (cpu, memory)
-}
-
-/// Each profile and scenario once, in the order they ran: the resource plots are over time,
-/// whatever the load model of their steps.
-fn resource_keys(run: &Run) -> Vec<(String, String)> {
-    let mut keys: Vec<(String, String)> = Vec::new();
-    for step in &run.steps {
-        let key = (step.profile.clone(), step.scenario.clone());
-        if !keys.contains(&key) {
-            keys.push(key);
-        }
-    }
-    keys
 }
 
 /// `read (open)` -> `read-open`: lower-case letters and digits, one `-` between words.
@@ -425,6 +332,12 @@ pub fn run_plot_stems(run: &Run) -> Vec<(String, String)> {
         ),
         ("replicas".to_owned(), "Replica balance".to_owned()),
     ];
+    if rightsizing_panel(run).is_some() {
+        stems.push((
+            "rightsizing".to_owned(),
+            "Rightsizing: each service against its caps".to_owned(),
+        ));
+    }
     for (profile, scenario) in resource_keys(run) {
         if run
             .samples
@@ -454,7 +367,7 @@ pub fn draw_run(run: &Run, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     let throughput = per_axis(&series, |axis, mine| {
         let mut panels = vec![throughput_panel(axis, mine)];
-        panels.extend(ceiling_panel(axis, mine, run));
+        panels.extend(ceiling_panel(axis, mine));
         panels
     });
     written.extend(render(dir, "throughput", &throughput)?);
@@ -467,6 +380,9 @@ pub fn draw_run(run: &Run, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     )?);
     let replicas = per_axis(&series, |axis, mine| vec![replica_panel(axis, mine)]);
     written.extend(render(dir, "replicas", &replicas)?);
+    if let Some(panel) = rightsizing_panel(run) {
+        written.extend(render(dir, "rightsizing", &[panel])?);
+    }
     for (profile, scenario) in resource_keys(run) {
         let panels = resource_panels(run, &profile, &scenario);
         if panels[0].lines.is_empty() {
@@ -509,6 +425,7 @@ fn endpoint_panels(profile: &str, scenario: &str, steps: &[&Step]) -> Option<Vec
                     .collect(),
                 color: i,
                 dashed: false,
+                ..Default::default()
             })
             .collect()
     };
@@ -531,16 +448,20 @@ fn endpoint_panels(profile: &str, scenario: &str, steps: &[&Step]) -> Option<Vec
         Panel {
             title: format!("p99 latency by endpoint {whose}: {profile} / {scenario}"),
             x_label: axis.label().into(),
+            x_scale: XScale::Levels,
             y_label: "p99 ms".into(),
             lines: lines(&p99),
             levels: Vec::new(),
+            ..Default::default()
         },
         Panel {
             title: format!("Requests/s by endpoint at nginx: {profile} / {scenario}"),
             x_label: axis.label().into(),
+            x_scale: XScale::Levels,
             y_label: "requests/s".into(),
             lines: lines(&rate),
             levels: Vec::new(),
+            ..Default::default()
         },
     ])
 }

@@ -24,6 +24,7 @@ pub fn draw_soak(run: &SoakRun, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
             .collect(),
         color: names.len(),
         dashed: true,
+        ..Default::default()
     });
     let warmup = crate::results::soak::analysed(&run.windows)
         .first()
@@ -39,6 +40,7 @@ pub fn draw_soak(run: &SoakRun, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
             y_label: "MiB".into(),
             lines: series(&|r| r.rss_bytes.map(|b| b as f64 / 1048576.0)),
             levels: Vec::new(),
+            ..Default::default()
         },
         Panel {
             title: title("Open file descriptors"),
@@ -46,6 +48,7 @@ pub fn draw_soak(run: &SoakRun, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
             y_label: "descriptors".into(),
             lines: fds,
             levels: Vec::new(),
+            ..Default::default()
         },
         Panel {
             title: title("Database pool connections per replica"),
@@ -53,6 +56,7 @@ pub fn draw_soak(run: &SoakRun, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
             y_label: "connections".into(),
             lines: series(&|r| r.pool_connections.map(|v| v as f64)),
             levels: Vec::new(),
+            ..Default::default()
         },
         Panel {
             title: title("Normal users' latency"),
@@ -60,6 +64,7 @@ pub fn draw_soak(run: &SoakRun, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
             y_label: "ms".into(),
             lines: latency_lines(run, &names),
             levels: Vec::new(),
+            ..Default::default()
         },
     ];
     render(dir, "soak", &panels)
@@ -87,6 +92,7 @@ fn replica_lines(
                 .collect(),
             color: i,
             dashed: false,
+            ..Default::default()
         })
         .collect::<Vec<_>>()
 }
@@ -105,12 +111,14 @@ fn latency_lines(run: &SoakRun, names: &[String]) -> Vec<Line> {
             points: all(|w| w.p99_ms),
             color: names.len() + 1,
             dashed: false,
+            ..Default::default()
         },
         Line {
             label: "p50, all".into(),
             points: all(|w| w.p50_ms),
             color: names.len() + 1,
             dashed: true,
+            ..Default::default()
         },
     ];
     for mut line in replica_lines(run, names, &|r| r.p99_ms) {

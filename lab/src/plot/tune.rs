@@ -1,9 +1,10 @@
-//! `lab tune`'s plot: throughput and p99 of every candidate in the order measured, the winner
-//! marked, the SLO's p99 bound drawn in.
+//! `lab tune`'s plot: every candidate as a point of throughput against p99 (the two things a
+//! split trades), labelled with its split; the frontier (no other candidate both faster and
+//! quicker) joined, the SLO's p99 bound drawn, the winner marked, discarded candidates apart.
 
 use std::path::{Path, PathBuf};
 
-use super::canvas::{render, Level, Line, Panel};
+use super::canvas::{render, Line, Mark, Panel};
 
 /// One candidate as the plot needs it.
 pub struct TunePoint {
@@ -13,6 +14,33 @@ pub struct TunePoint {
     /// False for a discarded candidate (an OOM kill).
     pub counted: bool,
     pub winner: bool,
+    /// On the frontier: no counted candidate has both more throughput and a lower p99.
+    pub frontier: bool,
+    /// The split, short: `2 x app 250m, nginx 200m, db 300m`.
+    pub split: String,
+}
+
+fn label(p: &TunePoint) -> String {
+    format!("c{}: {}", p.id, p.split)
+}
+
+fn group(points: &[&TunePoint], name: &str, color: usize, joined: bool) -> Option<Line> {
+    if points.is_empty() {
+        return None;
+    }
+    let mut sorted: Vec<&&TunePoint> = points.iter().collect();
+    sorted.sort_by(|a, b| a.p99_ms.total_cmp(&b.p99_ms));
+    Some(Line {
+        label: name.to_owned(),
+        points: sorted
+            .iter()
+            .map(|p| (p.p99_ms, p.requests_per_s))
+            .collect(),
+        color,
+        dashed: !joined,
+        point_labels: sorted.iter().map(|p| label(p)).collect(),
+        points_only: !joined,
+    })
 }
 
 /// `search.png` and `search.svg`.
@@ -21,74 +49,40 @@ pub fn draw_tune(
     p99_limit: Option<f64>,
     dir: &Path,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    let lines = |value: fn(&TunePoint) -> f64| {
-        let mut lines = vec![Line {
-            label: "candidates".into(),
-            points: points
-                .iter()
-                .filter(|p| p.counted)
-                .map(|p| (p.id as f64, value(p)))
-                .collect(),
-            color: 0,
-            dashed: true,
-        }];
-        let discarded: Vec<(f64, f64)> = points
-            .iter()
-            .filter(|p| !p.counted)
-            .map(|p| (p.id as f64, value(p)))
-            .collect();
-        if !discarded.is_empty() {
-            lines.push(Line {
-                label: "discarded (OOM kill)".into(),
-                points: discarded,
-                color: 1,
-                dashed: false,
-            });
-        }
-        if let Some(w) = points.iter().find(|p| p.winner) {
-            lines.push(Line {
-                label: format!("winner: candidate {}", w.id),
-                points: vec![(w.id as f64, value(w))],
-                color: 2,
-                dashed: false,
-            });
-        }
-        lines
-    };
-    // The winner's level across the chart, so its point stands out among the others.
-    let winner_level = |value: fn(&TunePoint) -> f64, unit: &str| {
-        points.iter().find(|p| p.winner).map(|w| Level {
-            label: format!("winner: {:.0} {unit}", value(w)),
-            value: value(w),
-            color: 2,
-        })
-    };
-    let panels = vec![
-        Panel {
-            title: "Throughput per candidate (requests/s at nginx; mean of its measurements)"
-                .into(),
-            x_label: "candidate, in the order measured".into(),
-            y_label: "requests/s".into(),
-            lines: lines(|p| p.requests_per_s),
-            levels: winner_level(|p| p.requests_per_s, "req/s")
-                .into_iter()
-                .collect(),
-        },
-        Panel {
-            title: "p99 latency per candidate".into(),
-            x_label: "candidate, in the order measured".into(),
-            y_label: "ms".into(),
-            lines: lines(|p| p.p99_ms),
-            levels: p99_limit
-                .map(|v| Level {
-                    label: format!("SLO p99 < {v:.0} ms"),
-                    value: v,
-                    color: 1,
-                })
-                .into_iter()
-                .chain(winner_level(|p| p.p99_ms, "ms"))
-                .collect(),
-        },
-    ];
+    let frontier: Vec<&TunePoint> = points.iter().filter(|p| p.counted && p.frontier).collect();
+    let others: Vec<&TunePoint> = points
+        .iter()
+        .filter(|p| p.counted && !p.frontier && !p.winner)
+        .collect();
+    let discarded: Vec<&TunePoint> = points.iter().filter(|p| !p.counted).collect();
+    let winner: Vec<&TunePoint> = points.iter().filter(|p| p.winner).collect();
+    let lines: Vec<Line> = [
+        group(
+            &frontier,
+            "the frontier (nothing both faster and quicker)",
+            0,
+            true,
+        ),
+        group(&others, "other candidates", 7, false),
+        group(&discarded, "discarded (OOM kill)", 11, false),
+        group(&winner, "winner", 2, false),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let panels = vec![Panel {
+        title: "Candidates: throughput against p99 (mean of each one's measurements)".into(),
+        x_label: "p99 latency, ms (lower is better)".into(),
+        y_label: "requests/s (higher is better)".into(),
+        lines,
+        marks: p99_limit
+            .map(|v| Mark {
+                x: v,
+                label: format!("SLO p99 < {v:.0} ms"),
+            })
+            .into_iter()
+            .collect(),
+        ..Default::default()
+    }];
     render(dir, "search", &panels)
 }

@@ -233,15 +233,20 @@ pub struct ClientStats {
     pub offered_rate_per_s: Option<f64>,
     /// Open: how arrivals were spaced.
     pub arrivals: Option<Arrivals>,
-    /// Seconds of load (the schedule's length; answers still arriving after it count too).
+    /// Seconds of load: the schedule's length (less when SIGINT cut it short).
     pub load_secs: f64,
+    /// Seconds from the load's start to its last answer: the load's seconds, or more when the
+    /// stack answered the last requests after the schedule ended (an overloaded step). The
+    /// rates divide by these. 0 in runs made before it was recorded (then the load's seconds).
+    #[serde(default)]
+    pub active_secs: f64,
     /// Requests whose time came (closed: sent; open: due by the schedule).
     pub requests_due: u64,
     /// Requests written to a connection.
     pub requests_sent: u64,
     /// Answers received (any status).
     pub responses: u64,
-    /// Answers received per second of load: the achieved rate.
+    /// Answers received per second from the start to the last answer: the achieved rate.
     pub achieved_rate_per_s: f64,
     /// Open: requests sent more than 10 ms after their intended start (no free connection
     /// in time: the client's own queue, which the latency includes).

@@ -60,6 +60,7 @@ fn client(offered: Offered, nginx: &NginxStats, queue_ms: f64) -> ClientStats {
         offered_rate_per_s: rate,
         arrivals: rate.map(|_| Arrivals::Constant),
         load_secs: 10.0,
+        active_secs: 10.0,
         requests_due: nginx.requests,
         requests_sent: nginx.requests,
         responses: nginx.requests,

@@ -13,6 +13,7 @@ mod figures;
 pub(crate) mod fixture;
 pub mod machine;
 pub mod reference;
+pub mod rightsizing;
 mod run;
 pub mod slo;
 pub mod soak;

@@ -10,6 +10,11 @@ use super::figures::{ClientStats, HostUsage, LoadModel, NginxStats, ServiceUsage
 use super::slo::{self, SloOutcome, SloRule};
 use super::verdict::Verdict;
 
+/// The concurrency an open-model step's ceilings are measured at: the driver's own ceiling
+/// and nginx's capped ceiling have no rate of their own, only as many connections as they
+/// are given.
+pub const OPEN_CEILING_USERS: u32 = 50;
+
 /// One measured step: a profile, a scenario, a load level (users or a rate).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Step {
@@ -194,6 +199,15 @@ impl Step {
                     .find(|e| e.endpoint == endpoint)?;
                 Some((e.requests_per_s, e.p99_ms))
             }
+        }
+    }
+
+    /// The users its ceilings were measured at: its own, or [`OPEN_CEILING_USERS`] for an
+    /// open step.
+    pub fn level_users(&self) -> Option<u32> {
+        match self.model {
+            LoadModel::Closed => Some(self.users),
+            LoadModel::Open => Some(OPEN_CEILING_USERS),
         }
     }
 

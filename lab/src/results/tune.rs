@@ -338,6 +338,9 @@ pub struct TuneSettings {
     pub warmup_secs: u64,
     /// Candidates closer than this (percent) were measured again.
     pub noise_percent: f64,
+    /// Fewest app replicas a candidate could have (`--min-replicas`); 1 in older files.
+    #[serde(default = "one")]
+    pub min_replicas: u32,
     /// At most this many measurements.
     pub max_candidates: usize,
     /// No candidate started that would end past this many seconds.
@@ -402,4 +405,8 @@ impl TuneSettings {
     pub fn stack_text(&self) -> String {
         format!("{}, {} runtime", self.db, self.runtime)
     }
+}
+
+fn one() -> u32 {
+    1
 }

@@ -38,7 +38,8 @@ pub struct Tuned {
 }
 
 pub fn run(config: &LabConfig, plan: &TunePlan) -> anyhow::Result<Tuned> {
-    let settings = Settings::new(plan.budget, plan.roles.clone(), plan.noise_percent);
+    let mut settings = Settings::new(plan.budget, plan.roles.clone(), plan.noise_percent);
+    settings.min_replicas = plan.min_replicas;
     let mut search = Search::new(settings, plan.base_split)?;
     // Absolute: compose reads each candidate's env file from the repository's folder.
     let dir = fs::canonicalize(export::create_run_dir(&plan.results, &plan.label)?)?;
@@ -96,6 +97,7 @@ fn new_file(plan: &TunePlan) -> TuneFile {
             step_secs: plan.step_secs,
             warmup_secs: plan.warmup_secs,
             noise_percent: plan.noise_percent,
+            min_replicas: plan.min_replicas,
             max_candidates: plan.candidates,
             time_budget_secs: plan.time_budget_secs,
             profile_name: plan.name.clone(),

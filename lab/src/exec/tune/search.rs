@@ -47,6 +47,8 @@ pub struct Settings {
     pub memory_peak_factor: f64,
     /// ... plus this many MiB.
     pub memory_margin_mib: u64,
+    /// Fewest app replicas a candidate may have (1, or 2 to keep a spare replica).
+    pub min_replicas: u32,
 }
 
 impl Settings {
@@ -61,6 +63,7 @@ impl Settings {
             first_step_millicpus: first,
             min_step_millicpus: 20,
             memory_peak_factor: 1.25,
+            min_replicas: 1,
             memory_margin_mib: 32,
         }
     }
@@ -305,6 +308,9 @@ impl Search {
         let mut alloc = *from;
         let app_total = from.app_millicpus * from.replicas;
         alloc.replicas = if from.replicas == 2 { 1 } else { 2 };
+        if alloc.replicas < self.settings.min_replicas {
+            return None;
+        }
         alloc.app_millicpus = app_total / alloc.replicas;
         if alloc.app_millicpus < self.settings.min_millicpus {
             return None;

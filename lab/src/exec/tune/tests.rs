@@ -502,6 +502,7 @@ fn the_files_say_who_won_and_every_candidate_is_in_the_data_the_table_and_the_pl
             step_secs: 20,
             warmup_secs: 5,
             noise_percent: 5.0,
+            min_replicas: 1,
             max_candidates: 6,
             time_budget_secs: None,
             profile_name: "tuned".into(),

@@ -7,6 +7,7 @@ mod ceilings;
 mod cells;
 mod endpoints;
 mod steps;
+mod summary;
 
 use std::fmt::Write as _;
 
@@ -40,6 +41,7 @@ impl Exporter<Run> for MarkdownReport {
     fn render(&self, run: &Run) -> anyhow::Result<String> {
         let mut md = String::new();
         header_section(&mut md, run);
+        summary::summary_section(&mut md, run);
         steps::steps_section(&mut md, run);
         steps::open_section(&mut md, run);
         steps::consistency_section(&mut md, run);
@@ -52,6 +54,7 @@ impl Exporter<Run> for MarkdownReport {
         }
         endpoints::endpoint_tables(&mut md, run);
         resources_section(&mut md, run);
+        summary::rightsizing_section(&mut md, run);
         if !run.settings.slo.is_empty() {
             slo_section(&mut md, run);
         }
