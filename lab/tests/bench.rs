@@ -570,10 +570,15 @@ fn a_small_matrix_writes_results_plots_and_redraws_and_compares() {
         "replicas",
         "resources-test-read",
     ] {
-        for ext in ["png", "svg"] {
-            let path = run_dir.join(format!("{stem}.{ext}"));
-            assert!(std::fs::metadata(&path).unwrap().len() > 1000, "{path:?}");
-        }
+        // A panel whose values are all one number collapses to one line of text, so an SVG
+        // can be small: it must still be a whole SVG that says something.
+        let png = run_dir.join(format!("{stem}.png"));
+        assert!(std::fs::metadata(&png).unwrap().len() > 1000, "{png:?}");
+        let svg = std::fs::read_to_string(run_dir.join(format!("{stem}.svg"))).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>") && svg.contains("<text"),
+            "{stem}.svg: {svg}"
+        );
     }
     let run = stack.run_json();
     assert!(run["finished_at"].is_string());
@@ -611,7 +616,9 @@ fn a_small_matrix_writes_results_plots_and_redraws_and_compares() {
         assert!(f(&client["achieved_rate_per_s"]) > 270.0, "{client}");
     }
     // Built-in scenarios were generated for this stack's address and seed sizes.
-    let read_urls = std::fs::read_to_string(steps[0]["urls_file"].as_str().unwrap()).unwrap();
+    // Recorded relative to the repository (here the stack's folder, lab's working directory).
+    let read_urls =
+        std::fs::read_to_string(stack.path(steps[0]["urls_file"].as_str().unwrap())).unwrap();
     assert!(read_urls.contains(&format!("BASE={}", stack.base_url())));
     assert!(read_urls.contains("SEED_DISKS=100"));
     // The stress steps made app1 grow its tree.
@@ -658,24 +665,47 @@ fn a_small_matrix_writes_results_plots_and_redraws_and_compares() {
     assert!(report.contains("| test | read | 8 users |"), "{report}");
     assert!(report.contains("| test | read | 300/s |"), "{report}");
 
-    // `lab compare` of the run with itself: table and overlays.
-    let out = stack.path("compare");
+    // `lab compare` refuses one run given twice: it would count as two repeats of itself.
     Command::cargo_bin("lab")
         .unwrap()
         .args(["compare"])
         .arg(&run_dir)
         .arg(run_dir.join("run.json"))
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("is given twice"));
+    // A copy of the run is another run with the same label: one group of two repeats.
+    let copy = stack.path("copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    std::fs::copy(run_dir.join("run.json"), copy.join("run.json")).unwrap();
+    let out = stack.path("compare");
+    Command::cargo_bin("lab")
+        .unwrap()
+        .args(["compare"])
+        .arg(&run_dir)
+        .arg(&copy)
         .arg("--out")
         .arg(&out)
         .assert()
         .success();
     let compare = std::fs::read_to_string(out.join("compare.md")).unwrap();
     assert!(
-        compare.contains(
-            "| load | e2e / test / read | e2e / test / read (open) | e2e / test / stress |"
-        ),
+        compare.contains("| 1 (baseline) | `e2e` | ")
+            && compare.contains("| attached | sqlite | lab | test | read, stress |"),
         "{compare}"
     );
+    assert!(
+        compare.contains("| test / read | 8 users | ")
+            && compare.contains("| test / read (open) | 300/s | "),
+        "{compare}"
+    );
+    assert!(
+        compare.contains("| endpoint | e2e / test / read (8 users) |"),
+        "{compare}"
+    );
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("compare.json")).unwrap()).unwrap();
+    assert_eq!(json["groups"].as_array().unwrap().len(), 1, "{json}");
     for stem in [
         "compare-throughput",
         "compare-latency",

@@ -47,6 +47,18 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
         .iter()
         .map(|path| export::load_run(path))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    // One run given twice (as its folder and as its run.json, say) would count as two
+    // repeats of itself and narrow every interval: refuse it.
+    let mut seen = std::collections::BTreeSet::new();
+    for (_, dir) in &runs {
+        let canonical = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+        if !seen.insert(canonical) {
+            anyhow::bail!(
+                "{} is given twice: each run counts once in a comparison",
+                dir.display()
+            );
+        }
+    }
     let out = match args.out {
         Some(out) => out,
         None => {
