@@ -64,7 +64,7 @@ for profile in "${profiles[@]}"; do
     label=${profile:-defaults}
     args=()
     [ -n "$profile" ] && args=(--env-file "$profile")
-    if compose "${args[@]}" --profile mysql --profile bench --profile monitoring --profile ceiling config -q; then
+    if compose "${args[@]}" --profile mysql --profile lab --profile monitoring --profile ceiling config -q; then
         ok "compose config ($label)"
     else
         fail "compose config ($label)"
@@ -238,6 +238,23 @@ if $PY scripts/code-shape.py; then
     ok "code shape"
 else
     fail "code shape (scripts/code-shape.py)"
+fi
+
+say "results/: every link points somewhere, the index is current, within 25 MB"
+if $PY scripts/link-check.py; then
+    ok "links of the README, docs/ and results/"
+else
+    fail "broken links (scripts/link-check.py)"
+fi
+if cargo run --quiet --locked -p lab -- index --check; then
+    ok "results/README.md current, every folder cited"
+else
+    fail "results index (lab index)"
+fi
+if $PY scripts/results-prune.py --check; then
+    ok "results/ within its budget"
+else
+    fail "results/ over 25 MB: scripts/results-prune.py drops plots no page shows"
 fi
 
 if [ "$FAILED" -ne 0 ]; then
