@@ -114,6 +114,13 @@ def overlay_files(name, env):
     nginx = caps(cpu_quantity(env["NGINX_CPUS"]), memory_quantity(env["NGINX_MEMORY"]), 10)
     db = caps(cpu_quantity(env["DB_CPUS"]), memory_quantity(env["DB_MEMORY"]), 10)
     header = GENERATED.format(source=source)
+    # A CFS period per pod is not something Kubernetes can say: the kubelet's
+    # cpuCFSQuotaPeriod is one per node. Say so where the overlay drops it.
+    for role in ("APP", "DB", "NGINX"):
+        period = env.get(f"{role}_CPU_PERIOD_US", "100000")
+        if period != "100000":
+            header += (f"# {role}_CPU_PERIOD_US={period} is not applied: Kubernetes enforces the node's\n"
+                       "# kubelet cpuCFSQuotaPeriod (100 ms by default) for every pod (docs/kubernetes.md).\n")
     kustomization = f"""{header}#
 # The stack with the {name} profile's caps: kubectl apply -k k8s/overlays/{name}
 # Requests = limits, as compose's caps: every pod is in the Guaranteed QoS class.
@@ -174,7 +181,9 @@ spec:
 # The profile's CPU and memory per service; the seed job runs with a replica's caps, as under
 # compose.
 """ + "---\n".join([
-        patch("Deployment", "app", "app", app, extra=f"  replicas: {replicas}\n"),
+        # No `replicas` on the Deployment: the HPA owns the count (minReplicas is the
+        # profile's), so `kubectl apply` never fights the autoscaler.
+        patch("Deployment", "app", "app", app),
         hpa,
         patch("Deployment", "nginx", "nginx", nginx),
         patch("StatefulSet", "postgres", "postgres", db),
@@ -348,7 +357,8 @@ def verify(profile_name, rendered_path, bench_path):
     images = compose_images()
     app = find("Deployment", "app")
     if app:
-        expect("app replicas", app["spec"].get("replicas"), int(env["APP_REPLICAS"]))
+        # The HPA owns the replica count: a `replicas` here would reset it on every apply.
+        expect("app replicas (owned by the HPA)", app["spec"].get("replicas"), None)
     app_c = container(app, "app")
     expect_caps("app", app_c, env["APP_CPUS"], env["APP_MEMORY"])
     if app_c:

@@ -36,6 +36,27 @@ pub const NGINX_CPUS: &str = "NGINX_CPUS";
 pub const NGINX_MEMORY: &str = "NGINX_MEMORY";
 /// Connections per nginx worker.
 pub const NGINX_WORKER_CONNECTIONS: &str = "NGINX_WORKER_CONNECTIONS";
+/// Each replica's CFS period, in µs: its CPU cap is enforced over windows this long.
+pub const APP_CPU_PERIOD_US: &str = "APP_CPU_PERIOD_US";
+/// The database's CFS period, in µs.
+pub const DB_CPU_PERIOD_US: &str = "DB_CPU_PERIOD_US";
+/// nginx's CFS period, in µs.
+pub const NGINX_CPU_PERIOD_US: &str = "NGINX_CPU_PERIOD_US";
+/// Each replica's CFS quota per period, in µs: `APP_CPUS` x `APP_CPU_PERIOD_US`. compose caps
+/// the containers with it (`cpu_quota`), so a profile that changes the CPUs or the period
+/// states it too; lab checks the three agree.
+pub const APP_CPU_QUOTA_US: &str = "APP_CPU_QUOTA_US";
+/// The database's CFS quota per period, in µs.
+pub const DB_CPU_QUOTA_US: &str = "DB_CPU_QUOTA_US";
+/// nginx's CFS quota per period, in µs.
+pub const NGINX_CPU_QUOTA_US: &str = "NGINX_CPU_QUOTA_US";
+
+/// The kernel's default CFS period: 100 ms.
+pub const DEFAULT_CPU_PERIOD_US: u64 = 100_000;
+/// The shortest CFS period and the smallest quota the kernel takes: 1 ms.
+pub const MIN_CPU_PERIOD_US: u64 = 1_000;
+/// The longest CFS period the kernel takes: 1 s.
+pub const MAX_CPU_PERIOD_US: u64 = 1_000_000;
 /// Requests per second per client IP, 0 = no limit.
 pub const RATE_LIMIT_RPS: &str = "RATE_LIMIT_RPS";
 /// Burst above the rate per client IP.
@@ -43,8 +64,10 @@ pub const RATE_LIMIT_BURST: &str = "RATE_LIMIT_BURST";
 /// The stress endpoints' own, tighter rate per client IP.
 pub const STRESS_RATE_LIMIT_RPS: &str = "STRESS_RATE_LIMIT_RPS";
 
-/// Every key a profile may set, with its default: the one table.
-pub const KEYS: [Key; 16] = [
+/// Every key a profile may set, with its default: the one table. A quota's default is the
+/// default CPUs over the default period; a profile that sets neither CPUs nor period may omit
+/// it, any other states it (compose reads it as it is).
+pub const KEYS: [Key; 22] = [
     Key {
         name: APP_REPLICAS,
         default: "2",
@@ -109,6 +132,36 @@ pub const KEYS: [Key; 16] = [
         name: STRESS_RATE_LIMIT_RPS,
         default: "2",
         meaning: "the stress endpoints' rate per client IP",
+    },
+    Key {
+        name: APP_CPU_PERIOD_US,
+        default: "100000",
+        meaning: "each replica's CFS period in µs: its CPU cap is enforced per window this long",
+    },
+    Key {
+        name: APP_CPU_QUOTA_US,
+        default: "30000",
+        meaning: "each replica's CPU time per period in µs, = APP_CPUS x APP_CPU_PERIOD_US",
+    },
+    Key {
+        name: DB_CPU_PERIOD_US,
+        default: "100000",
+        meaning: "the database's CFS period in µs",
+    },
+    Key {
+        name: DB_CPU_QUOTA_US,
+        default: "30000",
+        meaning: "the database's CPU time per period in µs, = DB_CPUS x DB_CPU_PERIOD_US",
+    },
+    Key {
+        name: NGINX_CPU_PERIOD_US,
+        default: "100000",
+        meaning: "nginx's CFS period in µs",
+    },
+    Key {
+        name: NGINX_CPU_QUOTA_US,
+        default: "10000",
+        meaning: "nginx's CPU time per period in µs, = NGINX_CPUS x NGINX_CPU_PERIOD_US",
     },
     Key {
         name: crate::env::SEED_CUSTOMERS,
@@ -186,6 +239,22 @@ impl Role {
             Role::Db => DB_MEMORY,
         }
     }
+
+    pub fn cpu_period_key(self) -> &'static str {
+        match self {
+            Role::Nginx => NGINX_CPU_PERIOD_US,
+            Role::App => APP_CPU_PERIOD_US,
+            Role::Db => DB_CPU_PERIOD_US,
+        }
+    }
+
+    pub fn cpu_quota_key(self) -> &'static str {
+        match self {
+            Role::Nginx => NGINX_CPU_QUOTA_US,
+            Role::App => APP_CPU_QUOTA_US,
+            Role::Db => DB_CPU_QUOTA_US,
+        }
+    }
 }
 
 /// One service's caps.
@@ -195,6 +264,21 @@ pub struct Cap {
     pub cpus: f64,
     /// Memory cap in bytes.
     pub memory_bytes: u64,
+    /// The CFS period the CPU cap is enforced over, in µs (the kernel's 100 ms by default):
+    /// a service over its quota waits for the next period, so a shorter one bounds that wait.
+    #[serde(default = "default_period")]
+    pub cpu_period_us: u64,
+}
+
+fn default_period() -> u64 {
+    DEFAULT_CPU_PERIOD_US
+}
+
+impl Cap {
+    /// The CPU time the service may use per period, in µs: `cpus` x the period.
+    pub fn cpu_quota_us(&self) -> u64 {
+        (self.cpus * self.cpu_period_us as f64).round() as u64
+    }
 }
 
 /// The caps of a whole stack, as a profile sets them (defaults where it is silent).
@@ -220,11 +304,18 @@ impl Caps {
         };
         let cap = |role: Role| -> Result<Cap, String> {
             let (cpus_key, memory_key) = (role.cpus_key(), role.memory_key());
-            Ok(Cap {
+            let cap = Cap {
                 cpus: parse_cpus(value(cpus_key)).map_err(|e| format!("{cpus_key}: {e}"))?,
                 memory_bytes: parse_memory(value(memory_key))
                     .map_err(|e| format!("{memory_key}: {e}"))?,
-            })
+                cpu_period_us: parse_period(role.cpu_period_key(), value(role.cpu_period_key()))?,
+            };
+            check_quota(
+                role,
+                &cap,
+                lookup(role.cpu_quota_key()).filter(|v| !v.trim().is_empty()),
+            )?;
+            Ok(cap)
         };
         let replicas: u32 = value(APP_REPLICAS)
             .trim()
@@ -254,6 +345,60 @@ impl Caps {
     pub fn defaults() -> Caps {
         Caps::read(|_| None).expect("the default table parses")
     }
+}
+
+/// A CFS period in µs, within the kernel's 1 ms to 1 s.
+fn parse_period(key: &str, raw: &str) -> Result<u64, String> {
+    let period: u64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| format!("{key}={raw:?}: expected whole microseconds, e.g. 100000"))?;
+    if !(MIN_CPU_PERIOD_US..=MAX_CPU_PERIOD_US).contains(&period) {
+        return Err(format!(
+            "{key}={period}: the kernel takes a CFS period from {MIN_CPU_PERIOD_US} µs (1 ms) to {MAX_CPU_PERIOD_US} µs (1 s)"
+        ));
+    }
+    Ok(period)
+}
+
+/// The quota the CPUs and period give must be one the kernel takes (at least 1 ms), and a
+/// quota the profile states must be that one: compose caps the container with the stated
+/// quota, native runs with the computed one, and the two must not differ.
+fn check_quota(role: Role, cap: &Cap, stated: Option<&str>) -> Result<(), String> {
+    let (cpus_key, period_key, quota_key) =
+        (role.cpus_key(), role.cpu_period_key(), role.cpu_quota_key());
+    let quota = cap.cpu_quota_us();
+    if quota < MIN_CPU_PERIOD_US {
+        return Err(format!(
+            "{cpus_key}={} over {period_key}={} gives {quota} µs of CPU per period, below the kernel's smallest quota of {MIN_CPU_PERIOD_US} µs: lengthen the period",
+            cap.cpus, cap.cpu_period_us
+        ));
+    }
+    let default_quota = default_of(quota_key).and_then(|d| d.parse::<u64>().ok());
+    match stated {
+        Some(raw) => {
+            let stated: u64 = raw.trim().parse().map_err(|_| {
+                format!("{quota_key}={raw:?}: expected whole microseconds, e.g. {quota}")
+            })?;
+            if stated != quota {
+                return Err(format!(
+                    "{quota_key}={stated} disagrees with {cpus_key}={} x {period_key}={} = {quota} µs: set {quota_key}={quota} (compose caps the container with the quota)",
+                    cap.cpus, cap.cpu_period_us
+                ));
+            }
+        }
+        // Unstated, compose falls back to the table's quota: only right when it is this one.
+        None if Some(quota) != default_quota => {
+            return Err(format!(
+                "{cpus_key}={} over {period_key}={} needs {quota_key}={quota} in the profile: compose caps the container with the quota, whose default ({}) is another",
+                cap.cpus,
+                cap.cpu_period_us,
+                default_quota.unwrap_or_default()
+            ));
+        }
+        None => {}
+    }
+    Ok(())
 }
 
 /// Parses a memory size as `docker run --memory` does: `400M` is 400 MiB.
@@ -329,29 +474,67 @@ mod tests {
             caps.nginx,
             Cap {
                 cpus: 0.1,
-                memory_bytes: 200 << 20
+                memory_bytes: 200 << 20,
+                cpu_period_us: 100_000,
             }
         );
         assert_eq!(
             caps.app,
             Cap {
                 cpus: 0.3,
-                memory_bytes: 400 << 20
+                memory_bytes: 400 << 20,
+                cpu_period_us: 100_000,
             }
         );
         assert_eq!(
             caps.db,
             Cap {
                 cpus: 0.3,
-                memory_bytes: 1 << 30
+                memory_bytes: 1 << 30,
+                cpu_period_us: 100_000,
             }
         );
-        let set = |key: &str| (key == APP_CPUS).then_some("0.5");
+        assert_eq!(caps.nginx.cpu_quota_us(), 10_000);
+        let set = |key: &str| match key {
+            APP_CPUS => Some("0.5"),
+            APP_CPU_QUOTA_US => Some("50000"),
+            _ => None,
+        };
         assert_eq!(Caps::read(set).unwrap().app.cpus, 0.5);
         let bad = |key: &str| (key == DB_MEMORY).then_some("lots");
         assert!(Caps::read(bad).unwrap_err().starts_with("DB_MEMORY"));
         let three = |key: &str| (key == APP_REPLICAS).then_some("3");
         assert!(Caps::read(three).is_err());
+    }
+
+    #[test]
+    fn the_cfs_period_and_quota_agree_with_the_cpus_or_the_profile_is_refused() {
+        let read = |pairs: &'static [(&'static str, &'static str)]| {
+            Caps::read(move |key| pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| *v))
+        };
+        // nginx's 0.1 CPU over 10 ms: 1 ms per period, the kernel's smallest quota.
+        let caps = read(&[(NGINX_CPU_PERIOD_US, "10000"), (NGINX_CPU_QUOTA_US, "1000")]).unwrap();
+        assert_eq!(
+            (caps.nginx.cpu_period_us, caps.nginx.cpu_quota_us()),
+            (10_000, 1_000)
+        );
+        // A period without its quota: compose would cap with the default 10000 µs.
+        let err = read(&[(NGINX_CPU_PERIOD_US, "10000")]).unwrap_err();
+        assert!(err.contains("needs NGINX_CPU_QUOTA_US=1000"), "{err}");
+        // CPUs without the quota, and a quota that disagrees.
+        assert!(read(&[(DB_CPUS, "0.5")])
+            .unwrap_err()
+            .contains("DB_CPU_QUOTA_US=50000"));
+        let err = read(&[(APP_CPU_QUOTA_US, "25000")]).unwrap_err();
+        assert!(err.contains("set APP_CPU_QUOTA_US=30000"), "{err}");
+        // Below the kernel's 1 ms quota, and periods out of its range.
+        let err = read(&[(NGINX_CPU_PERIOD_US, "5000"), (NGINX_CPU_QUOTA_US, "500")]).unwrap_err();
+        assert!(err.contains("smallest quota"), "{err}");
+        assert!(read(&[(APP_CPU_PERIOD_US, "500")])
+            .unwrap_err()
+            .contains("from 1000"));
+        assert!(read(&[(APP_CPU_PERIOD_US, "2000000")]).is_err());
+        assert!(read(&[(APP_CPU_PERIOD_US, "fast")]).is_err());
     }
 
     #[test]

@@ -118,17 +118,22 @@ pub struct LabConfig {
         value_name = "TOKEN"
     )]
     pub stress_token: Option<String>,
-    /// Inside the bench container: the stack's nginx URL (compose.yaml sets it); lab then
+    /// Inside the lab container: the stack's nginx URL (compose.yaml sets it); lab then
     /// benches the running compose stack instead of starting one.
     #[arg(long, env = "LAB_BASE_URL", global = true, value_name = "URL")]
     pub base_url: Option<String>,
-    /// Inside the bench container: nginx's access log [default: /var/log/lab/access.json].
+    /// Inside the lab container: the env files compose read (compose.yaml passes on
+    /// `COMPOSE_ENV_FILES`); the last `profiles/<name>.env` among them is the profile the stack
+    /// runs, and a bench's default.
+    #[arg(long, env = "LAB_ENV_FILES", global = true, value_name = "FILES")]
+    pub env_files: Option<String>,
+    /// Inside the lab container: nginx's access log [default: /var/log/lab/access.json].
     #[arg(long, env = "LAB_ACCESS_LOG", global = true, value_name = "PATH")]
     pub access_log: Option<PathBuf>,
     /// On the host: the folder compose's nginx writes its logs to [default: .lab/compose-logs].
     #[arg(long, env = "LAB_LOG_DIR", global = true, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
-    /// The compose project to measure [default: the bench container's own project, else the
+    /// The compose project to measure [default: the lab container's own project, else the
     /// name `docker compose config` gives].
     #[arg(long, env = "COMPOSE_PROJECT_NAME", global = true, value_name = "NAME")]
     pub compose_project: Option<String>,
@@ -178,10 +183,28 @@ pub const DEFAULT_SEED_TIMEOUT_SECS: u64 = 600;
 pub const DEFAULT_FAULT_ACQUIRE_TIMEOUT_MS: u64 = 1000;
 /// Where the cgroup file systems are mounted.
 pub const DEFAULT_CGROUP_ROOT: &str = "/sys/fs/cgroup";
-/// nginx's access log inside the bench container (compose.yaml mounts it there).
+/// nginx's access log inside the lab container (compose.yaml mounts it there).
 pub const CONTAINER_ACCESS_LOG: &str = "/var/log/lab/access.json";
 
 impl LabConfig {
+    /// The profile compose started the stack under, from the env files it read: the last
+    /// `*.env` of `LAB_ENV_FILES` other than `.env` (a `profiles/<name>.env` by its name, any
+    /// other file by its path); None when none is named.
+    pub fn compose_profile(&self) -> Option<String> {
+        let files = self.env_files.as_deref()?;
+        let file = files
+            .split(',')
+            .map(str::trim)
+            .rfind(|f| f.ends_with(".env") && Path::new(f).file_name() != Some(".env".as_ref()))?;
+        let path = Path::new(file);
+        match (path.parent(), path.file_stem()) {
+            (Some(dir), Some(stem)) if dir.ends_with("profiles") => {
+                Some(stem.to_string_lossy().into_owned())
+            }
+            _ => Some(file.to_owned()),
+        }
+    }
+
     /// The nginx.conf template to render: `LAB_NGINX_CONF`, else the repository's.
     pub fn nginx_template(&self) -> PathBuf {
         self.nginx_conf
@@ -256,7 +279,7 @@ impl LabConfig {
         self.seed_timeout_secs.unwrap_or(DEFAULT_SEED_TIMEOUT_SECS)
     }
 
-    /// The access log of the attached compose stack, seen from the bench container.
+    /// The access log of the attached compose stack, seen from the lab container.
     pub fn container_access_log(&self) -> PathBuf {
         self.access_log
             .clone()
@@ -348,5 +371,20 @@ mod tests {
         assert_eq!(moved.config.ports(Ports::STACK).http, 9090);
         assert_eq!(moved.config.ports(Ports::FAULT).http, 9090);
         assert!(Only::try_parse_from(["lab", "--http-port", "eighty"]).is_err());
+    }
+
+    #[test]
+    fn the_lab_container_takes_its_profile_from_compose_env_files() {
+        let with = |files: &str| {
+            Only::parse_from(["lab", "--env-files", files])
+                .config
+                .compose_profile()
+        };
+        assert_eq!(with("profiles/tight.env"), Some("tight".into()));
+        assert_eq!(with(".env,profiles/roomy.env"), Some("roomy".into()));
+        assert_eq!(with("profiles/tight.env,.env"), Some("tight".into()));
+        assert_eq!(with(".env, my/caps.env"), Some("my/caps.env".into()));
+        assert_eq!(with(".env"), None);
+        assert_eq!(Only::parse_from(["lab"]).config.compose_profile(), None);
     }
 }

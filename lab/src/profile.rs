@@ -136,6 +136,36 @@ mod tests {
         fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
+    /// compose caps with the stated quota, natively lab computes it: every committed profile
+    /// states one that agrees with its CPUs and period.
+    #[test]
+    fn every_committed_profile_states_quotas_that_agree_with_its_cpus() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../profiles");
+        let mut seen = 0;
+        for entry in fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "env") {
+                continue;
+            }
+            let profile = Profile::load(&path.display().to_string()).unwrap();
+            let caps = profile
+                .caps()
+                .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+            for role in Role::ALL {
+                let stated = profile.get(role.cpu_quota_key());
+                assert_eq!(
+                    stated.map(str::to_owned),
+                    Some(caps.of(role).cpu_quota_us().to_string()),
+                    "{}: {}",
+                    path.display(),
+                    role.cpu_quota_key()
+                );
+            }
+            seen += 1;
+        }
+        assert!(seen >= 6, "{seen} profiles");
+    }
+
     #[test]
     fn compose_yaml_defaults_every_profile_key_as_the_one_table_does() {
         let compose = repo_file("compose.yaml");
@@ -153,16 +183,16 @@ mod tests {
                 seen += 1;
             }
         }
-        // Every cap of every role is in compose.yaml (twice for the replicas and databases).
+        // Every cap of every role is in compose.yaml (twice for the replicas and databases):
+        // the CPU as a quota per period, which a profile states beside its CPUs.
         for role in Role::ALL {
-            assert!(
-                compose.contains(&format!("${{{}:-", role.cpus_key())),
-                "{role:?}"
-            );
-            assert!(
-                compose.contains(&format!("${{{}:-", role.memory_key())),
-                "{role:?}"
-            );
+            for key in [
+                role.cpu_period_key(),
+                role.cpu_quota_key(),
+                role.memory_key(),
+            ] {
+                assert!(compose.contains(&format!("${{{key}:-")), "{role:?}: {key}");
+            }
         }
         assert!(seen >= 20, "only {seen} defaults found in compose.yaml");
     }

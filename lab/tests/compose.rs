@@ -1,13 +1,17 @@
-//! The compose path on a real Docker engine, command by command as docs/stack.md's "With Docker"
-//! walk-through gives them: build and `up --wait`; the replicas alternate behind nginx under
-//! the profile's caps; a short bench from the bench container measures every container through
-//! the Engine API and names a bottleneck; a replica killed under load costs no reads and comes
-//! back; `report` and `compare` run in the bench container without starting the stack; the
-//! MySQL variant serves the same API; `down -v` leaves no container, network or volume.
+//! The compose path on a real Docker engine, command by command as the README's Docker block
+//! gives them (`export COMPOSE_ENV_FILES=profiles/tight.env`, `docker compose up -d --build
+//! --wait`, `docker compose run --rm --build lab`, `docker compose down -v`): the replicas alternate
+//! behind nginx under the profile's caps; the lab container's default bench measures every
+//! container through the engine proxy and names a bottleneck; an open-model step keeps its
+//! rate; the proxy refuses every write and every container outside the project; Prometheus
+//! (the `monitoring` profile) scrapes every target and answers every query of the dashboard; a
+//! replica killed under load costs no reads and comes back; `report` and `compare` run in the
+//! lab container without starting the stack; the MySQL variant serves the same API; `down -v`
+//! leaves no container, network or volume.
 //!
 //! It fails, never skips, when no engine answers: `scripts/test.sh` starts one with
 //! `../shared/docker/` on this project's CI machines; elsewhere the machine's own engine is used.
-//! The stack runs as its own compose project on a free port, with its logs and results in a
+//! The stack runs as its own compose project on free ports, with its logs and results in a
 //! temporary folder, so a user's running stack and `./results` are left alone.
 
 mod common;
@@ -35,8 +39,21 @@ const HOST_USER: u32 = 4321;
 struct Stack {
     project: String,
     port: u16,
+    prometheus_port: u16,
     tmp: tempfile::TempDir,
 }
+
+/// Every compose profile this test starts services of: `down` names them all.
+const ALL_PROFILES: [&str; 8] = [
+    "--profile",
+    "mysql",
+    "--profile",
+    "lab",
+    "--profile",
+    "monitoring",
+    "--profile",
+    "ceiling",
+];
 
 impl Stack {
     fn new() -> Self {
@@ -44,17 +61,10 @@ impl Stack {
         for dir in ["logs", "results"] {
             std::fs::create_dir_all(tmp.path().join(dir)).unwrap();
         }
-        // Walk-through step 1 (docs/stack.md): `cp .env.example .env`, then a token.
-        let example = std::fs::read_to_string(common::workspace().join(".env.example")).unwrap();
-        std::fs::write(
-            tmp.path().join(".env"),
-            example.replace("STRESS_TOKEN=change-me", "STRESS_TOKEN=e2e-token"),
-        )
-        .unwrap();
-        let port = common::free_port();
         Self {
             project: format!("labe2e{}", std::process::id()),
-            port,
+            port: common::free_port(),
+            prometheus_port: common::free_port(),
             tmp,
         }
     }
@@ -63,19 +73,19 @@ impl Stack {
         self.tmp.path().join("results")
     }
 
-    /// `docker compose --env-file .env --env-file profiles/<profile>.env ARGS`, run from the
-    /// repository, with this test's project name, port, log and results folders.
+    /// `docker compose ARGS` as the README runs it, after `export
+    /// COMPOSE_ENV_FILES=profiles/<profile>.env`, from the repository, with this test's
+    /// project name, ports, log and results folders.
     fn compose(&self, profile: &str, args: &[&str]) -> Command {
         let mut command = Command::new("docker");
         command
             .current_dir(common::workspace())
             .arg("compose")
-            .arg("--env-file")
-            .arg(self.tmp.path().join(".env"))
-            .args(["--env-file", &format!("profiles/{profile}.env")])
             .args(args)
+            .env("COMPOSE_ENV_FILES", format!("profiles/{profile}.env"))
             .env("COMPOSE_PROJECT_NAME", &self.project)
             .env("LAB_HTTP_PORT", self.port.to_string())
+            .env("LAB_PROMETHEUS_PORT", self.prometheus_port.to_string())
             .env("LAB_LOG_DIR", self.tmp.path().join("logs"))
             .env("LAB_RESULTS_DIR", self.results())
             // The daemon's own open-file limit caps the containers' (20000 on CI's machines).
@@ -84,6 +94,33 @@ impl Stack {
                 std::env::var("LAB_NOFILE").unwrap_or_else(|_| "16384".into()),
             );
         command
+    }
+
+    /// `docker compose run --rm lab __engine METHOD PATH`: the engine proxy's answer to one
+    /// request from inside the lab container, as (status, body).
+    fn through_proxy(&self, method: &str, path: &str) -> (u16, String) {
+        let mut command = self.compose(
+            "tight",
+            &["run", "--rm", "-T", "lab", "__engine", method, path],
+        );
+        let out = command
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (status, body) = text.split_once('\n').unwrap_or((&text, ""));
+        let status: u16 = status
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{method} {path}: {text}"));
+        assert_eq!(
+            out.status.success(),
+            status < 400,
+            "{method} {path}: exit {:?}, {text}",
+            out.status
+        );
+        (status, body.to_owned())
     }
 
     fn container(&self, service: &str) -> Value {
@@ -128,10 +165,7 @@ impl Drop for Stack {
     fn drop(&mut self) {
         // Whatever happened, leave nothing running.
         let _ = run(
-            self.compose(
-                "tight",
-                &["--profile", "mysql", "--profile", "bench", "down", "-v"],
-            ),
+            self.compose("tight", &[&ALL_PROFILES[..], &["down", "-v"]].concat()),
             Duration::from_secs(120),
         );
     }
@@ -226,19 +260,61 @@ fn run_json(dir: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap()
 }
 
-fn the_run(results: &Path) -> PathBuf {
+/// The one run folder in `results` whose name ends with `-<label>`.
+fn the_run(results: &Path, label: &str) -> PathBuf {
     let runs: Vec<PathBuf> = std::fs::read_dir(results)
         .unwrap()
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.join("run.json").is_file())
+        .filter(|p| p.to_string_lossy().ends_with(&format!("-{label}")))
         .collect();
     assert_eq!(
         runs.len(),
         1,
-        "one bench run expected in {results:?}: {runs:?}"
+        "one {label} run expected in {results:?}: {runs:?}"
     );
     runs[0].clone()
+}
+
+/// `GET http://127.0.0.1:<port><path>` answered 200 with JSON.
+fn get_json(port: u16, path: &str) -> Value {
+    let answer = get(port, path);
+    assert_eq!(answer.status, 200, "GET {path}: {}", answer.body);
+    serde_json::from_str(&answer.body)
+        .unwrap_or_else(|e| panic!("GET {path}: {e}: {}", answer.body))
+}
+
+/// `%`-encodes a PromQL query for a URL's query string.
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Every query of the provisioned Grafana dashboards, with Grafana's `$__rate_interval` as
+/// the one minute Prometheus needs for a rate over its 5 s scrapes.
+fn dashboard_queries() -> Vec<String> {
+    let dir = common::workspace().join("monitoring/grafana/dashboards");
+    let mut queries = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let board: Value =
+            serde_json::from_str(&std::fs::read_to_string(entry.path()).unwrap()).unwrap();
+        for panel in board["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                if let Some(expr) = target["expr"].as_str() {
+                    queries.push(expr.replace("$__rate_interval", "1m"));
+                }
+            }
+        }
+    }
+    assert!(queries.len() > 10, "the dashboards' queries: {queries:?}");
+    queries
 }
 
 /// Reads by id on several connections for `secs`; counts answers that are not 200 (and
@@ -285,13 +361,13 @@ fn the_readme_docker_walk_through_works_on_a_real_engine_and_measures_every_cont
     let stack = Stack::new();
     let port = stack.port;
 
-    // Walk-through step 2 (docs/stack.md): build and start under the original documents' budget.
+    // The README: build and start under the original documents' budget.
     must(
         stack.compose("tight", &["up", "-d", "--build", "--wait"]),
         BUILD_TIMEOUT,
     );
 
-    // Step 3: the replicas alternate behind nginx, each container under its cap.
+    // The replicas alternate behind nginx, each container under its cap.
     let instances: Vec<String> = (0..6)
         .map(|_| {
             get(port, "/health")
@@ -313,8 +389,14 @@ fn the_readme_docker_walk_through_works_on_a_real_engine_and_measures_every_cont
         ("nginx", 0.1, 200 << 20),
         ("postgres", 0.3, 1 << 30),
     ] {
+        // The CPU cap is a CFS quota per the profile's period (docs/stack.md).
         let host = &stack.container(service)["HostConfig"];
-        assert_eq!(host["NanoCpus"].as_f64().unwrap() / 1e9, cpus, "{service}");
+        assert_eq!(host["CpuPeriod"].as_u64().unwrap(), 100_000, "{service}");
+        assert_eq!(
+            host["CpuQuota"].as_f64().unwrap() / host["CpuPeriod"].as_f64().unwrap(),
+            cpus,
+            "{service}"
+        );
         assert_eq!(host["Memory"].as_u64().unwrap(), memory, "{service}");
         assert_eq!(
             host["MemorySwap"].as_u64().unwrap(),
@@ -329,106 +411,95 @@ fn the_readme_docker_walk_through_works_on_a_real_engine_and_measures_every_cont
         "the seed job has no health check"
     );
 
-    // Step 4: a short bench from the bench container; the results folder belongs to a host
-    // user, as a bind-mounted ./results does.
-    std::os::unix::fs::chown(stack.results(), Some(HOST_USER), Some(HOST_USER)).unwrap();
+    // The monitoring profile's Prometheus and exporter (Grafana has no stand-in image on the
+    // test machines), up before the load so they see it.
     must(
         stack.compose(
             "tight",
             &[
                 "--profile",
-                "bench",
-                "run",
-                "--rm",
-                "--build",
-                "bench",
-                "bench",
-                "--runtime",
-                "compose",
-                "--profile",
-                "tight",
-                "--scenario",
-                "read",
-                "--users",
-                "50",
-                "--rate",
-                "300",
-                "--step-secs",
-                "8",
-                "--warmup-secs",
-                "2",
-                "--ceiling-secs",
-                "3",
-                "--label",
-                "e2e",
+                "monitoring",
+                "up",
+                "-d",
+                "--wait",
+                "prometheus",
+                "nginx-exporter",
             ],
         ),
+        STEP_TIMEOUT,
+    );
+
+    // The README's bench: `docker compose run --rm --build lab`, verbatim; the results folder belongs
+    // to a host user, as a bind-mounted ./results does.
+    std::os::unix::fs::chown(stack.results(), Some(HOST_USER), Some(HOST_USER)).unwrap();
+    must(
+        stack.compose("tight", &["run", "--rm", "--build", "lab"]),
         BUILD_TIMEOUT,
     );
-    let run_dir = the_run(&stack.results());
-    let run = run_json(&run_dir);
-    assert_eq!(run["settings"]["runtime"], "compose");
-    assert_eq!(run["settings"]["db"], "postgres");
-    assert!(run["machine"]["engine"]["cores"].as_u64().unwrap() >= 1);
-    let step = &run["steps"][0];
-    assert!(
-        step["nginx"]["requests"].as_u64().unwrap() > 100,
+    let run_dir = the_run(&stack.results(), "bench");
+    let bench = run_json(&run_dir);
+    assert_eq!(bench["settings"]["runtime"], "compose");
+    assert_eq!(bench["settings"]["db"], "postgres");
+    // The profile compose started the stack with, taken from COMPOSE_ENV_FILES.
+    assert_eq!(
+        bench["profiles"][0]["name"], "tight",
         "{}",
-        step["nginx"]
+        bench["profiles"]
     );
-    for name in ["app1", "app2", "nginx", "db"] {
-        let service = step["services"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == name)
-            .unwrap_or_else(|| panic!("{name} in the step"));
-        assert_eq!(service["source"], "docker api", "{name}: {service}");
+    assert!(bench["machine"]["engine"]["cores"].as_u64().unwrap() >= 1);
+    let users: Vec<u64> = bench["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["users"].as_u64().unwrap())
+        .collect();
+    assert_eq!(users, [10, 50, 100]);
+    for step in bench["steps"].as_array().unwrap() {
         assert!(
-            service["cpu_seconds"].as_f64().unwrap() > 0.0,
-            "{name} CPU: {service}"
+            step["nginx"]["requests"].as_u64().unwrap() > 100,
+            "{}",
+            step["nginx"]
         );
+        for name in ["app1", "app2", "nginx", "db"] {
+            let service = step["services"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"] == name)
+                .unwrap_or_else(|| panic!("{name} in the step"));
+            assert_eq!(service["source"], "docker api", "{name}: {service}");
+            assert!(
+                service["cpu_seconds"].as_f64().unwrap() > 0.0,
+                "{name} CPU: {service}"
+            );
+            assert!(
+                service["memory_peak_bytes"].as_u64().unwrap() > 0,
+                "{name} memory: {service}"
+            );
+            assert!(
+                service["cpu_limit_cores"].as_f64().unwrap() > 0.0,
+                "{name} cap: {service}"
+            );
+            assert!(
+                service["cpu_periods"].as_u64().unwrap() > 0,
+                "{name} CFS periods: {service}"
+            );
+        }
         assert!(
-            service["memory_peak_bytes"].as_u64().unwrap() > 0,
-            "{name} memory: {service}"
+            step["host"]["cpu_busy_cores"].as_f64().unwrap() > 0.0,
+            "{}",
+            step["host"]
         );
-        assert!(
-            service["cpu_limit_cores"].as_f64().unwrap() > 0.0,
-            "{name} cap: {service}"
-        );
-        assert!(
-            service["cpu_periods"].as_u64().unwrap() > 0,
-            "{name} CFS periods: {service}"
-        );
+        // The client's view heads the step, nginx's beside it, and the two were checked.
+        assert_eq!(step["driver"], "lab");
+        assert!(step["client"]["latency"]["p99_ms"].as_f64().unwrap() > 0.0);
+        assert!(!step["consistency"].as_array().unwrap().is_empty());
     }
-    assert!(
-        step["host"]["cpu_busy_cores"].as_f64().unwrap() > 0.0,
-        "{}",
-        step["host"]
-    );
+    let last = &bench["steps"][2];
     assert_ne!(
-        step["verdict"]["bottleneck"], "none",
-        "a named bottleneck: {}",
-        step["verdict"]
-    );
-    // The client's view heads the step, nginx's beside it, and the two were checked.
-    assert_eq!(step["driver"], "lab");
-    assert!(step["client"]["latency"]["p99_ms"].as_f64().unwrap() > 0.0);
-    assert!(!step["consistency"].as_array().unwrap().is_empty());
-    // The open-model step kept its schedule: 300 requests/s offered for 8 s.
-    let open = &run["steps"][1];
-    assert_eq!(open["model"], "open", "{open}");
-    assert_eq!(open["rate_per_s"], 300.0);
-    let client = &open["client"];
-    assert!(client["requests_due"].as_u64().unwrap() >= 2390, "{client}");
-    assert!(
-        client["achieved_rate_per_s"].as_f64().unwrap() > 250.0,
-        "{client}"
-    );
-    assert!(
-        open["nginx"]["requests"].as_u64().unwrap() > 2000,
-        "{}",
-        open["nginx"]
+        last["verdict"]["bottleneck"], "none",
+        "a named bottleneck at 100 users: {}",
+        last["verdict"]
     );
     for file in [
         "run.json",
@@ -449,6 +520,124 @@ fn the_readme_docker_walk_through_works_on_a_real_engine_and_measures_every_cont
     assert!(
         report.contains("| docker api |"),
         "report shows measured containers"
+    );
+
+    // An open-model step of orders and reads: it keeps its schedule (300 requests/s for 8 s),
+    // and it gives Prometheus every series of the dashboard (orders batched included).
+    must(
+        stack.compose(
+            "tight",
+            &[
+                "run",
+                "--rm",
+                "lab",
+                "bench",
+                "--scenario",
+                "mixed",
+                "--rate",
+                "300",
+                "--step-secs",
+                "8",
+                "--warmup-secs",
+                "2",
+                "--ceiling-secs",
+                "3",
+                "--label",
+                "e2e-open",
+            ],
+        ),
+        STEP_TIMEOUT,
+    );
+    let open_dir = the_run(&stack.results(), "e2e-open");
+    let open_run = run_json(&open_dir);
+    let open = &open_run["steps"][0];
+    assert_eq!(open["model"], "open", "{open}");
+    assert_eq!(open["rate_per_s"], 300.0);
+    let client = &open["client"];
+    assert!(client["requests_due"].as_u64().unwrap() >= 2390, "{client}");
+    assert!(
+        client["achieved_rate_per_s"].as_f64().unwrap() > 250.0,
+        "{client}"
+    );
+    assert!(
+        open["nginx"]["requests"].as_u64().unwrap() > 2000,
+        "{}",
+        open["nginx"]
+    );
+
+    // Prometheus: every target up, every query of the dashboard with data.
+    let targets = get_json(stack.prometheus_port, "/api/v1/targets");
+    let active = targets["data"]["activeTargets"].as_array().unwrap();
+    assert!(active.len() >= 3, "app1, app2 and the exporter: {targets}");
+    for target in active {
+        assert_eq!(target["health"], "up", "{target}");
+    }
+    for query in dashboard_queries() {
+        let answer = get_json(
+            stack.prometheus_port,
+            &format!("/api/v1/query?query={}", url_encode(&query)),
+        );
+        assert_eq!(answer["status"], "success", "{query}: {answer}");
+        assert!(
+            !answer["data"]["result"].as_array().unwrap().is_empty(),
+            "no data for the dashboard's query {query}"
+        );
+    }
+
+    // The engine proxy: the lab container reads the stack, and nothing else.
+    let (status, body) = stack.through_proxy("GET", "/containers/json");
+    assert_eq!(status, 200, "{body}");
+    let listed: Value = serde_json::from_str(&body).unwrap();
+    let outsider = format!("{}-outsider", stack.project);
+    must(
+        {
+            let mut c = Command::new("docker");
+            c.args([
+                "run",
+                "-d",
+                "--rm",
+                "--name",
+                &outsider,
+                "debian:bookworm-slim",
+                "sleep",
+                "120",
+            ]);
+            c
+        },
+        STEP_TIMEOUT,
+    );
+    for container in listed.as_array().unwrap() {
+        assert_eq!(
+            container["Labels"]["com.docker.compose.project"], stack.project,
+            "only the project's containers are listed: {container}"
+        );
+    }
+    let app1 = format!("/containers/{}-app1-1", stack.project);
+    assert_eq!(stack.through_proxy("GET", &format!("{app1}/json")).0, 200);
+    for (method, path) in [
+        ("POST", "/containers/create".to_owned()),
+        ("POST", format!("{app1}/exec")),
+        ("POST", format!("{app1}/kill")),
+        ("POST", format!("/containers/{outsider}/kill")),
+        ("GET", format!("/containers/{outsider}/json")),
+        ("GET", "/images/json".to_owned()),
+    ] {
+        let (status, body) = stack.through_proxy(method, &path);
+        assert_eq!(status, 403, "{method} {path}: {body}");
+        assert!(body.contains("is refused"), "{method} {path}: {body}");
+    }
+    let still = output(
+        Command::new("docker").args(["inspect", "-f", "{{.State.Running}}", &outsider]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(still.trim(), "true", "the outsider survived");
+    let _ = run(
+        {
+            let mut c = Command::new("docker");
+            c.args(["rm", "-f", &outsider]);
+            c
+        },
+        Duration::from_secs(60),
     );
 
     // A replica killed under load: no read is lost, and it comes back.
@@ -491,19 +680,23 @@ fn the_readme_docker_walk_through_works_on_a_real_engine_and_measures_every_cont
     }
     drop(stop);
 
-    // Steps 5 and 6 with the stack stopped: report and compare need nothing else running.
-    must(stack.compose("tight", &["down"]), STEP_TIMEOUT);
+    // report and compare with the stack stopped: they need nothing else running.
+    // docs/monitoring.md's `down`: the monitoring services go with the stack.
+    must(
+        stack.compose("tight", &["--profile", "monitoring", "down"]),
+        STEP_TIMEOUT,
+    );
     let name = run_dir.file_name().unwrap().to_str().unwrap().to_owned();
+    let open_name = open_dir.file_name().unwrap().to_str().unwrap().to_owned();
     std::fs::remove_file(run_dir.join("throughput.png")).unwrap();
     must(
         stack.compose(
             "tight",
             &[
-                "--profile",
-                "bench",
                 "run",
                 "--rm",
-                "bench",
+                "--no-deps",
+                "lab",
                 "report",
                 &format!("results/{name}"),
             ],
@@ -518,14 +711,13 @@ fn the_readme_docker_walk_through_works_on_a_real_engine_and_measures_every_cont
         stack.compose(
             "tight",
             &[
-                "--profile",
-                "bench",
                 "run",
                 "--rm",
-                "bench",
+                "--no-deps",
+                "lab",
                 "compare",
                 &format!("results/{name}"),
-                &format!("results/{name}"),
+                &format!("results/{open_name}"),
                 "--out",
                 "results/compare-e2e",
             ],
@@ -571,12 +763,11 @@ fn the_readme_docker_walk_through_works_on_a_real_engine_and_measures_every_cont
     let bad = request(port, "POST", "/orders", Some(r#"{"customer_id": "x"}"#)).unwrap();
     assert_eq!(bad.status, 422, "{}", bad.body);
 
-    // Step 7: down -v leaves nothing of the project.
+    // The README's last command leaves nothing of the project (with every profile named,
+    // as the services of the lab, monitoring and mysql profiles were started).
+    must(stack.compose("tight", &["down", "-v"]), STEP_TIMEOUT);
     must(
-        stack.compose(
-            "tight",
-            &["--profile", "mysql", "--profile", "bench", "down", "-v"],
-        ),
+        stack.compose("tight", &[&ALL_PROFILES[..], &["down", "-v"]].concat()),
         STEP_TIMEOUT,
     );
     assert_eq!(stack.leftovers(), Vec::<String>::new());

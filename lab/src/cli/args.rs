@@ -143,6 +143,15 @@ impl From<ArrivalsArg> for Arrivals {
     }
 }
 
+/// `lab __engine`: one Engine API request.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// GET, POST, DELETE...
+    pub method: String,
+    /// The path, e.g. `/containers/json` or `/v1.41/info`.
+    pub path: String,
+}
+
 /// `lab __drive`: lab's load driver in its own process (lab bench runs it).
 #[derive(Debug, Args)]
 pub struct DriveArgs {
@@ -200,8 +209,9 @@ pub struct UpArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Profiles to run one after another (repeat or comma-separate).
-    #[arg(long, value_delimiter = ',', default_values_t = vec!["tight".to_string(), "roomy".to_string()])]
+    /// Profiles to run one after another (repeat or comma-separate) [default: tight,roomy;
+    /// from the lab container, the profile compose started the stack under, else tight].
+    #[arg(long, value_delimiter = ',')]
     pub profile: Vec<String>,
     /// Scenarios: read, write, mixed, stress, or the path of a siege URL file (repeat or
     /// comma-separate).
@@ -210,9 +220,10 @@ pub struct BenchArgs {
     /// The database the stack runs on (under compose, attached: read from the running app).
     #[arg(long, value_enum, default_value_t = DbKind::Sqlite)]
     pub db: DbKind,
-    /// Local processes under cgroups, or docker compose.
-    #[arg(long, value_enum, default_value_t = RuntimeKind::Native)]
-    pub runtime: RuntimeKind,
+    /// Local processes under cgroups, or docker compose [default: native; from the lab
+    /// container, compose: the running stack].
+    #[arg(long, value_enum)]
+    pub runtime: Option<RuntimeKind>,
     /// Closed model: concurrent users per step, each sending its next request when the last
     /// is answered [default: 10,50,100,250,450 unless --rate is given alone].
     #[arg(long, value_delimiter = ',')]
@@ -251,7 +262,7 @@ pub struct BenchArgs {
     /// Seconds per ceiling measurement, once per concurrency: the load driver's (against a
     /// trivial uncapped nginx) and nginx's capped ceiling (the stack's nginx.conf under the profile's
     /// caps, proxying to a trivial upstream: natively in a cgroup, under compose as the
-    /// `ceiling` services; not with --attach nor from the bench container); 0 skips both.
+    /// `ceiling` services; not with --attach nor from the lab container); 0 skips both.
     #[arg(long, default_value_t = 5)]
     pub ceiling_secs: u64,
     /// Bench the stack already running at --state-dir (its stack.json) instead of starting

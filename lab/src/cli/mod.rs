@@ -107,14 +107,15 @@ pub enum Command {
     /// Show each service, its PID, caps and usage.
     #[command(after_help = "Example:\n  lab status")]
     Status(StateArgs),
-    /// Run siege scenarios over profiles x concurrency steps and write results and plots.
+    /// Run scenarios over profiles x load levels (users or rates) and write results and plots.
     #[command(
         after_help = "Examples:
   lab bench                                              # tight and roomy, read, SQLite
   lab bench --db postgres --profile tight --scenario read,mixed --users 10,50,100
   lab bench --ramp --users 10,800 --slo 'p99_ms<250,availability>=99.9'
   lab bench --scenario siege/urls/my-scenario.txt        # a hand-written URL file
-  lab bench --runtime compose --profile tight            # from the bench container",
+  lab bench --rate 500,1000 --scenario mixed             # open model: requests per second
+  lab bench --runtime compose                            # from the lab container",
         after_long_help = EXIT_CODES
     )]
     Bench(BenchArgs),
@@ -188,6 +189,10 @@ pub enum Command {
     /// Internal: lab's load driver, run by bench, soak, tune and fault in its own process.
     #[command(name = "__drive", hide = true)]
     Drive(DriveArgs),
+    /// Internal: one Engine API request as it is (method, path), its status and body printed:
+    /// what the lab container's engine proxy lets through, and what it refuses.
+    #[command(name = "__engine", hide = true)]
+    Engine(EngineArgs),
 }
 
 #[cfg(test)]

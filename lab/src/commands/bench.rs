@@ -18,6 +18,7 @@ use crate::plan::bench::{BenchPlan, BenchRequest};
 use crate::profile::{self, Profile};
 use crate::results::Run;
 use clap::Parser as _;
+use contract::RuntimeKind;
 
 /// The error `main` turns into exit code 2: the run completed, an SLO did not hold.
 #[derive(Debug)]
@@ -41,7 +42,7 @@ pub fn bench(config: &LabConfig, args: BenchArgs) -> anyhow::Result<()> {
             let plan = recorded_plan(&run)?;
             bench::resume(config, &plan, dir, run)?
         }
-        None => bench::run(config, &BenchPlan::new(request(&args))?)?,
+        None => bench::run(config, &BenchPlan::new(request(&args, &defaults(config)))?)?,
     };
     print_final_table(&finished.run);
     println!("{}", finished.run_dir.join("report.md").display());
@@ -82,7 +83,15 @@ fn recorded_plan(run: &Run) -> anyhow::Result<BenchPlan> {
     if args.resume.is_some() {
         bail!("the run's command line is itself a --resume");
     }
-    let plan = BenchPlan::new(request(&args))?;
+    let recorded = Defaults {
+        profiles: run.profiles.iter().map(|p| p.name.clone()).collect(),
+        runtime: if run.settings.runtime == "compose" {
+            RuntimeKind::Compose
+        } else {
+            RuntimeKind::Native
+        },
+    };
+    let plan = BenchPlan::new(request(&args, &recorded))?;
     let s = &run.settings;
     let mut differ = Vec::new();
     let mut same = |what: &str, then: String, now: String| {
@@ -135,15 +144,43 @@ fn recorded_plan(run: &Run) -> anyhow::Result<BenchPlan> {
     Ok(plan)
 }
 
-/// The bench the flags ask for.
-fn request(args: &BenchArgs) -> BenchRequest {
+/// What a bench runs where its flags say nothing.
+struct Defaults {
+    profiles: Vec<String>,
+    runtime: RuntimeKind,
+}
+
+/// From the lab container (`LAB_BASE_URL` set): the running compose stack, under the profile
+/// compose started it with (else tight). Natively: tight then roomy, as local processes.
+fn defaults(config: &LabConfig) -> Defaults {
+    if config.base_url.as_ref().is_some_and(|u| !u.is_empty()) {
+        Defaults {
+            profiles: vec![config
+                .compose_profile()
+                .unwrap_or_else(|| "tight".to_owned())],
+            runtime: RuntimeKind::Compose,
+        }
+    } else {
+        Defaults {
+            profiles: vec!["tight".to_owned(), "roomy".to_owned()],
+            runtime: RuntimeKind::Native,
+        }
+    }
+}
+
+/// The bench the flags ask for, `defaults` where they say nothing.
+fn request(args: &BenchArgs, defaults: &Defaults) -> BenchRequest {
     BenchRequest {
         label: args.label.clone(),
         results: args.results.clone(),
-        profiles: args.profile.clone(),
+        profiles: if args.profile.is_empty() {
+            defaults.profiles.clone()
+        } else {
+            args.profile.clone()
+        },
         scenarios: args.scenario.clone(),
         db: args.db,
-        runtime: args.runtime,
+        runtime: args.runtime.unwrap_or(defaults.runtime),
         attach: args.attach,
         state_dir: args.state.state_dir.clone(),
         users: args.users.clone(),

@@ -27,6 +27,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tune(args) => tune::tune(config, args),
         Command::Supervise(args) => stack::supervise(args),
         Command::Drive(args) => drive::drive(args),
+        Command::Engine(args) => {
+            let (status, body) = config.engine()?.call(&args.method, &args.path)?;
+            println!("{status}\n{body}");
+            if (200..300).contains(&status) {
+                Ok(())
+            } else {
+                anyhow::bail!("the engine answered {status}")
+            }
+        }
         Command::Completions(args) => {
             crate::cli::print_completions(args.shell);
             Ok(())

@@ -156,6 +156,10 @@ pub(super) fn state_from(body: &[u8]) -> anyhow::Result<ContainerState> {
         started_at: state.started_at.unwrap_or_default(),
         exit_code: state.exit_code.unwrap_or(0),
         cpu_limit_cores: cpu_limit_cores(&host),
+        cpu_period_us: cpu_limit_cores(&host).map(|_| match host.cpu_period.unwrap_or(0) {
+            p if p > 0 && host.nano_cpus.unwrap_or(0) == 0 => p as u64,
+            _ => DEFAULT_CFS_PERIOD_US as u64,
+        }),
         memory_limit_bytes: host
             .memory
             .and_then(|m| u64::try_from(m).ok())

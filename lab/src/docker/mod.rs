@@ -139,6 +139,16 @@ impl Engine {
         self.post(&path, self.timeout)
     }
 
+    /// One request as it is, whatever it asks: its status and body (`lab __engine`, which
+    /// shows what the lab container's engine proxy lets through).
+    pub fn call(&self, method: &str, path: &str) -> anyhow::Result<(u16, String)> {
+        let response = self.send(method, path, self.timeout)?;
+        Ok((
+            response.status,
+            String::from_utf8_lossy(&response.body).into_owned(),
+        ))
+    }
+
     fn get(&self, path: &str) -> anyhow::Result<Vec<u8>> {
         success(self.send("GET", path, self.timeout)?, false)
     }

@@ -536,15 +536,15 @@ fn a_fake_engine_round_trip_sends_the_request_and_parses_the_answer() {
 }
 
 #[test]
-fn a_missing_socket_says_the_engine_is_unreachable_and_how_to_mount_it() {
+fn a_missing_socket_says_the_engine_is_unreachable_and_how_to_reach_it() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("nothing-here.sock");
     let err = Engine::at(&socket).info().unwrap_err();
     let text = err.to_string();
     assert!(text.contains("docker engine is not reachable at"), "{text}");
     assert!(text.contains(&socket.display().to_string()), "{text}");
-    assert!(text.contains("/var/run/docker.sock"), "{text}");
-    assert!(text.contains("mounted"), "{text}");
+    assert!(text.contains("engine-proxy"), "{text}");
+    assert!(text.contains("LAB_DOCKER_SOCKET"), "{text}");
     assert!(matches!(
         err.downcast_ref::<DockerError>(),
         Some(DockerError::Unreachable { .. })

@@ -56,7 +56,7 @@ pub struct ContainerSummary {
 }
 
 /// A container's state and caps, from `GET /containers/{id}/json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ContainerState {
     /// Full container id.
     pub id: String,
@@ -79,6 +79,9 @@ pub struct ContainerState {
     /// CPU cap in cores: `HostConfig.NanoCpus / 1e9`, else `CpuQuota / CpuPeriod` (period
     /// defaulting to the kernel's 100 ms), else None (uncapped).
     pub cpu_limit_cores: Option<f64>,
+    /// The CFS period of that cap in µs: `HostConfig.CpuPeriod`, the kernel's 100 ms under
+    /// `NanoCpus` or a quota without a period; None when uncapped.
+    pub cpu_period_us: Option<u64>,
     /// Memory cap (`HostConfig.Memory`); None when uncapped.
     pub memory_limit_bytes: Option<u64>,
     /// `Config.Labels`.
@@ -201,8 +204,9 @@ fn unreachable_hint(cause: &std::io::Error) -> &'static str {
             "this user may not use the socket (add it to the docker group, or run as root)"
         }
         _ => {
-            "is the engine running? Under compose the bench container needs \
-             `/var/run/docker.sock` mounted (volumes: - /var/run/docker.sock:/var/run/docker.sock)"
+            "is the engine running? Under compose the lab container reaches it through the \
+             engine-proxy service's socket (`docker compose run` starts it with lab; \
+             LAB_DOCKER_SOCKET names the engine's socket on the host)"
         }
     }
 }

@@ -324,7 +324,7 @@ impl Bench {
         if self.run.versions.app.is_none() {
             self.run.versions.app = machine::app_version(&stack.base_url);
         }
-        // Under compose the bench container learns the database from the running app.
+        // Under compose the lab container learns the database from the running app.
         self.run.settings.db = stack.db.to_string();
         if stack.runtime == contract::RuntimeKind::Compose && self.run.machine.engine.is_none() {
             match self.config.engine().and_then(|e| e.info()) {
@@ -357,6 +357,7 @@ impl Bench {
                 .map(|s| ServiceCaps {
                     name: s.name.clone(),
                     cpu_limit_cores: s.cpu_limit,
+                    cpu_period_us: s.cpu_limit.and(s.cpu_period_us),
                     memory_limit_bytes: s.memory_limit_bytes,
                 })
                 .collect(),
@@ -566,10 +567,10 @@ pub fn slo_failures(run: &Run) -> Vec<String> {
             let o = s.slo.as_ref()?;
             (!o.passed).then(|| {
                 format!(
-                    "{} / {} / {} users: {}",
+                    "{} / {} / {}: {}",
                     s.profile,
                     s.scenario,
-                    s.users,
+                    s.level_label(),
                     o.failures.join("; ")
                 )
             })

@@ -123,7 +123,7 @@ pub fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 /// Gives `dir` and everything under it the owner of its parent folder, when lab runs as root
-/// and that owner is someone else: the bench container runs as root and writes into the
+/// and that owner is someone else: the lab container runs as root and writes into the
 /// bind-mounted `./results`, which belongs to the user on the host. Best effort: a failure is
 /// logged, never fatal (the files are there either way).
 pub fn adopt_parent_owner(dir: &Path) {

@@ -44,7 +44,7 @@ mod tests {
         let run = results.path().join("run");
         std::fs::create_dir_all(run.join("urls")).unwrap();
         std::fs::write(run.join("urls/read.txt"), "x").unwrap();
-        // As root (CI, the bench container) the results folder is given away first, like a
+        // As root (CI, the lab container) the results folder is given away first, like a
         // bind-mounted folder of a host user; otherwise ownership must simply stay as it is.
         let root = unsafe { libc::geteuid() } == 0;
         let want = if root {

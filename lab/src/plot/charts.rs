@@ -3,9 +3,10 @@
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::axis::{round_ticks, Chart2d, TickedAxis, XMap};
-use super::panel::{plot_err, tick, Line, Panel, FLAT_HEIGHT};
+use super::panel::{plot_err, tick, Line, Panel, XScale, FLAT_HEIGHT};
 use super::style::{color, draw_levels, draw_line, legend};
 
 pub(super) fn draw_flat<DB: DrawingBackend>(
@@ -88,7 +89,11 @@ pub(super) fn draw_bars<DB: DrawingBackend>(
         .map_err(plot_err)?;
     draw_bar_values(&mut chart, &bars)?;
     draw_levels(&mut chart, panel, (0.0, n))?;
-    legend(&mut chart)
+    // The bars are named under them: a legend only for the levels (an empty box otherwise).
+    if panel.levels.is_empty() {
+        return Ok(());
+    }
+    legend(&mut chart, panel.legend_lower_left)
 }
 
 /// A panel of lines: its axes (log2 at the levels when asked), levels, marks and legend.
@@ -119,7 +124,8 @@ pub(super) fn draw_lines<DB: DrawingBackend>(
         .fold(0.0_f64, f64::max);
     let y1 = if y1 <= 0.0 { 1.0 } else { y1 * 1.12 };
     let range = (x0 - pad)..(x1 + pad);
-    let ticks: Vec<f64> = if map.log2 {
+    // Load levels are ticked at themselves (10, 50, 100 users; 500/s...), on either scale.
+    let ticks: Vec<f64> = if map.log2 || (panel.x_scale == XScale::Levels && xs.len() <= 12) {
         xs.iter().map(|x| map.to(*x)).collect()
     } else {
         round_ticks(range.start, range.end)
@@ -154,16 +160,26 @@ pub(super) fn draw_lines<DB: DrawingBackend>(
         chart
             .draw_series(DashedLineSeries::new(vec![(x, 0.0), (x, y1)], 3, 3, style))
             .map_err(plot_err)?;
+        // Written towards the middle of the plot, so a mark near the right edge keeps its
+        // words on the canvas.
+        let right_half = x > (x0 + x1) / 2.0;
+        let font = ("sans-serif", 12).into_font().color(&BLACK.mix(0.7));
+        let font = if right_half {
+            font.pos(Pos::new(HPos::Right, VPos::Bottom))
+        } else {
+            font
+        };
+        let at = if right_half { x - pad * 0.1 } else { x };
         chart
             .draw_series(std::iter::once(Text::new(
                 mark.label.clone(),
-                (x, y1 * 0.06),
-                ("sans-serif", 12).into_font().color(&BLACK.mix(0.7)),
+                (at, y1 * 0.06),
+                font,
             )))
             .map_err(plot_err)?;
     }
     if !panel.lines.is_empty() || !panel.levels.is_empty() {
-        legend(&mut chart)?;
+        legend(&mut chart, panel.legend_lower_left)?;
     }
     Ok(())
 }

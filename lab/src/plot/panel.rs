@@ -60,6 +60,8 @@ pub struct Panel {
     pub marks: Vec<Mark>,
     /// Bars, one per line (its first point's value), whatever the x values.
     pub bars: bool,
+    /// Where the legend goes: the upper left unless the data lives there.
+    pub legend_lower_left: bool,
 }
 
 pub(super) fn plot_err<E: std::fmt::Debug>(err: E) -> anyhow::Error {

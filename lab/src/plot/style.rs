@@ -89,13 +89,16 @@ pub(super) fn draw_line<'a, DB: DrawingBackend + 'a>(
                 + legend_marker(shape, (x + 11, y), style)
         });
     }
-    for (point, text) in points.iter().zip(&line.point_labels) {
+    // Labels alternate above and below their points, so neighbours do not print over
+    // each other.
+    for (i, (point, text)) in points.iter().zip(&line.point_labels).enumerate() {
+        let dy = if i % 2 == 0 { -16 } else { 6 };
         chart
             .draw_series(std::iter::once(
                 EmptyElement::at(*point)
                     + Text::new(
                         text.clone(),
-                        (7, -14),
+                        (7, dy),
                         ("sans-serif", 12).into_font().color(&color(line.color)),
                     ),
             ))
@@ -204,10 +207,15 @@ pub(super) fn draw_levels<'a, DB: DrawingBackend + 'a>(
 
 pub(super) fn legend<'a, DB: DrawingBackend + 'a>(
     chart: &mut Chart2d<'a, DB>,
+    lower_left: bool,
 ) -> anyhow::Result<()> {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(if lower_left {
+            SeriesLabelPosition::LowerLeft
+        } else {
+            SeriesLabelPosition::UpperLeft
+        })
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()

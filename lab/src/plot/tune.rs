@@ -82,6 +82,8 @@ pub fn draw_tune(
             })
             .into_iter()
             .collect(),
+        // The candidates worth reading are fast (top); the lower left is where none goes.
+        legend_lower_left: true,
         ..Default::default()
     }];
     render(dir, "search", &panels)

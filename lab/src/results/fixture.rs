@@ -317,11 +317,13 @@ pub fn run() -> Run {
                 ServiceCaps {
                     name: "app1".into(),
                     cpu_limit_cores: Some(0.3),
+                    cpu_period_us: Some(100_000),
                     memory_limit_bytes: Some(400 << 20),
                 },
                 ServiceCaps {
                     name: "nginx".into(),
                     cpu_limit_cores: Some(0.1),
+                    cpu_period_us: Some(10_000),
                     memory_limit_bytes: Some(200 << 20),
                 },
             ],

@@ -137,6 +137,10 @@ pub struct ServiceCaps {
     pub name: String,
     /// CPU cap in cores (e.g. 0.3); None when uncapped.
     pub cpu_limit_cores: Option<f64>,
+    /// The CFS period the CPU cap is enforced over, in µs (the profile's `*_CPU_PERIOD_US`, or
+    /// the container's); None when uncapped or recorded before lab recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_period_us: Option<u64>,
     /// Memory cap in bytes; None when uncapped.
     pub memory_limit_bytes: Option<u64>,
 }

@@ -4,7 +4,7 @@
 //! turns two readings into what a step or a second used. `HostCpu` reads the whole machine.
 //!
 //! Containers are read through the engine rather than through their cgroup files because the
-//! files are only visible from the host, and only on Linux: from the bench container, or with
+//! files are only visible from the host, and only on Linux: from the lab container, or with
 //! Docker Desktop's VM, the engine is the one reader that works everywhere.
 
 use std::fs;
@@ -379,6 +379,7 @@ mod tests {
             name: "nginx".into(),
             pid: None,
             cpu_limit: Some(0.1),
+            cpu_period_us: Some(100_000),
             memory_limit_bytes: None,
             cgroup: Some(CgroupPaths::V2 { dir: d.into() }),
             restarts: 0,

@@ -17,8 +17,6 @@ use super::info::CgroupPaths;
 
 /// The default mount point of the cgroup file systems; `LAB_CGROUP_ROOT` overrides it.
 pub use crate::config::DEFAULT_CGROUP_ROOT as DEFAULT_ROOT;
-/// CFS period: quotas are expressed per 100 ms, like docker's `--cpus`.
-const CPU_PERIOD_US: u64 = 100_000;
 const V1_CONTROLLERS: [&str; 3] = ["cpu", "cpuacct", "memory"];
 
 /// Which cgroup hierarchy a machine has, and where the stack's cgroups go.
@@ -103,7 +101,8 @@ pub fn create(
     service: &str,
     limits: &Limits,
 ) -> anyhow::Result<CgroupPaths> {
-    let quota_us = ((limits.cpus * CPU_PERIOD_US as f64).round() as u64).max(1_000);
+    // The profile checked the quota against the kernel's 1 ms floor (contract::profile).
+    let (quota_us, period_us) = (limits.cpu_quota_us().max(1_000), limits.cpu_period_us);
     match hierarchy {
         Hierarchy::V1 {
             cpu,
@@ -126,7 +125,7 @@ pub fn create(
             for dir in [cpu, cpuacct, memory] {
                 make_dir(dir)?;
             }
-            write(cpu, "cpu.cfs_period_us", &CPU_PERIOD_US.to_string())?;
+            write(cpu, "cpu.cfs_period_us", &period_us.to_string())?;
             write(cpu, "cpu.cfs_quota_us", &quota_us.to_string())?;
             write(
                 memory,
@@ -151,7 +150,7 @@ pub fn create(
                 write(&ancestor, "cgroup.subtree_control", "+cpu +memory")?;
             }
             make_dir(&dir)?;
-            write(&dir, "cpu.max", &format!("{quota_us} {CPU_PERIOD_US}"))?;
+            write(&dir, "cpu.max", &format!("{quota_us} {period_us}"))?;
             write(&dir, "memory.max", &limits.memory_bytes.to_string())?;
             if dir.join("memory.swap.max").exists() {
                 write(&dir, "memory.swap.max", "0")?;
@@ -349,6 +348,7 @@ mod tests {
         let limits = Limits {
             cpus: 0.3,
             memory_bytes: 400 << 20,
+            cpu_period_us: 100_000,
         };
         let paths = create(&hierarchy, "s1", "app1", &limits).unwrap();
         let read = |p: &str| fs::read_to_string(root.path().join(p)).unwrap();
@@ -373,15 +373,17 @@ mod tests {
         let dir = root.path().join("lab/s1/db");
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join("memory.swap.max"), "max").unwrap();
+        // A 10 ms period: the same 1.5 CPUs as 15 ms of CPU time every 10 ms.
         let limits = Limits {
             cpus: 1.5,
             memory_bytes: 1 << 30,
+            cpu_period_us: 10_000,
         };
         let paths = create(&hierarchy, "s1", "db", &limits).unwrap();
         let read = |p: &str| fs::read_to_string(root.path().join(p)).unwrap();
         assert_eq!(read("cgroup.subtree_control"), "+cpu +memory");
         assert_eq!(read("lab/s1/cgroup.subtree_control"), "+cpu +memory");
-        assert_eq!(read("lab/s1/db/cpu.max"), "150000 100000");
+        assert_eq!(read("lab/s1/db/cpu.max"), "15000 10000");
         assert_eq!(read("lab/s1/db/memory.max"), "1073741824");
         assert_eq!(read("lab/s1/db/memory.swap.max"), "0");
         assert_eq!(read_limits(&paths), (Some(1.5), Some(1 << 30)));

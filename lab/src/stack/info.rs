@@ -123,6 +123,9 @@ pub struct ServiceInfo {
     pub pid: Option<u32>,
     /// CPU cap in CPUs (e.g. 0.3), None when uncapped.
     pub cpu_limit: Option<f64>,
+    /// The CFS period that cap is enforced over, in µs; None when uncapped.
+    #[serde(default)]
+    pub cpu_period_us: Option<u64>,
     /// Memory cap in bytes, None when uncapped.
     pub memory_limit_bytes: Option<u64>,
     /// Where its cgroup's counters are read.
@@ -156,6 +159,7 @@ impl ServiceInfo {
             name: name.to_owned(),
             pid: None,
             cpu_limit: Some(cap.cpus),
+            cpu_period_us: Some(cap.cpu_period_us),
             memory_limit_bytes: Some(cap.memory_bytes),
             cgroup: None,
             restarts: 0,

@@ -5,7 +5,7 @@
 //! services (kill, crash, stop, start), starts nginx's capped ceiling beside it, and stops
 //! the stack when dropped. Three implementations: [`native::NativeStack`],
 //! [`compose::ComposeStack`] and [`Attached`], a stack lab did not start (`bench --attach`,
-//! or the compose stack seen from its bench container), which lab reads and may break on
+//! or the compose stack seen from its lab container), which lab reads and may break on
 //! purpose but never stops.
 
 pub mod ceiling;

@@ -269,6 +269,7 @@ impl Supervisor {
                 name: plan.name.clone(),
                 pid: None,
                 cpu_limit: cgroup.as_ref().map(|_| plan.limits.cpus),
+                cpu_period_us: cgroup.as_ref().map(|_| plan.limits.cpu_period_us),
                 memory_limit_bytes: cgroup.as_ref().map(|_| plan.limits.memory_bytes),
                 cgroup: cgroup.clone(),
                 restarts: 0,

@@ -188,7 +188,14 @@ fn reference_section(md: &mut String, run: &Run) {
 /// Each profile's caps, one row per service.
 fn profiles_section(md: &mut String, run: &Run) {
     let _ = writeln!(md, "## Profiles\n");
-    let mut table = Table::new(&["profile", "capped", "service", "CPU cap", "memory cap (MB)"]);
+    let mut table = Table::new(&[
+        "profile",
+        "capped",
+        "service",
+        "CPU cap",
+        "CFS period (ms)",
+        "memory cap (MB)",
+    ]);
     for profile in &run.profiles {
         for service in &profile.services {
             table.row([
@@ -196,6 +203,11 @@ fn profiles_section(md: &mut String, run: &Run) {
                 if profile.capped { "yes" } else { "**no**" }.to_owned(),
                 service.name.clone(),
                 or_dash(service.cpu_limit_cores.map(|c| format!("{c}"))),
+                or_dash(
+                    service
+                        .cpu_period_us
+                        .map(|p| format!("{}", p as f64 / 1000.0)),
+                ),
                 or_dash(service.memory_limit_bytes.map(mb)),
             ]);
         }

@@ -10,8 +10,20 @@ use crate::results::rightsizing::{self, Advice, Rightsizing};
 use crate::results::verdict::Bottleneck;
 use crate::results::{Run, Step};
 
-/// The bottleneck a profile's steps name most often, the highest load first on ties.
+/// The bottleneck a profile's steps name most often, the highest load first on ties. A named
+/// limit beats `none`: steps where nothing saturated (light open-model rates, say) do not
+/// outvote the steps that found what stops the stack.
 fn main_bottleneck(steps: &[&Step]) -> Option<Bottleneck> {
+    let saturated: Vec<&Step> = steps
+        .iter()
+        .copied()
+        .filter(|s| s.verdict.bottleneck != Bottleneck::None)
+        .collect();
+    let steps = if saturated.is_empty() {
+        steps
+    } else {
+        &saturated[..]
+    };
     let mut counts: Vec<(Bottleneck, usize, f64)> = Vec::new();
     for step in steps {
         let b = step.verdict.bottleneck;
@@ -205,4 +217,26 @@ pub fn rightsizing_section(md: &mut String, run: &Run) {
     }
     md.push_str(&table.render());
     md.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::fixture;
+
+    #[test]
+    fn a_named_limit_outvotes_steps_where_nothing_saturated() {
+        let mut run = fixture::run();
+        let steps: Vec<Step> = run.steps.drain(..).take(1).collect();
+        let mut saturated = steps[0].clone();
+        saturated.verdict.bottleneck = Bottleneck::Nginx;
+        let mut idle = steps[0].clone();
+        idle.verdict.bottleneck = Bottleneck::None;
+        idle.rate_per_s = Some(1500.0);
+        // One saturated step against two light ones at higher loads: nginx is the answer.
+        let all = [&saturated, &idle, &idle];
+        assert_eq!(main_bottleneck(&all), Some(Bottleneck::Nginx));
+        assert_eq!(main_bottleneck(&[&idle, &idle]), Some(Bottleneck::None));
+        assert_eq!(main_bottleneck(&[]), None);
+    }
 }

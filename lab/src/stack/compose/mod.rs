@@ -35,7 +35,7 @@ pub struct ComposeRuntime {
 pub const MYSQL_URL: &str = "mysql://lab:lab@mysql:3306/lab";
 
 impl ComposeRuntime {
-    /// Inside the bench container: the stack's nginx URL (compose.yaml sets it).
+    /// Inside the lab container: the stack's nginx URL (compose.yaml sets it).
     fn attached_url(&self) -> Option<String> {
         self.config.base_url.clone().filter(|u| !u.is_empty())
     }
@@ -93,7 +93,7 @@ impl Runtime for ComposeRuntime {
 }
 
 impl ComposeRuntime {
-    /// The stack the bench container belongs to, as it runs (the database is read from the
+    /// The stack the lab container belongs to, as it runs (the database is read from the
     /// running app: the container cannot know which compose profile started it).
     fn attach_running(&self, opts: &UpOptions, url: &str) -> anyhow::Result<StackInfo> {
         process::wait_for_nginx(url)?;

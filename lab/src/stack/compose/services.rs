@@ -16,8 +16,8 @@ pub fn unmeasured_warning(err: &anyhow::Error) -> String {
     format!(
         "containers are NOT measured (CPU, throttling, memory read as 0): {err:#}. \
          lab reads them from the Docker Engine API: run lab where the engine's socket is \
-         (the bench container mounts it as /var/run/docker.sock; DOCKER_HOST=unix://... \
-         names another)"
+         (the lab container reaches it through engine-proxy; DOCKER_HOST=unix://... names \
+         another socket)"
     )
 }
 
@@ -67,15 +67,11 @@ pub fn services(
             ));
             continue;
         };
-        match engine.inspect(&container.id) {
+        // By name: compose names are unique and stable across restarts, and the lab
+        // container's engine proxy lets through this project's containers by name only.
+        match engine.inspect(&container.name) {
             Ok(state) => {
-                apply_container(
-                    service,
-                    &state.id,
-                    state.cpu_limit_cores,
-                    state.memory_limit_bytes,
-                    warnings,
-                );
+                apply_container(service, &container.name, &state, warnings);
                 service.restarts = state.restart_count;
                 service.pid = state.pid.filter(|_| state.running);
                 service.engine_socket = Some(engine.socket().to_path_buf());
@@ -91,24 +87,36 @@ pub fn services(
 fn apply_container(
     service: &mut ServiceInfo,
     id: &str,
-    cpus: Option<f64>,
-    memory: Option<u64>,
+    state: &crate::docker::ContainerState,
     warnings: &mut Vec<String>,
 ) {
+    let (cpus, memory, period) = (
+        state.cpu_limit_cores,
+        state.memory_limit_bytes,
+        state.cpu_period_us,
+    );
     let differs = (service.cpu_limit.unwrap_or(0.0) - cpus.unwrap_or(0.0)).abs() > 1e-6
-        || service.memory_limit_bytes != memory;
+        || service.memory_limit_bytes != memory
+        || (period.is_some() && service.cpu_period_us != period);
     if differs {
+        let show = |c: Option<f64>, p: Option<u64>, m: Option<u64>| {
+            format!(
+                "{} CPU per {} µs / {} bytes",
+                c.map_or("no".into(), |c| c.to_string()),
+                p.map_or("-".into(), |p| p.to_string()),
+                m.map_or("no".into(), |m| m.to_string())
+            )
+        };
         warnings.push(format!(
-            "{}: the container runs with {} CPU / {} bytes, the profile says {} / {}: the stack was started under another profile; figures use the container's caps",
+            "{}: the container runs with {}, the profile says {}: the stack was started under another profile; figures use the container's caps",
             service.name,
-            cpus.map_or("no".into(), |c| c.to_string()),
-            memory.map_or("no".into(), |m| m.to_string()),
-            service.cpu_limit.map_or("no".into(), |c| c.to_string()),
-            service.memory_limit_bytes.map_or("no".into(), |m| m.to_string()),
+            show(cpus, period, memory),
+            show(service.cpu_limit, service.cpu_period_us, service.memory_limit_bytes),
         ));
     }
     service.container = Some(id.to_owned());
     service.cpu_limit = cpus;
+    service.cpu_period_us = period;
     service.memory_limit_bytes = memory;
 }
 
@@ -134,7 +142,7 @@ pub fn project_of(config: &LabConfig, info: &StackInfo) -> Option<String> {
     engine.inspect(&id).ok()?.labels.get(PROJECT_LABEL).cloned()
 }
 
-/// Which database the replicas use, from app1's DATABASE_URL (the bench container cannot
+/// Which database the replicas use, from app1's DATABASE_URL (the lab container cannot
 /// know which compose profile started the stack).
 pub fn running_db(config: &LabConfig, project: &str) -> anyhow::Result<Option<DbKind>> {
     let engine = config.engine()?;
@@ -142,7 +150,7 @@ pub fn running_db(config: &LabConfig, project: &str) -> anyhow::Result<Option<Db
     let Some(app) = pick(&containers, "app1") else {
         return Ok(None);
     };
-    let state = engine.inspect(&app.id)?;
+    let state = engine.inspect(&app.name)?;
     Ok(state
         .env
         .iter()
@@ -172,7 +180,11 @@ mod tests {
         let profile = Profile {
             name: "p".into(),
             path: "p.env".into(),
-            vars: [("APP_CPUS".to_owned(), "0.5".to_owned())].into(),
+            vars: [
+                ("APP_CPUS".to_owned(), "0.5".to_owned()),
+                ("APP_CPU_QUOTA_US".to_owned(), "50000".to_owned()),
+            ]
+            .into(),
         };
         let services = profile_caps(&profile).unwrap();
         assert_eq!(services[0].cpu_limit, Some(0.5));
@@ -189,18 +201,38 @@ mod tests {
         .unwrap()
         .remove(0);
         let mut warnings = Vec::new();
+        let state = |cpus: f64, period: u64, memory: u64| crate::docker::ContainerState {
+            cpu_limit_cores: Some(cpus),
+            cpu_period_us: Some(period),
+            memory_limit_bytes: Some(memory),
+            ..Default::default()
+        };
         apply_container(
             &mut service,
             "abc",
-            Some(0.3),
-            Some(400 << 20),
+            &state(0.3, 100_000, 400 << 20),
             &mut warnings,
         );
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(service.container.as_deref(), Some("abc"));
-        apply_container(&mut service, "abc", Some(1.0), Some(1 << 30), &mut warnings);
+        apply_container(
+            &mut service,
+            "abc",
+            &state(1.0, 100_000, 1 << 30),
+            &mut warnings,
+        );
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("app1: the container runs with 1 CPU"));
+        // The same CPU over another period is another cap, and says so.
+        apply_container(
+            &mut service,
+            "abc",
+            &state(1.0, 10_000, 1 << 30),
+            &mut warnings,
+        );
+        assert_eq!(warnings.len(), 2);
+        assert!(warnings[1].contains("per 10000 µs"), "{warnings:?}");
+        assert_eq!(service.cpu_period_us, Some(10_000));
         assert_eq!(service.cpu_limit, Some(1.0));
     }
 }
