@@ -283,9 +283,25 @@ pub fn side_request(base: &BenchRequest, variant: &Variant, label: &str) -> Benc
         Variant::Profile(p) => request.profiles = vec![p.clone()],
         Variant::Scenario(s) => request.scenarios = vec![s.clone()],
         Variant::Runtime(r) => request.runtime = *r,
-        Variant::Base | Variant::NginxConf(_) | Variant::Git(_) | Variant::App(_) => {}
+        // Another build of the app may have another schema: its private database (kept in
+        // the state folder between runs) must not be the other side's, whose migrations
+        // it does not know.
+        Variant::Git(rev) => request.state_dir = own_state_dir(base, "git", rev),
+        Variant::App(path) => {
+            request.state_dir = own_state_dir(base, "app", &path.display().to_string())
+        }
+        Variant::Base | Variant::NginxConf(_) => {}
     }
     request
+}
+
+/// `<state>/ab-<kind>-<name>`, the name reduced to letters, digits and `-`.
+fn own_state_dir(base: &BenchRequest, kind: &str, name: &str) -> PathBuf {
+    let name: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    base.state_dir.join(format!("ab-{kind}-{name}"))
 }
 
 #[cfg(test)]
@@ -333,5 +349,39 @@ mod tests {
         assert!(Variant::parse("nginx:/no/such/file").is_err());
         assert!(Variant::parse("runtime:k8s").is_err());
         assert!(Variant::parse("colour:red").is_err());
+    }
+
+    #[test]
+    fn each_build_of_the_app_keeps_its_own_database() {
+        let base = BenchRequest {
+            label: "ab".into(),
+            results: "results".into(),
+            profiles: vec!["tight".into()],
+            scenarios: vec!["write".into()],
+            db: contract::DbKind::Postgres,
+            runtime: RuntimeKind::Native,
+            attach: false,
+            state_dir: PathBuf::from(".lab/stack"),
+            users: Some(vec![50]),
+            ramp: false,
+            rates: None,
+            arrivals: Arrivals::Constant,
+            driver: DriverKind::Lab,
+            step_secs: 10,
+            warmup_secs: 3,
+            ceiling_secs: 0,
+            slo: None,
+        };
+        let state = |v: &str| side_request(&base, &Variant::parse(v).unwrap(), "x").state_dir;
+        assert_eq!(
+            state("git:f1e547c"),
+            PathBuf::from(".lab/stack/ab-git-f1e547c")
+        );
+        assert_eq!(
+            state("git:HEAD~1"),
+            PathBuf::from(".lab/stack/ab-git-HEAD-1")
+        );
+        assert_eq!(state("profile:roomy"), PathBuf::from(".lab/stack"));
+        assert_eq!(state("base"), PathBuf::from(".lab/stack"));
     }
 }
