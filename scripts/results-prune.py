@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Keeps results/ small: every run's data stays (JSON, CSV, Markdown, logs, configs), but a
-plot (PNG, SVG) or an HTML report stays only where the README or docs/ show or link it. Every
+plot (PNG, SVG) or an HTML report stays only where the README or docs/ show or link it, and
+the URL lists lab generates for its reference and ceilings (`reference-urls.txt`,
+`ceiling/urls.txt`, `nginx-ceiling/<profile>/urls.txt`: reads by id, a pure function of the
+seed sizes run.json records) go. Every
 Markdown link or image in results/ to a file that is not there any more becomes a line saying
 how to draw it again (`lab report <folder>` redraws a run's plots and report.html from
 run.json; `lab compare` a comparison's).
@@ -82,10 +85,18 @@ def main():
         if path.is_file() and path.suffix in PRUNED and path.resolve() not in keep:
             path.unlink()
             removed += 1
+    for path in sorted(RESULTS.rglob("*urls.txt")):
+        generated = path.name == "reference-urls.txt" or (
+            path.name == "urls.txt"
+            and (path.parent.name == "ceiling" or path.parent.parent.name == "nginx-ceiling")
+        )
+        if generated and path.resolve() not in keep:
+            path.unlink()
+            removed += 1
     rewritten = sum(unlink_missing(md) for md in sorted(RESULTS.rglob("*.md")))
     total = weight()
     print(
-        f"removed {removed} plots and pages, rewrote {rewritten} Markdown files; "
+        f"removed {removed} plots, pages and generated URL lists, rewrote {rewritten} Markdown files; "
         f"results/: {total / 1e6:.1f} MB (budget {BUDGET / 1e6:.0f} MB)"
     )
     return 0 if total <= BUDGET else 1
