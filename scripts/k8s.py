@@ -391,7 +391,7 @@ def verify(profile_name, rendered_path, bench_path):
     bench_job = find("Job", "bench", bench)
     bench_c = container(bench_job, "bench")
     if bench_c:
-        expect("bench image", bench_c["image"], images["bench"])
+        expect("bench image", bench_c["image"], images["lab"])
 
     # Every reference resolves: config maps, secrets and claims by name (a reference marked
     # optional may be absent), Services to pods, named ports to container ports.

@@ -154,14 +154,28 @@ pub(super) fn draw_lines<DB: DrawingBackend>(
         draw_line(&mut chart, line, map)?;
     }
     draw_levels(&mut chart, panel, (x0 - pad, x1 + pad))?;
+    draw_marks(&mut chart, panel, map, (x0, x1, pad), y1)?;
+    if !panel.lines.is_empty() || !panel.levels.is_empty() {
+        legend(&mut chart, panel.legend_lower_left)?;
+    }
+    Ok(())
+}
+
+/// Each mark: a dashed vertical line and its label, written towards the middle of the plot so
+/// a mark near the right edge keeps its words on the canvas.
+fn draw_marks<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart2d<'a, DB>,
+    panel: &Panel,
+    map: XMap,
+    (x0, x1, pad): (f64, f64, f64),
+    y1: f64,
+) -> anyhow::Result<()> {
     for mark in &panel.marks {
         let x = map.to(mark.x);
         let style = BLACK.mix(0.35).stroke_width(1);
         chart
             .draw_series(DashedLineSeries::new(vec![(x, 0.0), (x, y1)], 3, 3, style))
             .map_err(plot_err)?;
-        // Written towards the middle of the plot, so a mark near the right edge keeps its
-        // words on the canvas.
         let right_half = x > (x0 + x1) / 2.0;
         let font = ("sans-serif", 12).into_font().color(&BLACK.mix(0.7));
         let font = if right_half {
@@ -177,9 +191,6 @@ pub(super) fn draw_lines<DB: DrawingBackend>(
                 font,
             )))
             .map_err(plot_err)?;
-    }
-    if !panel.lines.is_empty() || !panel.levels.is_empty() {
-        legend(&mut chart, panel.legend_lower_left)?;
     }
     Ok(())
 }
