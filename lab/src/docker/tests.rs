@@ -398,6 +398,12 @@ fn the_events_fixture_yields_start_oom_die_in_order() {
     assert_eq!(events[2].attributes["image"], "debian:bookworm-slim");
     assert_eq!(events[0].exit_code(), None);
     assert!(events_from(b"").unwrap().is_empty());
+    // lab keeps compose containers by name: an event is matched by name or by ID.
+    assert!(events[2].is_about("oomer"));
+    assert!(events[2].is_about(OOMER_ID));
+    assert!(events[2].is_about(&OOMER_ID[..12]));
+    assert!(!events[2].is_about("other"));
+    assert!(!events[2].is_about(""));
 }
 
 #[test]

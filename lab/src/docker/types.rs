@@ -147,6 +147,15 @@ impl Event {
         self.attributes.get("name").map(String::as_str)
     }
 
+    /// Whether the event is about `container`: its full or short ID, or its name (lab keeps
+    /// compose containers by name, the name the engine proxy lets through).
+    pub fn is_about(&self, container: &str) -> bool {
+        !container.is_empty()
+            && (self.id.starts_with(container)
+                || container.starts_with(self.id.as_str()) && !self.id.is_empty()
+                || self.name() == Some(container))
+    }
+
     /// The compose service (label `com.docker.compose.service`).
     pub fn service(&self) -> Option<&str> {
         self.attributes.get(SERVICE_LABEL).map(String::as_str)

@@ -125,14 +125,7 @@ impl Source {
             return None;
         };
         match engine.events(since, until, &["oom"]) {
-            Ok(events) => Some(
-                events
-                    .iter()
-                    .filter(|e| {
-                        e.id.starts_with(container.as_str()) || container.starts_with(e.id.as_str())
-                    })
-                    .count() as u64,
-            ),
+            Ok(events) => Some(events.iter().filter(|e| e.is_about(container)).count() as u64),
             Err(err) => {
                 log::warn!("{container}: OOM events not read: {err:#}");
                 None

@@ -212,7 +212,7 @@ impl Handle for ComposeStack {
         {
             for service in &mut info.services {
                 if let Some(id) = &service.container {
-                    service.oom_kills = ooms.iter().filter(|e| &e.id == id).count() as u32;
+                    service.oom_kills = ooms.iter().filter(|e| e.is_about(id)).count() as u32;
                 }
             }
         }
@@ -234,7 +234,10 @@ impl Handle for ComposeStack {
         {
             Ok(events) => events
                 .into_iter()
-                .filter(|e| ids.as_ref().is_none_or(|ids| ids.contains(&e.id)))
+                .filter(|e| {
+                    ids.as_ref()
+                        .is_none_or(|ids| ids.iter().any(|id| e.is_about(id)))
+                })
                 .map(|e| StackEvent {
                     t: chrono::DateTime::from_timestamp_nanos(e.time_nano).to_rfc3339(),
                     service: e.service().unwrap_or_default().to_owned(),
