@@ -5,11 +5,13 @@
 
 use std::env;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use contract::env::{
-    APP_LISTEN, APP_WORKERS, DATABASE_URL, DB_ACQUIRE_TIMEOUT_MS, DB_POOL_MAX, INSTANCE_NAME,
+    APP_LISTEN, APP_UNIX_SOCKET, APP_WORKERS, DATABASE_URL, DB_ACQUIRE_TIMEOUT_MS, DB_POOL_MAX,
+    INSTANCE_NAME,
 };
 
 /// Largest accepted JSON body, in bytes (the app's own; the lab does not set it).
@@ -28,6 +30,10 @@ pub const IDEMPOTENCY_TTL_SECS: &str = "IDEMPOTENCY_TTL_SECS";
 pub struct Settings {
     /// `APP_LISTEN`: address to bind (default `0.0.0.0:8080`).
     pub listen: SocketAddr,
+    /// `APP_UNIX_SOCKET`: a Unix-domain socket to listen on besides `listen` (default none).
+    /// nginx on the same host (or sharing the folder, under compose) proxies through it with
+    /// no TCP/IP stack on either end; the TCP port stays for health checks and other hosts.
+    pub unix_socket: Option<PathBuf>,
     /// `APP_WORKERS`: HTTP worker threads (default: CPUs the cgroup quota really allows).
     pub workers: usize,
     /// `INSTANCE_NAME`: replica name sent in `X-Instance` (default: host name).
@@ -146,6 +152,7 @@ impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
             listen: parse_var(APP_LISTEN, DEFAULT_LISTEN.parse()?)?,
+            unix_socket: env_nonempty(APP_UNIX_SOCKET).map(PathBuf::from),
             workers: parse_var(APP_WORKERS, crate::cgroup::available_cpus())?.max(1),
             instance: env_nonempty(INSTANCE_NAME).unwrap_or_else(host_name),
             body_limit_bytes: parse_var(BODY_LIMIT_BYTES, DEFAULT_BODY_LIMIT_BYTES)?,
@@ -157,10 +164,13 @@ impl Settings {
     /// One line for the start-up log; never includes credentials.
     pub fn summary(&self) -> String {
         format!(
-            "listen={} workers={} instance={} body_limit_bytes={} access_log={} database={} \
+            "listen={} unix_socket={} workers={} instance={} body_limit_bytes={} access_log={} database={} \
              pool_max={} acquire_timeout_ms={} order_batch_max={} read_batch_max={} \
              idempotency_ttl_secs={}",
             self.listen,
+            self.unix_socket
+                .as_deref()
+                .map_or_else(|| "none".into(), |p| p.display().to_string()),
             self.workers,
             self.instance,
             self.body_limit_bytes,

@@ -7,6 +7,9 @@
 //! under its own pattern.
 
 use std::net::TcpListener;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::UnixListener;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,6 +60,7 @@ impl Application {
         let db_data = web::Data::new(db.clone());
         let instance = settings.instance.clone();
         let body_limit = settings.body_limit_bytes;
+        let unix_socket = settings.unix_socket.clone();
         let access_log = settings.access_log;
         let server = HttpServer::new(move || {
             let metrics = metrics.clone();
@@ -77,7 +81,11 @@ impl Application {
         .keep_alive(Duration::from_secs(contract::http::APP_KEEP_ALIVE_SECS))
         // Docker stops a container 10 s after SIGTERM: finish in-flight requests well before.
         .shutdown_timeout(5)
-        .listen(listener)?
+        .listen(listener)?;
+        let server = match &unix_socket {
+            Some(path) => server.listen_uds(bind_unix_socket(path)?)?,
+            None => server,
+        }
         .run();
         Ok(Self { port, server, db })
     }
@@ -99,6 +107,29 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Binds the Unix-domain socket at `path`, replacing a socket a previous run left behind (a
+/// killed replica never removes its own), and opens it to every user: nginx's workers run
+/// as another user than the app, and the folder holding it is the access control. Anything
+/// other than a socket at `path` is left alone, and refused.
+pub fn bind_unix_socket(path: &Path) -> anyhow::Result<UnixListener> {
+    use anyhow::Context;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove the stale socket {}", path.display()))?,
+        Ok(_) => anyhow::bail!(
+            "APP_UNIX_SOCKET={}: a file that is not a socket is there; refusing to replace it",
+            path.display()
+        ),
+        Err(_) => {}
+    }
+    let listener = UnixListener::bind(path)
+        .with_context(|| format!("cannot listen on the Unix socket {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
+        .with_context(|| format!("cannot open {} to nginx's user", path.display()))?;
+    log::info!("listening on the Unix socket {}", path.display());
+    Ok(listener)
 }
 
 /// Every route of the service, and a JSON 404 for any other path.

@@ -6,6 +6,7 @@
 
 pub mod kinds;
 pub mod profile;
+pub mod transport;
 
 pub use kinds::{DbKind, RuntimeKind, StackState};
 
@@ -15,6 +16,8 @@ pub mod env {
     pub const DATABASE_URL: &str = "DATABASE_URL";
     /// Address the replica binds.
     pub const APP_LISTEN: &str = "APP_LISTEN";
+    /// A Unix-domain socket the replica listens on besides `APP_LISTEN` (unset: none).
+    pub const APP_UNIX_SOCKET: &str = "APP_UNIX_SOCKET";
     /// Replica name, sent back in the `X-Instance` header and nginx's log.
     pub const INSTANCE_NAME: &str = "INSTANCE_NAME";
     /// HTTP worker threads.

@@ -329,6 +329,7 @@ pub fn disk_body(title: &str, price_cents: i64, stock: i64) -> Value {
 pub fn test_settings(database_url: String) -> Settings {
     Settings {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        unix_socket: None,
         workers: 2,
         instance: INSTANCE.to_owned(),
         body_limit_bytes: app::config::DEFAULT_BODY_LIMIT_BYTES,

@@ -17,3 +17,4 @@ mod orders;
 mod read_batch;
 mod seed;
 mod service;
+mod unix_socket;
