@@ -121,6 +121,10 @@ def overlay_files(name, env):
         if period != "100000":
             header += (f"# {role}_CPU_PERIOD_US={period} is not applied: Kubernetes enforces the node's\n"
                        "# kubelet cpuCFSQuotaPeriod (100 ms by default) for every pod (docs/kubernetes.md).\n")
+    # nginx and the replicas are separate pods: a Unix socket would need them in one pod.
+    if env.get("UPSTREAM_TRANSPORT", "tcp") != "tcp":
+        header += (f"# UPSTREAM_TRANSPORT={env['UPSTREAM_TRANSPORT']} is not applied: nginx reaches the replicas'\n"
+                   "# pods over TCP, through the app Service (docs/kubernetes.md).\n")
     kustomization = f"""{header}#
 # The stack with the {name} profile's caps: kubectl apply -k k8s/overlays/{name}
 # Requests = limits, as compose's caps: every pod is in the Guaranteed QoS class.

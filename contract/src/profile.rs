@@ -57,6 +57,9 @@ pub const DEFAULT_CPU_PERIOD_US: u64 = 100_000;
 pub const MIN_CPU_PERIOD_US: u64 = 1_000;
 /// The longest CFS period the kernel takes: 1 s.
 pub const MAX_CPU_PERIOD_US: u64 = 1_000_000;
+/// How nginx reaches the replicas: `tcp` (their TCP port) or `unix` (a Unix-domain socket
+/// each replica also listens on); see [`Transport`].
+pub use crate::transport::UPSTREAM_TRANSPORT;
 /// Requests per second per client IP, 0 = no limit.
 pub const RATE_LIMIT_RPS: &str = "RATE_LIMIT_RPS";
 /// Burst above the rate per client IP.
@@ -67,7 +70,7 @@ pub const STRESS_RATE_LIMIT_RPS: &str = "STRESS_RATE_LIMIT_RPS";
 /// Every key a profile may set, with its default: the one table. A quota's default is the
 /// default CPUs over the default period; a profile that sets neither CPUs nor period may omit
 /// it, any other states it (compose reads it as it is).
-pub const KEYS: [Key; 22] = [
+pub const KEYS: [Key; 23] = [
     Key {
         name: APP_REPLICAS,
         default: "2",
@@ -164,6 +167,11 @@ pub const KEYS: [Key; 22] = [
         meaning: "nginx's CPU time per period in µs, = NGINX_CPUS x NGINX_CPU_PERIOD_US",
     },
     Key {
+        name: UPSTREAM_TRANSPORT,
+        default: "tcp",
+        meaning: "how nginx reaches the replicas: tcp, or unix (a Unix-domain socket each)",
+    },
+    Key {
         name: crate::env::SEED_CUSTOMERS,
         default: "1000",
         meaning: "customers the seed job loads (ids 1..=N)",
@@ -184,6 +192,8 @@ pub const KEYS: [Key; 22] = [
 pub fn default_of(name: &str) -> Option<&'static str> {
     KEYS.iter().find(|k| k.name == name).map(|k| k.default)
 }
+
+pub use crate::transport::Transport;
 
 /// A part of the stack that gets caps of its own.
 #[derive(
@@ -543,6 +553,10 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), KEYS.len());
+        assert_eq!(
+            Transport::parse(default_of(UPSTREAM_TRANSPORT)),
+            Ok(Transport::default())
+        );
         for role in Role::ALL {
             assert!(default_of(role.cpus_key()).is_some());
             assert!(default_of(role.memory_key()).is_some());

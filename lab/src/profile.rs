@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context};
-use contract::profile::Caps;
+use contract::profile::{Caps, Transport};
 use serde::Serialize;
 
 /// A profile as loaded from its env file: its name and every variable it sets.
@@ -61,6 +61,12 @@ impl Profile {
     /// The caps this profile sets, with the table's defaults where it is silent.
     pub fn caps(&self) -> anyhow::Result<Caps> {
         Caps::read(|key| self.get(key)).map_err(|err| anyhow!("profile {}: {err}", self.name))
+    }
+
+    /// How nginx reaches the replicas under this profile (`UPSTREAM_TRANSPORT`).
+    pub fn upstream_transport(&self) -> anyhow::Result<Transport> {
+        Transport::parse(self.get(contract::profile::UPSTREAM_TRANSPORT))
+            .map_err(|err| anyhow!("profile {}: {err}", self.name))
     }
 }
 

@@ -680,6 +680,66 @@ fn the_readme_docker_walk_through_works_on_a_real_engine_and_measures_every_cont
     }
     drop(stop);
 
+    // UPSTREAM_TRANSPORT=unix (tight-unix): `up` again recreates nginx alone, which now names
+    // each replica's socket in its shared volume; the replicas take turns through them, and a
+    // replica killed under load loses no read and serves on its socket again.
+    must(
+        stack.compose("tight-unix", &["up", "-d", "--wait"]),
+        STEP_TIMEOUT,
+    );
+    let conf = output(
+        &mut stack.compose(
+            "tight-unix",
+            &["exec", "-T", "nginx", "cat", "/etc/nginx/nginx.conf"],
+        ),
+        STEP_TIMEOUT,
+    );
+    assert!(
+        conf.contains("server unix:/run/app1/app.sock")
+            && conf.contains("server unix:/run/app2/app.sock"),
+        "nginx names the sockets: {conf}"
+    );
+    let instances: Vec<String> = (0..6)
+        .map(|_| {
+            get(port, "/health")
+                .header("X-Instance")
+                .unwrap_or_default()
+        })
+        .collect();
+    assert!(
+        instances.iter().any(|i| i == "app1") && instances.iter().any(|i| i == "app2"),
+        "both replicas answer through their sockets: {instances:?}"
+    );
+    let restarts_before = stack.container("app2")["RestartCount"].as_u64().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = read_load(port, 8, stop.clone());
+    thread::sleep(Duration::from_secs(2));
+    let pid = stack.container("app2")["State"]["Pid"].as_i64().unwrap();
+    assert_eq!(
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) },
+        0,
+        "kill -9 {pid}"
+    );
+    let (reads, failed) = load.join().unwrap();
+    assert!(reads > 100, "the load ran: {reads} reads");
+    assert!(
+        failed.is_empty(),
+        "{} of {reads} reads failed over the sockets: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(stack.container("app2")["RestartCount"].as_u64().unwrap() > restarts_before
+        && (0..4).any(|_| get(port, "/health").header("X-Instance").as_deref() == Some("app2")))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "app2 is not serving on its socket again"
+        );
+        thread::sleep(Duration::from_secs(1));
+    }
+    drop(stop);
+
     // report and compare with the stack stopped: they need nothing else running.
     // docs/monitoring.md's `down`: the monitoring services go with the stack.
     must(

@@ -548,3 +548,63 @@ fn up_seeds_the_database_with_the_agreed_command_line() {
         "{call}"
     );
 }
+
+/// `UPSTREAM_TRANSPORT=unix`: nginx proxies to each replica's Unix socket (the access log names
+/// it), both replicas take turns, and a killed replica's stale socket is replaced when it
+/// comes back. A value other than tcp or unix is refused before anything starts.
+#[test]
+fn unix_transport_reaches_both_replicas_through_their_sockets_and_survives_a_kill() {
+    let stack = Stack::new(22080);
+    stack.up(&["--profile", "tight-unix"]);
+    let instances: Vec<String> = (0..6)
+        .map(|_| stack.get("/health").header("x-instance").unwrap())
+        .collect();
+    assert!(instances.contains(&"app1".to_owned()) && instances.contains(&"app2".to_owned()));
+    let socket = stack.state.path().join("sock/app1.sock");
+    assert!(socket.exists(), "{}", socket.display());
+
+    let old_pid = stack.service("app1")["pid"].as_u64().unwrap();
+    // SAFETY: plain kill(2) of a process this test's stack started.
+    unsafe {
+        libc::kill(old_pid as i32, libc::SIGKILL);
+    }
+    let killed_at = Instant::now();
+    loop {
+        let new_pid = stack.service("app1")["pid"].as_u64();
+        if new_pid.is_some_and(|p| p != old_pid) && stack.get("/replicas/app1/health").status == 200
+        {
+            break;
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(5),
+            "app1 not back on its socket within 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // nginx flushes its access log every second.
+    std::thread::sleep(Duration::from_millis(1500));
+    let log = read(&stack.state.path().join("logs/access.json"));
+    let upstreams: Vec<&str> = log
+        .lines()
+        .filter_map(|line| line.split("\"upstream_addr\":\"").nth(1))
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|addr| !addr.is_empty())
+        .collect();
+    assert!(!upstreams.is_empty(), "{log}");
+    for addr in &upstreams {
+        assert!(
+            addr.starts_with("unix:"),
+            "nginx used {addr} under unix: {log}"
+        );
+    }
+
+    let bad = tempfile::tempdir().unwrap();
+    let profile = bad.path().join("uds.env");
+    std::fs::write(&profile, "UPSTREAM_TRANSPORT=uds\n").unwrap();
+    Stack::new(22180)
+        .lab()
+        .args(["up", "--profile", profile.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(contains("UPSTREAM_TRANSPORT=\"uds\": expected tcp or unix"));
+}

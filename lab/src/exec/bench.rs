@@ -361,6 +361,7 @@ impl Bench {
                     memory_limit_bytes: s.memory_limit_bytes,
                 })
                 .collect(),
+            upstream_transport: Some(profile.upstream_transport()?),
             seed_customers: sizes.customers,
             seed_disks: sizes.disks,
         });

@@ -19,6 +19,7 @@ use crate::profile::Profile;
 use crate::results::{CeilingPoint, NginxCeilingPoint};
 use crate::stack::ceiling::TrivialNginx;
 use crate::stack::Handle;
+use contract::profile::Transport;
 
 /// The ceilings of one run: the trivial nginx (started on first need) and where files go.
 pub struct Ceilings {
@@ -45,6 +46,16 @@ impl Ceilings {
             self.trivial = Some(TrivialNginx::start(&self.config, &dir)?);
         }
         Ok(self.trivial.as_ref().expect("just started"))
+    }
+
+    /// The trivial nginx's address as the stack's nginx reaches its replicas under `profile`
+    /// (TCP or a Unix socket): its ceiling pays for the same path.
+    fn trivial_upstream(&mut self, profile: &Profile) -> anyhow::Result<String> {
+        let trivial = self.trivial()?;
+        Ok(match profile.upstream_transport()? {
+            Transport::Tcp => trivial.addr.clone(),
+            Transport::Unix => trivial.unix_addr.clone(),
+        })
     }
 
     /// The driver's ceiling at `users`, measured once per concurrency into `points`.
@@ -128,7 +139,7 @@ impl Ceilings {
         }
         let dir = self.run_dir.join("nginx-ceiling").join(&profile.name);
         fs::create_dir_all(&dir)?;
-        let upstream = self.trivial()?.addr.clone();
+        let upstream = self.trivial_upstream(profile)?;
         let proxy = stack.nginx_ceiling(profile, &upstream, &dir)?;
         let urls_file = dir.join("urls.txt");
         fs::write(&urls_file, by_id_urls(sizes, proxy.base_url())?)?;

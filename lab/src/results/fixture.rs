@@ -327,6 +327,7 @@ pub fn run() -> Run {
                     memory_limit_bytes: Some(200 << 20),
                 },
             ],
+            upstream_transport: Some(contract::profile::Transport::Unix),
             seed_customers: 1000,
             seed_disks: 10000,
         }],

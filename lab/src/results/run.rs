@@ -124,6 +124,10 @@ pub struct ProfileRecord {
     pub capped: bool,
     /// Each service's caps as the stack applied them.
     pub services: Vec<ServiceCaps>,
+    /// How nginx reached the replicas (`UPSTREAM_TRANSPORT`); None in runs recorded before
+    /// lab recorded it (all TCP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_transport: Option<contract::profile::Transport>,
     /// Seed sizes the URL files were generated from.
     pub seed_customers: u64,
     /// Number of seeded disks (ids 1..=N).

@@ -44,14 +44,22 @@ pub struct TrivialNginx {
     child: Child,
     /// `127.0.0.1:<port>`.
     pub addr: String,
+    /// `unix:<path>`: the same server on a Unix-domain socket, the upstream of nginx's capped
+    /// ceiling under `UPSTREAM_TRANSPORT=unix` (nginx removes the file when it stops).
+    pub unix_addr: String,
 }
 
 impl TrivialNginx {
     pub fn start(config: &LabConfig, dir: &Path) -> anyhow::Result<Self> {
         fs::create_dir_all(dir.join("tmp"))?;
         let port = free_port()?;
+        // In the temp dir, not the run's folder: a socket's path has at most 107 bytes.
+        let socket =
+            std::env::temp_dir().join(format!("lab-trivial-{}-{port}.sock", std::process::id()));
+        let _ = fs::remove_file(&socket);
         let conf = dir.join("nginx.conf");
         let d = dir.display();
+        let sock = socket.display();
         fs::write(
             &conf,
             format!(
@@ -60,7 +68,7 @@ impl TrivialNginx {
                  worker_processes auto;\nworker_rlimit_nofile 20000;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
                  events {{ worker_connections 8192; }}\n\
                  http {{\n  access_log off;\n  keepalive_requests 1000000;\n  client_body_temp_path {d}/tmp;\n  proxy_temp_path {d}/tmp;\n  fastcgi_temp_path {d}/tmp;\n  uwsgi_temp_path {d}/tmp;\n  scgi_temp_path {d}/tmp;\n\
-                 \x20 server {{\n    listen 127.0.0.1:{port};\n    location / {{ default_type application/json; add_header X-Instance ceiling; return 200 '{DISK_BODY}'; }}\n  }}\n}}\n"
+                 \x20 server {{\n    listen 127.0.0.1:{port};\n    listen unix:{sock};\n    location / {{ default_type application/json; add_header X-Instance ceiling; return 200 '{DISK_BODY}'; }}\n  }}\n}}\n"
             ),
         )?;
         let child = Command::new(config.nginx_command())
@@ -83,6 +91,7 @@ impl TrivialNginx {
         let mut nginx = Self {
             child,
             addr: format!("127.0.0.1:{port}"),
+            unix_addr: format!("unix:{sock}"),
         };
         let base_url = nginx.base_url();
         wait_until_answering(

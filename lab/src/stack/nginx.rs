@@ -168,6 +168,42 @@ mod tests {
         assert!(format!("{err:#}").contains("RATE_LIMIT_RPS"));
     }
 
+    /// Under compose, nginx/lab-env.envsh names the replicas by UPSTREAM_TRANSPORT (lab's
+    /// native plan does the same in Rust); an address a profile sets wins; a bad value stops
+    /// the container with the key's name.
+    #[test]
+    fn the_compose_entrypoint_picks_the_replicas_addresses_by_transport() {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../nginx/lab-env.envsh");
+        let run = |transport: &str, app2: &str| {
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!(". {script} && echo $APP1_ADDR $APP2_ADDR"))
+                .env_clear()
+                .env("UPSTREAM_TRANSPORT", transport)
+                .env("APP1_TCP_ADDR", "app1:8080")
+                .env("APP2_TCP_ADDR", "app2:8080")
+                .env("APP1_UNIX_ADDR", "unix:/run/app1/app.sock")
+                .env("APP2_UNIX_ADDR", "unix:/run/app2/app.sock")
+                .env("APP2_ADDR", app2)
+                .output()
+                .unwrap()
+        };
+        let out = |o: std::process::Output| String::from_utf8(o.stdout).unwrap();
+        assert_eq!(out(run("tcp", "")), "app1:8080 app2:8080\n");
+        assert_eq!(out(run("", "")), "app1:8080 app2:8080\n");
+        assert_eq!(
+            out(run("unix", "")),
+            "unix:/run/app1/app.sock unix:/run/app2/app.sock\n"
+        );
+        assert_eq!(
+            out(run("unix", "app1:8080")),
+            "unix:/run/app1/app.sock app1:8080\n"
+        );
+        let bad = run("uds", "");
+        assert!(!bad.status.success());
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("UPSTREAM_TRANSPORT=uds"));
+    }
+
     /// The compose path derives these values in nginx/lab-env.envsh: both must agree.
     #[test]
     fn derived_values_match_the_compose_entrypoint_script() {

@@ -195,9 +195,18 @@ fn profiles_section(md: &mut String, run: &Run) {
         "CPU cap",
         "CFS period (ms)",
         "memory cap (MB)",
+        "nginx to replicas",
     ]);
     for profile in &run.profiles {
         for service in &profile.services {
+            // The transport is nginx's way to its upstreams: shown on nginx's row.
+            let transport = (service.name == "nginx").then(|| {
+                profile
+                    .upstream_transport
+                    .unwrap_or_default()
+                    .as_str()
+                    .to_owned()
+            });
             table.row([
                 profile.name.clone(),
                 if profile.capped { "yes" } else { "**no**" }.to_owned(),
@@ -209,6 +218,7 @@ fn profiles_section(md: &mut String, run: &Run) {
                         .map(|p| format!("{}", p as f64 / 1000.0)),
                 ),
                 or_dash(service.memory_limit_bytes.map(mb)),
+                or_dash(transport),
             ]);
         }
     }

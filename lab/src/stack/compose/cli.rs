@@ -23,6 +23,8 @@ pub struct ComposeCli {
 impl ComposeCli {
     /// The calls for the stack `profile` and `db` describe, in the project lab's settings name.
     pub fn new(config: &LabConfig, profile: &Profile, db: DbKind) -> anyhow::Result<Self> {
+        // Refused here with the key's name, not by nginx's entrypoint inside its container.
+        profile.upstream_transport()?;
         let user_env = repo_root().join(".env");
         Ok(Self {
             program: program()?,

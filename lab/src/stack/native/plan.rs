@@ -19,8 +19,11 @@ use crate::stack::nginx::{self, Placement};
 use crate::stack::process::CommandSpec;
 use crate::stack::supervisor::{Plan, Probe, ServicePlan, HOLD_DIR};
 use contract::env;
+use contract::profile::Transport;
 
 /// Decides the whole stack: directories, binaries, ports, commands and caps.
+/// Long: one decision after another in the order the stack starts (database, replicas, nginx,
+/// seed); split up, the plan would be read in pieces.
 pub fn plan(config: &LabConfig, opts: &UpOptions, state_dir: &Path) -> anyhow::Result<Plan> {
     let profile = &opts.profile;
     let ports = opts.ports;
@@ -31,7 +34,9 @@ pub fn plan(config: &LabConfig, opts: &UpOptions, state_dir: &Path) -> anyhow::R
     let logs_dir = state_dir.join("logs");
     let nginx_dir = state_dir.join("nginx");
     let run_dir = nginx_dir.join("run");
-    prepare_state_dir(state_dir, &[&logs_dir, &nginx_dir, &run_dir])?;
+    let socket_dir = state_dir.join("sock");
+    prepare_state_dir(state_dir, &[&logs_dir, &nginx_dir, &run_dir, &socket_dir])?;
+    let transport = profile.upstream_transport()?;
 
     let app_bin = app_binary(config)?;
     let nginx_bin = find_tool(
@@ -43,20 +48,31 @@ pub fn plan(config: &LabConfig, opts: &UpOptions, state_dir: &Path) -> anyhow::R
     let (database_url, db_service) = database(config, opts.db, state_dir, ports, db_limits)?;
 
     let mut services: Vec<ServicePlan> = db_service.into_iter().collect();
-    let mut replica_addrs = Vec::new();
+    let mut upstreams = Vec::new();
     for n in 1..=replicas {
         let addr = format!("127.0.0.1:{}", ports.replica_base + n);
-        let replica = replica_service(opts, n, &addr, &app_bin, &database_url, app_limits);
+        let socket = unix_socket_path(&socket_dir, n)?;
+        let replica = replica_service(
+            opts,
+            n,
+            (&addr, &socket),
+            &app_bin,
+            &database_url,
+            app_limits,
+        );
         services.push(replica);
-        replica_addrs.push(addr);
+        upstreams.push(match transport {
+            Transport::Tcp => addr,
+            Transport::Unix => format!("unix:{socket}"),
+        });
     }
 
     let http_addr = format!("127.0.0.1:{}", ports.http);
     let access_log = logs_dir.join("access.json");
     let placement = Placement {
         listen: http_addr.clone(),
-        app1_addr: replica_addrs[0].clone(),
-        app2_addr: replica_addrs.last().cloned().unwrap_or_default(),
+        app1_addr: upstreams[0].clone(),
+        app2_addr: upstreams.last().cloned().unwrap_or_default(),
         run_dir: run_dir.display().to_string(),
         log_dir: logs_dir.display().to_string(),
         error_log: logs_dir.join("nginx-error.log").display().to_string(),
@@ -98,6 +114,28 @@ pub fn plan(config: &LabConfig, opts: &UpOptions, state_dir: &Path) -> anyhow::R
     })
 }
 
+/// Replica `n`'s Unix socket, which it listens on besides its port (nginx uses it under
+/// `UPSTREAM_TRANSPORT=unix`). The kernel takes at most 107 bytes of path.
+fn unix_socket_path(socket_dir: &Path, n: u16) -> anyhow::Result<String> {
+    // Absolute: nginx would read a relative one from its own prefix.
+    let socket_dir = fs::canonicalize(socket_dir)
+        .with_context(|| format!("cannot resolve {}", socket_dir.display()))?;
+    let path = socket_dir
+        .join(format!("app{n}.sock"))
+        .display()
+        .to_string();
+    if path.len() > MAX_SOCKET_PATH {
+        bail!(
+            "the replicas' socket {path} is {} bytes long, over the kernel's {MAX_SOCKET_PATH}: use a shorter --state-dir (LAB_STATE_DIR)",
+            path.len()
+        );
+    }
+    Ok(path)
+}
+
+/// `sizeof(sockaddr_un.sun_path)` less its terminating NUL.
+const MAX_SOCKET_PATH: usize = 107;
+
 /// Creates the state dir and its folders, opens it to the services' users, and removes what
 /// a previous stack left in it (its events, its `stack.json`, its held folder).
 fn prepare_state_dir(state_dir: &Path, subdirs: &[&Path]) -> anyhow::Result<()> {
@@ -113,12 +151,12 @@ fn prepare_state_dir(state_dir: &Path, subdirs: &[&Path]) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Replica `n` (`app{n}`) on `addr`: the app binary with the profile's workers and pool size,
+/// Replica `n` (`app{n}`) on `addr` and the Unix socket `socket`: the app binary with the profile's workers and pool size,
 /// ready once its health route answers.
 fn replica_service(
     opts: &UpOptions,
     n: u16,
-    addr: &str,
+    (addr, socket): (&str, &str),
     app_bin: &Path,
     database_url: &str,
     limits: Limits,
@@ -129,6 +167,7 @@ fn replica_service(
     command.env = BTreeMap::from([
         (env::DATABASE_URL.into(), database_url.to_owned()),
         (env::APP_LISTEN.into(), addr.to_owned()),
+        (env::APP_UNIX_SOCKET.into(), socket.to_owned()),
         (env::INSTANCE_NAME.into(), name.clone()),
         (
             env::APP_WORKERS.into(),
