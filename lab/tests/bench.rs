@@ -322,12 +322,17 @@ impl TestStack {
 
     /// The run.json of the run whose folder ends with `-<label>`.
     fn run_json_labelled(&self, label: &str) -> Value {
-        let dir = std::fs::read_dir(self.path("results"))
+        let dir = self.run_dir_labelled(label);
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap()
+    }
+
+    /// The folder of the run whose name ends with `-<label>`.
+    fn run_dir_labelled(&self, label: &str) -> PathBuf {
+        std::fs::read_dir(self.path("results"))
             .unwrap()
             .map(|e| e.unwrap().path())
             .find(|p| p.to_string_lossy().ends_with(&format!("-{label}")))
-            .unwrap_or_else(|| panic!("no run labelled {label}"));
-        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap()
+            .unwrap_or_else(|| panic!("no run labelled {label}"))
     }
 }
 
@@ -479,6 +484,11 @@ fn rate_limited_and_server_errors_are_split_and_gate_the_exit_code() {
         let run = stack.run_json_labelled(driver);
         let step = &run["steps"][0];
         assert_eq!(step["driver"], driver);
+        // The run records the siegerc siege read, and only when siege ran.
+        assert_eq!(
+            stack.run_dir_labelled(driver).join("siegerc").is_file(),
+            driver == "siege"
+        );
         let nginx = &step["nginx"];
         let answered = f(&nginx["requests"]) - f(&nginx["status_499"]);
         assert!(answered > 200.0, "{nginx}");
@@ -559,10 +569,13 @@ fn a_small_matrix_writes_results_plots_and_redraws_and_compares() {
         "samples.csv",
         "report.md",
         "report.html",
-        "siegerc",
     ] {
         assert!(run_dir.join(file).is_file(), "{file}");
     }
+    assert!(
+        !run_dir.join("siegerc").exists(),
+        "lab's own client reads no siegerc: none is recorded"
+    );
     for stem in [
         "throughput",
         "latency",

@@ -20,7 +20,7 @@ use crate::export;
 use crate::interrupt;
 use crate::load::urls::{Scenario, SeedSizes};
 use crate::plan::levels::{Levels, Offered, Rates};
-use crate::plan::{BenchPlan, ScenarioSource};
+use crate::plan::{BenchPlan, DriverKind, ScenarioSource};
 use crate::plot;
 use crate::profile::{self, Profile};
 use crate::results::{ProfileRecord, Run, ServiceCaps, Settings, Step, Versions, SCHEMA_VERSION};
@@ -65,7 +65,11 @@ fn go(
     run_dir: PathBuf,
     run: Run,
 ) -> anyhow::Result<(Finished, anyhow::Result<()>)> {
-    let rc = siege::write_rc(&profile::repo_root(), &run_dir)?;
+    // siege reads its siegerc from the run folder, which records it; lab's own client has none.
+    let rc = match plan.driver {
+        DriverKind::Siege => siege::write_rc(&profile::repo_root(), &run_dir)?,
+        DriverKind::Lab => run_dir.join("siegerc"),
+    };
     interrupt::catch();
     eprintln!("lab bench: results in {}", run_dir.display());
     // The samples' clock goes on from where a resumed run stopped.
