@@ -355,6 +355,51 @@ fn read_load(
     })
 }
 
+/// Reads for `load_secs` from 4 clients; `settle_secs` in, `service`'s process dies of SIGKILL.
+/// No read may fail (nginx passes it to the other replica), and the engine restarts the
+/// container, which serves through nginx again within a minute. A crash, not `docker kill`:
+/// the engine treats its own kill as a manual stop and does not restart the container.
+fn kill_under_load(stack: &Stack, service: &str, load_secs: u64, settle_secs: u64) {
+    let port = stack.port;
+    let restarts_before = stack.container(service)["RestartCount"].as_u64().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = read_load(port, load_secs, stop.clone());
+    thread::sleep(Duration::from_secs(settle_secs));
+    let pid = stack.container(service)["State"]["Pid"].as_i64().unwrap();
+    assert!(pid > 0, "{service} runs");
+    assert_eq!(
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) },
+        0,
+        "kill -9 {pid}"
+    );
+    let (reads, failed) = load.join().unwrap();
+    assert!(reads > 100, "the load ran: {reads} reads");
+    assert!(
+        failed.is_empty(),
+        "{} of {reads} reads failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = stack.container(service);
+        let back = state["State"]["Running"] == true
+            && state["RestartCount"].as_u64().unwrap() > restarts_before
+            && (0..4)
+                .any(|_| get(port, "/health").header("X-Instance").as_deref() == Some(service));
+        if back {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{service} is not serving again: {}",
+            state["State"]
+        );
+        thread::sleep(Duration::from_secs(1));
+    }
+    drop(stop);
+}
+
 #[test]
 fn the_readme_docker_walk_through_works_on_a_real_engine_and_measures_every_container() {
     engine_answers();
@@ -641,44 +686,7 @@ fn the_readme_docker_walk_through_works_on_a_real_engine_and_measures_every_cont
     );
 
     // A replica killed under load: no read is lost, and it comes back.
-    let restarts_before = stack.container("app1")["RestartCount"].as_u64().unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = read_load(port, 12, stop.clone());
-    thread::sleep(Duration::from_secs(3));
-    // A crash, not `docker kill`: the engine treats its own kill as a manual stop and does
-    // not restart the container; a process that dies of SIGKILL is restarted.
-    let pid = stack.container("app1")["State"]["Pid"].as_i64().unwrap();
-    assert!(pid > 0, "app1 runs");
-    assert_eq!(
-        unsafe { libc::kill(pid as i32, libc::SIGKILL) },
-        0,
-        "kill -9 {pid}"
-    );
-    let (reads, failed) = load.join().unwrap();
-    assert!(reads > 100, "the load ran: {reads} reads");
-    assert!(
-        failed.is_empty(),
-        "{} of {reads} reads failed: {:?}",
-        failed.len(),
-        &failed[..failed.len().min(5)]
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let app1 = stack.container("app1");
-        let back = app1["State"]["Running"] == true
-            && app1["RestartCount"].as_u64().unwrap() > restarts_before
-            && (0..4).any(|_| get(port, "/health").header("X-Instance").as_deref() == Some("app1"));
-        if back {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "app1 is not serving again: {}",
-            app1["State"]
-        );
-        thread::sleep(Duration::from_secs(1));
-    }
-    drop(stop);
+    kill_under_load(&stack, "app1", 12, 3);
 
     // UPSTREAM_TRANSPORT=unix (tight-unix): `up` again recreates nginx alone, which now names
     // each replica's socket in its shared volume; the replicas take turns through them, and a
@@ -710,35 +718,7 @@ fn the_readme_docker_walk_through_works_on_a_real_engine_and_measures_every_cont
         instances.iter().any(|i| i == "app1") && instances.iter().any(|i| i == "app2"),
         "both replicas answer through their sockets: {instances:?}"
     );
-    let restarts_before = stack.container("app2")["RestartCount"].as_u64().unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = read_load(port, 8, stop.clone());
-    thread::sleep(Duration::from_secs(2));
-    let pid = stack.container("app2")["State"]["Pid"].as_i64().unwrap();
-    assert_eq!(
-        unsafe { libc::kill(pid as i32, libc::SIGKILL) },
-        0,
-        "kill -9 {pid}"
-    );
-    let (reads, failed) = load.join().unwrap();
-    assert!(reads > 100, "the load ran: {reads} reads");
-    assert!(
-        failed.is_empty(),
-        "{} of {reads} reads failed over the sockets: {:?}",
-        failed.len(),
-        &failed[..failed.len().min(5)]
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !(stack.container("app2")["RestartCount"].as_u64().unwrap() > restarts_before
-        && (0..4).any(|_| get(port, "/health").header("X-Instance").as_deref() == Some("app2")))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "app2 is not serving on its socket again"
-        );
-        thread::sleep(Duration::from_secs(1));
-    }
-    drop(stop);
+    kill_under_load(&stack, "app2", 8, 2);
 
     // report and compare with the stack stopped: they need nothing else running.
     // docs/monitoring.md's `down`: the monitoring services go with the stack.
