@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::client_path::ClientChoice;
 use clap::Args;
 
 /// Everything lab takes from its environment.
@@ -118,6 +119,18 @@ pub struct LabConfig {
         value_name = "TOKEN"
     )]
     pub stress_token: Option<String>,
+    /// Under compose from the host, how lab's client reaches nginx: `auto` (nginx's address on
+    /// the stack's network when this host reaches it, as on a Linux engine, else the published
+    /// port), `bridge` (that address, or an error) or `published` (127.0.0.1:LAB_HTTP_PORT,
+    /// through Docker's docker-proxy on a Linux engine). Recorded in run.json.
+    #[arg(
+        long,
+        env = "LAB_CLIENT_PATH",
+        global = true,
+        value_enum,
+        default_value_t = ClientChoice::Auto
+    )]
+    pub client_path: ClientChoice,
     /// Inside the lab container: the stack's nginx URL (compose.yaml sets it); lab then
     /// benches the running compose stack instead of starting one.
     #[arg(long, env = "LAB_BASE_URL", global = true, value_name = "URL")]

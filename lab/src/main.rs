@@ -5,6 +5,7 @@
 //! stack's handle), `sample`, `load` → `results`; `export` and `plot` read results only.
 
 mod cli;
+mod client_path;
 mod commands;
 mod config;
 mod console;

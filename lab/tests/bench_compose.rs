@@ -119,6 +119,26 @@ fn a_compose_bench_measures_nginxs_capped_ceiling_in_the_same_run_and_removes_it
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("run.json")).unwrap()).unwrap();
     assert_eq!(run["settings"]["runtime"], "compose");
 
+    // lab's client went to nginx's address on the project's network (no docker-proxy) on a
+    // Linux engine; Docker Desktop routes no container address to the host (published port).
+    let profile = &run["profiles"][0];
+    let desktop = Command::new("docker")
+        .args(["info", "--format", "{{.OperatingSystem}}"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("Docker Desktop"));
+    let url = profile["base_url"].as_str().unwrap();
+    if desktop {
+        assert_eq!(profile["client_path"], "published", "{profile:#}");
+        assert_eq!(url, format!("http://127.0.0.1:{port}"));
+    } else {
+        assert_eq!(profile["client_path"], "bridge", "{profile:#}");
+        let addr: std::net::SocketAddrV4 = url.trim_start_matches("http://").parse().unwrap();
+        assert!(
+            addr.ip().is_private() && addr.port() == 8080,
+            "nginx's own address and port on the stack's network: {url}"
+        );
+    }
+
     // The ceiling: one point, for this profile and concurrency, under the profile's cap (as
     // the engine applied it), with nginx's CPU read from its container.
     let points = run["nginx_ceiling"].as_array().unwrap();
@@ -147,7 +167,13 @@ fn a_compose_bench_measures_nginxs_capped_ceiling_in_the_same_run_and_removes_it
     // Each container's CPU is over the load's own seconds: the engine's readings wait for
     // its once-a-second collector, and dividing by their span counted idle seconds as load
     // (nginx pinned at its cap read as 80% of it).
-    let load_secs = number(&step["wall_secs"]);
+    // The load's seconds as lab counts them: the driver's own time sending and answering
+    // (at least the step's), never more than its process's wall time, which also holds its
+    // start-up and exit (a second more on a busy machine).
+    let client = &step["client"];
+    let load_secs = number(&client["active_secs"])
+        .max(number(&client["load_secs"]))
+        .min(number(&step["wall_secs"]));
     for service in step["services"].as_array().unwrap() {
         let (cores, seconds) = (
             number(&service["cpu_cores"]),
@@ -166,6 +192,7 @@ fn a_compose_bench_measures_nginxs_capped_ceiling_in_the_same_run_and_removes_it
     }
     let md = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
     assert!(md.contains("## nginx's capped ceiling"), "{md}");
+    assert!(md.contains("The load reached nginx through"), "{md}");
     assert!(md.contains("% of nginx's ceiling"), "{md}");
 
     // Gone once measured, and the bench took the stack down.

@@ -25,12 +25,23 @@ pub fn up(config: &LabConfig, args: UpArgs) -> anyhow::Result<()> {
     print!("{}", table(&info));
     println!(
         "stack ready: {} (profile {}, db {:?}, {:?}); access log {}",
-        info.base_url,
+        info.published_url.as_deref().unwrap_or(&info.base_url),
         info.profile,
         info.db,
         info.runtime,
         info.access_log.display()
     );
+    if info
+        .published_url
+        .as_deref()
+        .is_some_and(|p| p != info.base_url)
+    {
+        println!(
+            "lab's client uses {}: {} (LAB_CLIENT_PATH)",
+            info.base_url,
+            info.client_path.map_or("", |p| p.describe())
+        );
+    }
     Ok(())
 }
 

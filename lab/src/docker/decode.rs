@@ -94,6 +94,21 @@ pub(super) struct RawInspect {
     pub(super) state: Option<RawState>,
     pub(super) host_config: Option<RawHostConfig>,
     pub(super) config: Option<RawConfig>,
+    pub(super) network_settings: Option<RawNetworkSettings>,
+}
+
+/// `NetworkSettings`: the container's address on each network it joined.
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "PascalCase")]
+pub(super) struct RawNetworkSettings {
+    pub(super) networks: Option<BTreeMap<String, RawEndpoint>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "PascalCase")]
+pub(super) struct RawEndpoint {
+    #[serde(rename = "IPAddress")]
+    pub(super) ip_address: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -166,7 +181,18 @@ pub(super) fn state_from(body: &[u8]) -> anyhow::Result<ContainerState> {
             .filter(|&m| m > 0),
         labels: config.labels.unwrap_or_default(),
         env: config.env.unwrap_or_default(),
+        ip_addresses: ip_addresses(raw.network_settings),
     })
+}
+
+/// The container's IPv4 address on each network, by network name (none under
+/// `network_mode: host` or before it starts).
+fn ip_addresses(settings: Option<RawNetworkSettings>) -> Vec<String> {
+    let networks = settings.and_then(|s| s.networks).unwrap_or_default();
+    networks
+        .into_values()
+        .filter_map(|endpoint| endpoint.ip_address.filter(|ip| !ip.is_empty()))
+        .collect()
 }
 
 #[derive(Deserialize, Default)]

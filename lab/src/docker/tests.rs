@@ -319,6 +319,22 @@ fn the_running_inspect_fixture_gives_half_a_core_and_100_mb() {
     assert!(state.labels.is_empty());
     assert!(state.env.is_empty());
     assert_eq!(state.project(), None);
+    assert_eq!(state.ip_addresses, ["172.17.0.2"]);
+}
+
+#[test]
+fn addresses_come_in_network_name_order_and_a_host_network_container_has_none() {
+    let body = br#"{"Id":"x","NetworkSettings":{"Networks":{"b_net":{"IPAddress":"172.18.0.4"},"a_net":{"IPAddress":"172.19.0.2"}}}}"#;
+    assert_eq!(
+        state_from(body).unwrap().ip_addresses,
+        ["172.19.0.2", "172.18.0.4"]
+    );
+    let body = br#"{"Id":"x","NetworkSettings":{"Networks":{"host":{"IPAddress":""}}}}"#;
+    assert!(state_from(body).unwrap().ip_addresses.is_empty());
+    assert!(state_from(br#"{"Id":"x"}"#)
+        .unwrap()
+        .ip_addresses
+        .is_empty());
 }
 
 #[test]

@@ -89,6 +89,10 @@ pub struct ContainerState {
     /// `Config.Env`, `KEY=value` strings. Holds secrets, so it is never serialized.
     #[serde(default, skip_serializing)]
     pub env: Vec<String>,
+    /// `NetworkSettings.Networks.*.IPAddress`: its address on each network it joined, in the
+    /// order of the networks' names; empty under `network_mode: host` or when stopped.
+    #[serde(default)]
+    pub ip_addresses: Vec<String>,
 }
 
 /// One sample of a container's counters, from `GET /containers/{id}/stats` (one-shot).

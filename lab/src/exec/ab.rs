@@ -105,6 +105,7 @@ fn side_config(config: &LabConfig, variant: &Variant) -> anyhow::Result<LabConfi
     match variant {
         Variant::App(path) => config.app_bin = Some(path.clone()),
         Variant::NginxConf(path) => config.nginx_conf = Some(path.clone()),
+        Variant::Client(choice) => config.client_path = *choice,
         Variant::Git(rev) => {
             let (app, tree) = build_revision(rev)?;
             config.app_bin = Some(app);

@@ -366,6 +366,7 @@ impl Bench {
                 })
                 .collect(),
             upstream_transport: Some(profile.upstream_transport()?),
+            client_path: stack.client_path,
             seed_customers: sizes.customers,
             seed_disks: sizes.disks,
         });

@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 
 use super::bench::{BenchPlan, BenchRequest};
 use super::driver::DriverKind;
+use crate::client_path::ClientChoice;
 use crate::plan::levels::Offered;
 use crate::results::stats::MIN_RUNS_PER_SIDE;
 use crate::results::Arrivals;
@@ -29,17 +30,19 @@ pub enum Variant {
     Git(String),
     /// This app binary (native runtime).
     App(PathBuf),
+    /// How lab's client reaches nginx under compose (`LAB_CLIENT_PATH`).
+    Client(ClientChoice),
 }
 
 impl Variant {
     /// `profile:tight`, `nginx:PATH`, `scenario:read`, `runtime:compose`, `git:REV`,
-    /// `app:PATH`, or `base`.
+    /// `app:PATH`, `client:bridge|published`, or `base`.
     pub fn parse(text: &str) -> anyhow::Result<Self> {
         if text == "base" {
             return Ok(Variant::Base);
         }
         let Some((kind, value)) = text.split_once(':').filter(|(_, v)| !v.is_empty()) else {
-            bail!("{text:?}: a side is KIND:VALUE (profile:tight, nginx:PATH, scenario:read, runtime:compose, git:REV, app:PATH) or base");
+            bail!("{text:?}: a side is KIND:VALUE (profile:tight, nginx:PATH, scenario:read, runtime:compose, git:REV, app:PATH, client:published) or base");
         };
         Ok(match kind {
             "profile" => Variant::Profile(value.to_owned()),
@@ -64,7 +67,12 @@ impl Variant {
                 }
                 Variant::App(path.canonicalize()?)
             }
-            other => bail!("{text:?}: {other:?} is not a kind of side (profile, nginx, scenario, runtime, git, app)"),
+            "client" => Variant::Client(match value {
+                "bridge" => ClientChoice::Bridge,
+                "published" => ClientChoice::Published,
+                other => bail!("{text:?}: client {other:?} is bridge or published (how lab's client reaches nginx under compose)"),
+            }),
+            other => bail!("{text:?}: {other:?} is not a kind of side (profile, nginx, scenario, runtime, git, app, client)"),
         })
     }
 
@@ -78,6 +86,7 @@ impl Variant {
             Variant::Runtime(r) => format!("runtime {r}"),
             Variant::Git(rev) => format!("the app at git {rev}"),
             Variant::App(p) => format!("the app binary {}", p.display()),
+            Variant::Client(c) => format!("client path {c}"),
         }
     }
 
@@ -213,6 +222,12 @@ impl AbPlan {
                     side.describe()
                 );
             }
+            if matches!(side, Variant::Client(_)) && request.runtime != RuntimeKind::Compose {
+                bail!(
+                    "{}: the client's path is a choice under compose only (natively nginx is on a loopback port): add --runtime compose",
+                    side.describe()
+                );
+            }
         }
         let offered = match (request.users, request.rate) {
             (Some(_), Some(_)) => {
@@ -290,7 +305,7 @@ pub fn side_request(base: &BenchRequest, variant: &Variant, label: &str) -> Benc
         Variant::App(path) => {
             request.state_dir = own_state_dir(base, "app", &path.display().to_string())
         }
-        Variant::Base | Variant::NginxConf(_) => {}
+        Variant::Base | Variant::NginxConf(_) | Variant::Client(_) => {}
     }
     request
 }
@@ -348,7 +363,42 @@ mod tests {
         assert!(Variant::parse("tight").is_err());
         assert!(Variant::parse("nginx:/no/such/file").is_err());
         assert!(Variant::parse("runtime:k8s").is_err());
+        assert_eq!(
+            Variant::parse("client:published").unwrap(),
+            Variant::Client(ClientChoice::Published)
+        );
+        assert!(Variant::parse("client:auto").is_err());
         assert!(Variant::parse("colour:red").is_err());
+    }
+
+    #[test]
+    fn a_client_path_side_needs_compose_and_a_binary_side_needs_native() {
+        let request = |b: &str, runtime| AbRequest {
+            a: "base".into(),
+            b: b.into(),
+            rounds: 5,
+            aa: false,
+            profile: "tight".into(),
+            scenario: "read".into(),
+            db: DbKind::Postgres,
+            runtime,
+            users: Some(50),
+            rate: None,
+            arrivals: Arrivals::Constant,
+            driver: DriverKind::Lab,
+            step_secs: 10,
+            warmup_secs: 3,
+            label: "ab".into(),
+            results: "results".into(),
+            state_dir: ".lab/stack".into(),
+        };
+        let err = AbPlan::new(request("client:published", RuntimeKind::Native)).unwrap_err();
+        assert!(format!("{err:#}").contains("--runtime compose"), "{err:#}");
+        let plan = AbPlan::new(request("client:published", RuntimeKind::Compose)).unwrap();
+        assert_eq!(plan.b, Variant::Client(ClientChoice::Published));
+        let app = std::env::current_exe().unwrap().display().to_string();
+        let err = AbPlan::new(request(&format!("app:{app}"), RuntimeKind::Compose)).unwrap_err();
+        assert!(format!("{err:#}").contains("--runtime native"), "{err:#}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use super::reference::drift;
 use super::run::Run;
 use super::stats::{self, Direction, MIN_RUNS_PER_SIDE};
 use super::step::Step;
+use crate::client_path::ClientPath;
 
 /// Which way is better for a figure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -287,6 +288,7 @@ fn machine_differences(runs: &[(Run, &Path)], baseline_run: usize) -> Vec<String
         if let (Some(a), Some(b)) = (&base.reference, &run.reference) {
             found.extend(drift(a, b));
         }
+        found.extend(client_path_difference(base, run));
         if !found.is_empty() {
             out.push(format!(
                 "{} against {}: {}",
@@ -299,9 +301,46 @@ fn machine_differences(runs: &[(Run, &Path)], baseline_run: usize) -> Vec<String
     out
 }
 
+/// The way the load reached nginx, when two compose runs differ in it: a difference of the
+/// measurement, not of the stack (docs/results.md, "The client's path into compose"). Runs
+/// recorded before lab said are read from their URL (a loopback URL was the published port).
+fn client_path_difference(a: &Run, b: &Run) -> Option<String> {
+    let path = |run: &Run| {
+        let profile = run.profiles.first()?;
+        (run.settings.runtime == "compose").then(|| {
+            profile
+                .client_path
+                .unwrap_or_else(|| ClientPath::of_attached_url(&profile.base_url))
+        })
+    };
+    let (from, to) = (path(a)?, path(b)?);
+    (from != to).then(|| {
+        format!(
+            "the load reached nginx through {} against {}",
+            to.describe(),
+            from.describe()
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compose_runs_that_reached_nginx_differently_are_named_and_native_ones_never() {
+        let mut a = crate::results::fixture::run();
+        a.settings.runtime = "compose".into();
+        a.profiles[0].client_path = None;
+        a.profiles[0].base_url = "http://127.0.0.1:8080".into();
+        let mut b = a.clone();
+        assert_eq!(client_path_difference(&a, &b), None);
+        b.profiles[0].client_path = Some(ClientPath::Bridge);
+        let found = client_path_difference(&a, &b).unwrap();
+        assert!(found.contains("docker-proxy"), "{found}");
+        a.settings.runtime = "native".into();
+        assert_eq!(client_path_difference(&a, &b), None);
+    }
 
     #[test]
     fn five_runs_a_side_give_a_verdict_and_fewer_give_none() {

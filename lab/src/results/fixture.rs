@@ -328,6 +328,7 @@ pub fn run() -> Run {
                 },
             ],
             upstream_transport: Some(contract::profile::Transport::Unix),
+            client_path: Some(crate::client_path::ClientPath::Loopback),
             seed_customers: 1000,
             seed_disks: 10000,
         }],

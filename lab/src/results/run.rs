@@ -128,6 +128,10 @@ pub struct ProfileRecord {
     /// lab recorded it (all TCP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_transport: Option<contract::profile::Transport>,
+    /// Which way the load reached nginx (`LAB_CLIENT_PATH` under compose); None in runs
+    /// recorded before lab said (native: loopback; compose from the host: the published port).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_path: Option<crate::client_path::ClientPath>,
     /// Seed sizes the URL files were generated from.
     pub seed_customers: u64,
     /// Number of seeded disks (ids 1..=N).

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::client_path::ClientPath;
 use crate::config::{Ports, SeedPlan};
 use crate::profile::Profile;
 use contract::{DbKind, RuntimeKind, StackState};
@@ -62,8 +63,15 @@ pub struct StackInfo {
     #[serde(default)]
     pub profile_path: Option<PathBuf>,
     pub db: DbKind,
-    /// Base URL of nginx, e.g. `http://127.0.0.1:8080`.
+    /// Base URL of nginx lab's client uses, e.g. `http://127.0.0.1:8080` (native) or nginx's
+    /// address on the stack's network (compose from a Linux host: `client_path`).
     pub base_url: String,
+    /// Which way that URL goes; None in stacks recorded before lab said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_path: Option<ClientPath>,
+    /// Compose: where nginx is published on the host (for people and their tools); None natively.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_url: Option<String>,
     /// nginx's JSON access log (one JSON object per line; see nginx.conf's `log_format lab`).
     pub access_log: PathBuf,
     /// False when cgroups could not be written and the run is uncapped.
@@ -106,6 +114,8 @@ impl StackInfo {
             error: None,
             events_log: None,
             warnings: Vec::new(),
+            client_path: (runtime == RuntimeKind::Native).then_some(ClientPath::Loopback),
+            published_url: None,
         }
     }
 }

@@ -191,6 +191,8 @@ impl Supervisor {
             error: None,
             events_log: Some(events_log.clone()),
             warnings: Vec::new(),
+            client_path: Some(crate::client_path::ClientPath::Loopback),
+            published_url: None,
         };
         Self {
             state_dir: state_dir.to_path_buf(),

@@ -114,6 +114,18 @@ fn header_section(md: &mut String, run: &Run) {
         s.warmup_secs,
         if s.ramp { ", ramp mode (users double until an SLO breaks)" } else { "" }
     );
+    // One runtime and one lab setting per run: the first profile says for all.
+    if let Some((path, url)) = run
+        .profiles
+        .iter()
+        .find_map(|p| p.client_path.map(|c| (c, &p.base_url)))
+    {
+        let _ = writeln!(
+            md,
+            "The load reached nginx through {} (`{url}`).\n",
+            path.describe()
+        );
+    }
 }
 
 /// The machine and tool versions, and the Docker engine when the stack ran under compose.

@@ -7,6 +7,7 @@ use anyhow::anyhow;
 
 use super::cli::ComposeCli;
 use super::services::pick;
+use crate::client_path::{self, ClientChoice, ClientPath};
 use crate::docker::Engine;
 use crate::stack::ceiling::{free_port, CappedNginx};
 
@@ -19,15 +20,22 @@ pub struct ComposeCeiling {
     cli: ComposeCli,
     engine: Engine,
     container: String,
-    /// `http://127.0.0.1:<port>`: the capped nginx, published like the stack's.
+    /// The capped nginx, reached the way the stack's nginx is (`path`): published like the
+    /// stack's (`http://127.0.0.1:<port>`) or at its address on the project's network.
     base_url: String,
     /// The CPU cap the engine applied to it, in cores.
     cpu_limit_cores: Option<f64>,
 }
 
 impl ComposeCeiling {
-    /// Starts both services in `project` with the stack's compose calls (`cli`).
-    pub fn start(cli: &ComposeCli, engine: Engine, project: &str) -> anyhow::Result<Self> {
+    /// Starts both services in `project` with the stack's compose calls (`cli`), reached the
+    /// way lab's client reaches the stack's nginx (`path`), so the two compare.
+    pub fn start(
+        cli: &ComposeCli,
+        engine: Engine,
+        project: &str,
+        path: ClientPath,
+    ) -> anyhow::Result<Self> {
         let port = free_port()?;
         let mut ceiling = ComposeCeiling {
             cli: cli.clone().with_env("LAB_CEILING_PORT", port.to_string()),
@@ -52,9 +60,27 @@ impl ComposeCeiling {
         let state = ceiling.engine.inspect(&container.id)?;
         ceiling.container = state.id;
         ceiling.cpu_limit_cores = state.cpu_limit_cores;
+        if path == ClientPath::Bridge {
+            let published = std::mem::take(&mut ceiling.base_url);
+            let choice = ClientChoice::Bridge;
+            (ceiling.base_url, _) =
+                client_path::choose(choice, &published, &state.ip_addresses, nginx_answers)?;
+        }
         crate::stack::process::wait_for_nginx(&ceiling.base_url)?;
         Ok(ceiling)
     }
+}
+
+/// True when nginx's health route answers 200 at `url` within the bridge probe's time-out:
+/// how the stack's nginx and the ceiling's are found on their network (client_path.rs).
+pub(super) fn nginx_answers(url: &str) -> bool {
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let answer = crate::stack::process::http_get(
+        addr,
+        contract::routes::NGINX_HEALTH,
+        client_path::BRIDGE_PROBE_TIMEOUT,
+    );
+    matches!(answer, Ok(200))
 }
 
 impl CappedNginx for ComposeCeiling {

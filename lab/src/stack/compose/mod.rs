@@ -15,13 +15,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{anyhow, bail, Context};
 
-use self::ceiling::{ComposeCeiling, CEILING_PROFILE};
+use self::ceiling::{nginx_answers, ComposeCeiling, CEILING_PROFILE};
 use self::cli::ComposeCli;
 use self::services::{project_of, running_db, services, unmeasured_warning, PROJECT_LABEL};
 use super::ceiling::CappedNginx;
 use super::handle::{Attached, Handle, Runtime, Stack, StackEvent};
 use super::info::{save_info, ServiceInfo, StackInfo, UpOptions, STACK_FILE};
 use super::process;
+use crate::client_path::{self, ClientChoice, ClientPath};
 use crate::config::LabConfig;
 use crate::profile::{repo_root, Profile};
 use contract::{DbKind, RuntimeKind, StackState};
@@ -77,6 +78,7 @@ impl Runtime for ComposeRuntime {
             .clone()
             .unwrap_or_else(|| repo_root().join(".lab/compose-logs"));
         stack.info = self.found(opts, opts.db, base_url, log_dir.join("access.json"), false)?;
+        self.choose_client(&mut stack.info)?;
         save_info(&opts.state_dir, &stack.info)?;
         Ok(Stack::owned(Box::new(stack)))
     }
@@ -110,8 +112,45 @@ impl ComposeRuntime {
             config.container_access_log(),
             true,
         )?;
+        let info = StackInfo {
+            client_path: Some(ClientPath::of_attached_url(url)),
+            ..info
+        };
         save_info(&opts.state_dir, &info)?;
         Ok(info)
+    }
+
+    /// Points lab's client at nginx the way `LAB_CLIENT_PATH` asks: nginx's address on the
+    /// stack's network when the host reaches it, else the published port (client_path.rs).
+    fn choose_client(&self, info: &mut StackInfo) -> anyhow::Result<()> {
+        let published = std::mem::take(&mut info.base_url);
+        let choice = self.config.client_path;
+        let addresses = match choice {
+            ClientChoice::Published => Vec::new(),
+            ClientChoice::Auto | ClientChoice::Bridge => self.nginx_addresses(info),
+        };
+        let (url, path) = client_path::choose(choice, &published, &addresses, nginx_answers)?;
+        info.base_url = url;
+        info.client_path = Some(path);
+        info.published_url = Some(published);
+        Ok(())
+    }
+
+    /// nginx's container's addresses on its networks, as the engine reports them.
+    fn nginx_addresses(&self, info: &StackInfo) -> Vec<String> {
+        let Some(id) = info
+            .services
+            .iter()
+            .find(|s| s.name == "nginx")
+            .and_then(|s| s.container.as_deref())
+        else {
+            return Vec::new();
+        };
+        self.config
+            .engine()
+            .and_then(|engine| engine.inspect(id))
+            .map(|state| state.ip_addresses)
+            .unwrap_or_default()
     }
 
     /// The stack's record once nginx answers: every service found through the engine.
@@ -313,10 +352,12 @@ impl Handle for ComposeStack {
     ) -> anyhow::Result<Box<dyn CappedNginx>> {
         let cli = ComposeCli::new(&self.config, profile, self.info.db)?;
         let project = project_name(&self.config, false, profile, self.info.db)?;
+        let path = self.info.client_path.unwrap_or(ClientPath::Published);
         Ok(Box::new(ComposeCeiling::start(
             &cli,
             self.engine()?,
             &project,
+            path,
         )?))
     }
 
@@ -426,6 +467,8 @@ mod tests {
             error: None,
             events_log: None,
             warnings: Vec::new(),
+            client_path: None,
+            published_url: None,
         };
         let profile = recorded_profile(&info).unwrap();
         assert_eq!(
