@@ -298,30 +298,36 @@ fn tight_stack_alternates_replicas_under_the_profile_caps_and_down_leaves_nothin
         .stdout(contains("nothing running"));
 }
 
-#[test]
-fn a_killed_replica_is_back_within_five_seconds_and_serves_again() {
-    let stack = Stack::new(21280);
-    stack.up(&["--profile", "tight"]);
-    let old_pid = stack.service("app1")["pid"].as_u64().unwrap();
+/// SIGKILLs `replica` and waits until the supervisor has it running again under a new PID and
+/// it answers through nginx (on whatever transport the profile gives nginx), within 5 s.
+/// Returns the killed PID.
+fn kill_and_wait_back(stack: &Stack, replica: &str) -> u64 {
+    let old_pid = stack.service(replica)["pid"].as_u64().unwrap();
     // SAFETY: plain kill(2) of a process this test's stack started.
     unsafe {
         libc::kill(old_pid as i32, libc::SIGKILL);
     }
     let killed_at = Instant::now();
+    let health = format!("/replicas/{replica}/health");
     loop {
-        let service = stack.service("app1");
-        let new_pid = service["pid"].as_u64();
-        if new_pid.is_some_and(|p| p != old_pid) && stack.get("/replicas/app1/health").status == 200
-        {
-            assert_eq!(service["restarts"], 1);
-            break;
+        let new_pid = stack.service(replica)["pid"].as_u64();
+        if new_pid.is_some_and(|p| p != old_pid) && stack.get(&health).status == 200 {
+            return old_pid;
         }
         assert!(
             killed_at.elapsed() < Duration::from_secs(5),
-            "app1 not back within 5 s"
+            "{replica} not back within 5 s"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn a_killed_replica_is_back_within_five_seconds_and_serves_again() {
+    let stack = Stack::new(21280);
+    stack.up(&["--profile", "tight"]);
+    let old_pid = kill_and_wait_back(&stack, "app1");
+    assert_eq!(stack.service("app1")["restarts"], 1);
     assert!(!pid_alive(old_pid));
     let events = std::fs::read_to_string(stack.state.path().join("events.jsonl")).unwrap();
     assert!(
@@ -563,24 +569,7 @@ fn unix_transport_reaches_both_replicas_through_their_sockets_and_survives_a_kil
     let socket = stack.state.path().join("sock/app1.sock");
     assert!(socket.exists(), "{}", socket.display());
 
-    let old_pid = stack.service("app1")["pid"].as_u64().unwrap();
-    // SAFETY: plain kill(2) of a process this test's stack started.
-    unsafe {
-        libc::kill(old_pid as i32, libc::SIGKILL);
-    }
-    let killed_at = Instant::now();
-    loop {
-        let new_pid = stack.service("app1")["pid"].as_u64();
-        if new_pid.is_some_and(|p| p != old_pid) && stack.get("/replicas/app1/health").status == 200
-        {
-            break;
-        }
-        assert!(
-            killed_at.elapsed() < Duration::from_secs(5),
-            "app1 not back on its socket within 5 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    kill_and_wait_back(&stack, "app1");
     // nginx flushes its access log every second.
     std::thread::sleep(Duration::from_millis(1500));
     let log = read(&stack.state.path().join("logs/access.json"));
