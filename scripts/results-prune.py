@@ -3,7 +3,11 @@
 plot (PNG, SVG) or an HTML report stays only where the README or docs/ show or link it, and
 the URL lists lab generates for its reference and ceilings (`reference-urls.txt`,
 `ceiling/urls.txt`, `nginx-ceiling/<profile>/urls.txt`: reads by id, a pure function of the
-seed sizes run.json records) go. Every
+seed sizes run.json records) go, and so does the report.md of each run inside an A/B folder
+(`<ab>/runs/<run>/report.md`: the A/B's own ab.md holds its figures, and `lab report` on the
+run's folder draws it again from its run.json), and a run's `urls/` (the scenario's URL
+list as the driver read it: a built-in scenario is generated from the seed sizes in run.json,
+a file scenario is in siege/urls/ with its BASE line pointed at the stack). Every
 Markdown link or image in results/ to a file that is not there any more becomes a line saying
 how to draw it again (`lab report <folder>` redraws a run's plots and report.html from
 run.json; `lab compare` a comparison's).
@@ -50,6 +54,12 @@ def redraw_hint(folder):
     return f"`lab report results/{folder.relative_to(RESULTS)}` redraws it from the data"
 
 
+def ab_run_report(path):
+    """A run's report.md inside an A/B folder (`<ab>/runs/<run>/report.md`)."""
+    runs = path.parent.parent
+    return path.name == "report.md" and runs.name == "runs" and (runs.parent / "ab.json").is_file()
+
+
 def unlink_missing(markdown):
     text = markdown.read_text()
     out = []
@@ -61,6 +71,8 @@ def unlink_missing(markdown):
                 return match.group(0)
             if (markdown.parent / plain).exists():
                 return match.group(0)
+            if ab_run_report(markdown.parent / plain):
+                return f"`{Path(plain).parent}` (`lab report` on it draws its report)"
             if Path(plain).suffix not in PRUNED:
                 return match.group(0)
             what = "plot" if bang else "page"
@@ -85,6 +97,18 @@ def main():
         if path.is_file() and path.suffix in PRUNED and path.resolve() not in keep:
             path.unlink()
             removed += 1
+    for path in sorted(RESULTS.rglob("report.md")):
+        if ab_run_report(path) and path.resolve() not in keep:
+            path.unlink()
+            removed += 1
+    for urls in sorted(RESULTS.rglob("urls")):
+        if urls.is_dir() and (urls.parent / "run.json").is_file():
+            for path in sorted(urls.iterdir()):
+                if path.is_file() and path.resolve() not in keep:
+                    path.unlink()
+                    removed += 1
+            if not any(urls.iterdir()):
+                urls.rmdir()
     for path in sorted(RESULTS.rglob("*urls.txt")):
         generated = path.name == "reference-urls.txt" or (
             path.name == "urls.txt"
@@ -96,7 +120,7 @@ def main():
     rewritten = sum(unlink_missing(md) for md in sorted(RESULTS.rglob("*.md")))
     total = weight()
     print(
-        f"removed {removed} plots, pages and generated URL lists, rewrote {rewritten} Markdown files; "
+        f"removed {removed} plots, pages, A/B runs' reports and generated URL lists, rewrote {rewritten} Markdown files; "
         f"results/: {total / 1e6:.1f} MB (budget {BUDGET / 1e6:.0f} MB)"
     )
     return 0 if total <= BUDGET else 1
