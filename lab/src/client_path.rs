@@ -63,7 +63,7 @@ impl ClientPath {
             ClientPath::Published => {
                 "the published port on the host (Docker's port publishing: docker-proxy on a Linux engine)"
             }
-            ClientPath::Bridge => "nginx's address on the stack's Docker network (no docker-proxy)",
+            ClientPath::Bridge => "nginx's address on the stack's Docker network, without docker-proxy",
         }
     }
 

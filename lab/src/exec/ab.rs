@@ -86,6 +86,7 @@ fn new_report(plan: &AbPlan, specs: [&str; 2]) -> AbReport {
             runtime: base.runtime.to_string(),
             driver: base.driver.name().to_owned(),
             load: plan.offered.describe(),
+            offered_per_s: plan.offered.rate(),
             step_secs: base.step_secs,
             warmup_secs: base.warmup_secs,
             level: 0.95,
@@ -232,11 +233,11 @@ fn one_run(
 /// Every comparison, the pooled latencies and the reference's drift, from the runs so far.
 fn update(report: &mut AbReport) {
     report.aa = if report.settings.aa {
-        compare(&report.runs, true, "A", "A'")
+        compare(&report.runs, true, "A", "A'", report.settings.offered_per_s)
     } else {
         Vec::new()
     };
-    report.ab = compare(&report.runs, false, "A", "B");
+    report.ab = compare(&report.runs, false, "A", "B", report.settings.offered_per_s);
     report.pooled = ["A", "A'", "B"]
         .iter()
         .filter_map(|side| {

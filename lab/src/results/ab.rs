@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::comparison::{versus, Better, Spread, Versus};
+use super::comparison::{versus, Better, Spread, Verdict, Versus};
 use super::figures::LatencyMs;
 use super::machine::Machine;
 use super::reference::Reference;
@@ -44,6 +44,10 @@ pub struct AbSettings {
     pub driver: String,
     /// `50 users` or `1000/s`.
     pub load: String,
+    /// Open model: the offered rate every run was given; None for users (closed model) and in
+    /// A/Bs recorded before lab kept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offered_per_s: Option<f64>,
     pub step_secs: u64,
     pub warmup_secs: u64,
     /// The intervals' level (0.95).
@@ -158,8 +162,20 @@ pub fn better(figure: &str) -> Better {
     }
 }
 
-/// Each figure present in both sides' runs, `b_side` against `a_side`, in `phase_aa`.
-pub fn compare(runs: &[AbRun], phase_aa: bool, a_side: &str, b_side: &str) -> Vec<AbComparison> {
+/// How short of the offered rate a run may fall and still count as having achieved it.
+const ACHIEVED_SHARE: f64 = 0.99;
+
+/// Each figure present in both sides' runs, `b_side` against `a_side`, in `phase_aa`. Under
+/// the open model (`offered_per_s`) throughput is the offered rate unless a run fell short of
+/// it: when every run of both sides achieved it (within 1%), its verdict is within noise
+/// whatever the ratio's interval, since a 749 against a 750 is a count, not a finding.
+pub fn compare(
+    runs: &[AbRun],
+    phase_aa: bool,
+    a_side: &str,
+    b_side: &str,
+    offered_per_s: Option<f64>,
+) -> Vec<AbComparison> {
     let pick = |side: &str| -> Vec<&AbRun> {
         runs.iter()
             .filter(|r| r.aa == phase_aa && r.side == side)
@@ -179,12 +195,19 @@ pub fn compare(runs: &[AbRun], phase_aa: bool, a_side: &str, b_side: &str) -> Ve
             };
             let (va, vb) = (values(&a), values(&b));
             let better = better(name);
+            let mut versus = versus(&va, &vb, better);
+            let achieved = |rate: f64| va.iter().chain(&vb).all(|v| *v >= ACHIEVED_SHARE * rate);
+            if name == "requests_per_s" && offered_per_s.is_some_and(achieved) {
+                if let Some(v) = versus.as_mut().filter(|v| v.verdict != Verdict::TooFewRuns) {
+                    v.verdict = Verdict::WithinNoise;
+                }
+            }
             Some(AbComparison {
                 figure: name.clone(),
                 better,
                 a: Spread::of(&va)?,
                 b: Spread::of(&vb)?,
-                versus: versus(&va, &vb, better),
+                versus,
             })
         })
         .collect()
@@ -193,7 +216,6 @@ pub fn compare(runs: &[AbRun], phase_aa: bool, a_side: &str, b_side: &str) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::comparison::Verdict;
 
     fn run(side: &str, aa: bool, rps: f64, p99: f64) -> AbRun {
         AbRun {
@@ -220,16 +242,45 @@ mod tests {
             runs.push(run("A", false, 1000.0 * wobble, 50.0 / wobble));
             runs.push(run("B", false, 1300.0 * wobble, 40.0 / wobble));
         }
-        let aa = compare(&runs, true, "A", "A'");
+        let aa = compare(&runs, true, "A", "A'", None);
         assert!(aa
             .iter()
             .all(|c| c.versus.unwrap().verdict == Verdict::WithinNoise));
-        let ab = compare(&runs, false, "A", "B");
+        let ab = compare(&runs, false, "A", "B", None);
         let rps = ab.iter().find(|c| c.figure == "requests_per_s").unwrap();
         assert_eq!(rps.versus.unwrap().verdict, Verdict::Better);
         assert!((rps.versus.unwrap().ratio - 1.3).abs() < 0.02);
         let p99 = ab.iter().find(|c| c.figure == "p99_ms").unwrap();
         assert_eq!(p99.versus.unwrap().verdict, Verdict::Better);
         assert!(p99.b.median < p99.a.median);
+    }
+
+    #[test]
+    fn at_an_offered_rate_both_sides_achieved_throughput_is_no_finding_and_a_shortfall_is() {
+        let mut runs = Vec::new();
+        let a = [749.0, 749.2, 748.9, 749.1, 748.8];
+        let b = [750.0, 750.1, 749.9, 750.2, 750.05];
+        for (a, b) in a.into_iter().zip(b) {
+            runs.push(run("A", false, a, 50.0));
+            runs.push(run("B", false, b, 50.0));
+        }
+        let rps = |runs: &[AbRun], offered| {
+            let ab = compare(runs, false, "A", "B", offered);
+            ab.into_iter()
+                .find(|c| c.figure == "requests_per_s")
+                .unwrap()
+                .versus
+                .unwrap()
+        };
+        // Without the rate the test sees every B above every A: "better".
+        assert_eq!(rps(&runs, None).verdict, Verdict::Better);
+        let v = rps(&runs, Some(750.0));
+        assert_eq!(v.verdict, Verdict::WithinNoise);
+        assert!(v.low.unwrap() > 1.0, "the interval itself is kept: {v:?}");
+        // B falling short of the rate is a finding again.
+        for r in runs.iter_mut().filter(|r| r.side == "B") {
+            r.figures.insert("requests_per_s".into(), 600.0);
+        }
+        assert_eq!(rps(&runs, Some(750.0)).verdict, Verdict::Worse);
     }
 }

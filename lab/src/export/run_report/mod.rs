@@ -122,7 +122,7 @@ fn header_section(md: &mut String, run: &Run) {
     {
         let _ = writeln!(
             md,
-            "The load reached nginx through {} (`{url}`).\n",
+            "The load reached nginx through {}: `{url}`.\n",
             path.describe()
         );
     }
