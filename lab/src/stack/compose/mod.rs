@@ -67,20 +67,24 @@ impl Runtime for ComposeRuntime {
         // the images follow the sources (a no-op when nothing changed). With --profile mysql
         // MySQL starts and the app and the seed job wait for it (Postgres still starts,
         // idle); up_env points DATABASE_URL at it. From here on a failure stops the stack.
-        up_env(opts)
+        let ready = up_env(opts)
             .into_iter()
             .fold(cli, |cli, (key, value)| cli.with_env(&key, value))
-            .run(&["up", "-d", "--build", "--wait"])?;
-        let base_url = format!("http://127.0.0.1:{}", opts.ports.http);
-        process::wait_for_nginx(&base_url)?;
-        let log_dir = config
-            .log_dir
-            .clone()
-            .unwrap_or_else(|| repo_root().join(".lab/compose-logs"));
-        stack.info = self.found(opts, opts.db, base_url, log_dir.join("access.json"), false)?;
-        self.choose_client(&mut stack.info)?;
-        save_info(&opts.state_dir, &stack.info)?;
-        Ok(Stack::owned(Box::new(stack)))
+            .run(&["up", "-d", "--build", "--wait"])
+            .and_then(|_| self.ready(opts));
+        match ready {
+            Ok(info) => {
+                stack.info = info;
+                save_info(&opts.state_dir, &stack.info)?;
+                Ok(Stack::owned(Box::new(stack)))
+            }
+            Err(err) => {
+                if let Err(down) = stack.down() {
+                    eprintln!("lab: warning: stopping the stack that failed to start: {down:#}");
+                }
+                Err(err)
+            }
+        }
     }
 
     fn open(&self, info: StackInfo, state_dir: &Path) -> Box<dyn Handle> {
@@ -117,6 +121,21 @@ impl ComposeRuntime {
             ..info
         };
         save_info(&opts.state_dir, &info)?;
+        Ok(info)
+    }
+
+    /// The started stack's record, once nginx answers on its published port and lab's client
+    /// has its way to it.
+    fn ready(&self, opts: &UpOptions) -> anyhow::Result<StackInfo> {
+        let base_url = format!("http://127.0.0.1:{}", opts.ports.http);
+        process::wait_for_nginx(&base_url)?;
+        let log_dir = self
+            .config
+            .log_dir
+            .clone()
+            .unwrap_or_else(|| repo_root().join(".lab/compose-logs"));
+        let mut info = self.found(opts, opts.db, base_url, log_dir.join("access.json"), false)?;
+        self.choose_client(&mut info)?;
         Ok(info)
     }
 
