@@ -175,22 +175,14 @@ mod tests {
 
     #[test]
     fn an_attached_url_on_loopback_is_published_and_any_other_host_the_network() {
-        assert_eq!(
-            ClientPath::of_attached_url("http://127.0.0.1:8080"),
-            ClientPath::Published
-        );
-        assert_eq!(
-            ClientPath::of_attached_url("http://localhost:8080/"),
-            ClientPath::Published
-        );
-        assert_eq!(
-            ClientPath::of_attached_url("http://nginx:8080"),
-            ClientPath::Bridge
-        );
-        assert_eq!(
-            ClientPath::of_attached_url("http://172.18.0.5:8080"),
-            ClientPath::Bridge
-        );
+        for (url, path) in [
+            ("http://127.0.0.1:8080", ClientPath::Published),
+            ("http://localhost:8080/", ClientPath::Published),
+            ("http://nginx:8080", ClientPath::Bridge),
+            ("http://172.18.0.5:8080", ClientPath::Bridge),
+        ] {
+            assert_eq!(ClientPath::of_attached_url(url), path, "{url}");
+        }
     }
 
     #[test]
